@@ -1,0 +1,138 @@
+"""The producer's face: submit jobs, read their status, wait for them.
+
+Inputs are checked against botocore's model before anything is enqueued (a clear
+:class:`~worker.errors.InvalidRequestError` naming the field, and nothing enqueued).
+The status document is written (``queued``) before the message is sent, so a submitted
+job answers ``job_status`` at once. Secrets are sealed before they leave the process.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from tasks.jobs import (
+    get_user_attribute_verification_code,
+    kwargs_repr,
+    resend_confirmation_code,
+)
+from worker.app import INTERACTIVE_QUEUE
+from worker.errors import WaitTimeoutError
+from worker.runtime import get_runtime
+from worker.status import TERMINAL_STATES
+from worker.validation import (
+    check_access_token,
+    check_attribute_name,
+    check_client_id,
+    check_client_metadata,
+    check_secret_hash,
+    check_username,
+)
+
+__all__ = ["job_status", "submit_attribute_verification", "submit_resend", "wait"]
+
+
+def _enqueue(task: Any, job_id: str, operation: str, kwargs: dict[str, Any]) -> str:
+    statuses = get_runtime().statuses
+    statuses.create(job_id, operation)
+    try:
+        task.apply_async(
+            kwargs=kwargs,
+            task_id=job_id,
+            queue=INTERACTIVE_QUEUE,
+            argsrepr="()",
+            kwargsrepr=kwargs_repr(kwargs),
+        )
+    except Exception:
+        statuses.delete(job_id)  # nothing half written: no status without a message
+        raise
+    return job_id
+
+
+def submit_resend(
+    client_id: str,
+    username: str,
+    *,
+    secret_hash: str | None = None,
+    client_metadata: dict[str, str] | None = None,
+) -> str:
+    """Queue a ResendConfirmationCode for ``username``; returns the job id.
+
+    Without ``secret_hash`` the worker computes it from COURIER_CLIENT_SECRETS when the
+    client has a secret, so producers never need to hold the client secret.
+
+    Raises:
+        InvalidRequestError: an input breaks Cognito's constraints (nothing is enqueued).
+        ConfigurationError: ``secret_hash`` was given and COURIER_SEAL_KEY is not set.
+    """
+    kwargs: dict[str, Any] = {
+        "job_id": str(uuid.uuid4()),
+        "client_id": check_client_id(client_id),
+        "username": check_username(username),
+        "sealed_secret_hash": None,
+        "client_metadata": check_client_metadata(client_metadata),
+    }
+    if secret_hash is not None:
+        kwargs["sealed_secret_hash"] = get_runtime().sealer.seal(check_secret_hash(secret_hash))
+    return _enqueue(resend_confirmation_code, kwargs["job_id"], "ResendConfirmationCode", kwargs)
+
+
+def submit_attribute_verification(
+    access_token: str,
+    attribute_name: str,
+    *,
+    client_metadata: dict[str, str] | None = None,
+) -> str:
+    """Queue a GetUserAttributeVerificationCode for the token's user; returns the job id.
+
+    The token is sealed with COURIER_SEAL_KEY before it leaves this process.
+
+    Raises:
+        InvalidRequestError: an input breaks Cognito's constraints (nothing is enqueued).
+        ConfigurationError: COURIER_SEAL_KEY is not set.
+    """
+    check_access_token(access_token)
+    kwargs: dict[str, Any] = {
+        "job_id": str(uuid.uuid4()),
+        "sealed_access_token": None,
+        "attribute_name": check_attribute_name(attribute_name),
+        "client_metadata": check_client_metadata(client_metadata),
+    }
+    kwargs["sealed_access_token"] = get_runtime().sealer.seal(access_token)
+    return _enqueue(
+        get_user_attribute_verification_code,
+        kwargs["job_id"],
+        "GetUserAttributeVerificationCode",
+        kwargs,
+    )
+
+
+def job_status(job_id: str) -> dict[str, Any]:
+    """The job status document (DESIGN.md).
+
+    Raises:
+        JobNotFoundError: no such job (never submitted, or expired).
+    """
+    return get_runtime().statuses.get(job_id)
+
+
+def wait(
+    job_id: str, *, timeout_seconds: float, poll_interval_seconds: float = 0.05
+) -> dict[str, Any]:
+    """Poll until the job is terminal; returns its status document.
+
+    Raises:
+        JobNotFoundError: no such job.
+        WaitTimeoutError: still not terminal after ``timeout_seconds``.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        document = job_status(job_id)
+        if document["state"] in TERMINAL_STATES:
+            return document
+        if time.monotonic() >= deadline:
+            raise WaitTimeoutError(
+                f"job {job_id} is still {document['state']} after {timeout_seconds:g} s"
+            )
+        time.sleep(poll_interval_seconds)

@@ -1,0 +1,130 @@
+"""Shared fixtures: a real Redis, the emulator over HTTP, a runtime and a real worker.
+
+The environment is set before anything imports :mod:`worker.app` (which reads settings
+once, at import). Tests use the Redis at COURIER_TEST_REDIS_URL (default db 15 of the
+local server) and delete only ``courier:*`` keys between tests, so Celery's own bindings
+survive for the session-wide worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+TEST_REDIS_URL = os.environ.get("COURIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ["COURIER_REDIS_URL"] = TEST_REDIS_URL
+os.environ.setdefault("COURIER_SEAL_KEY", "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE=")
+
+from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator  # noqa: E402
+from worker.runtime import Runtime, set_runtime  # noqa: E402
+from worker.settings import Settings, load_settings  # noqa: E402
+
+# Fast retries in tests; production defaults are in worker.settings.
+FAST_RETRIES: dict[str, Any] = {
+    "retry_base_seconds": 0.01,
+    "retry_cap_seconds": 0.05,
+    "retry_max_seconds": 5.0,
+    "permit_wait_max_seconds": 5.0,
+    "read_timeout_seconds": 2.0,
+    "connect_timeout_seconds": 1.0,
+    "visibility_timeout_seconds": 60,
+}
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the real Redis the tests use."""
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on the test Redis, with every ``courier:*`` key deleted before the test."""
+    client = redis.Redis.from_url(redis_url)
+    client.ping()
+    for key in client.scan_iter(match="courier:*", count=1000):
+        client.delete(key)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> Iterator[EmulatorHandle]:
+    """One in-process emulator for the session, on a free port."""
+    with running_emulator(EmulatorConfig()) as handle:
+        yield handle
+
+
+@pytest.fixture
+def emulator(emulator_session: EmulatorHandle) -> EmulatorHandle:
+    """The session's emulator, its deliveries, counters and caps reset for this test."""
+    emulator_session.reset()
+    return emulator_session
+
+
+@pytest.fixture
+def make_settings(
+    redis_url: str, emulator: EmulatorHandle, tmp_path: Path
+) -> Any:
+    """Build settings pointing at the test Redis and the emulator, with overrides."""
+
+    def build(client_secrets: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        options: dict[str, Any] = {
+            "redis_url": redis_url,
+            "cognito_endpoint_url": emulator.endpoint_url,
+            **FAST_RETRIES,
+            **overrides,
+        }
+        if client_secrets is not None:
+            path = tmp_path / "client-secrets.json"
+            path.write_text(json.dumps(client_secrets), encoding="utf-8")
+            options["client_secrets"] = path
+        return load_settings(**options)
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Any) -> Settings:
+    """Settings for the test Redis and the emulator, with fast retries."""
+    result: Settings = make_settings()
+    return result
+
+
+@pytest.fixture
+def runtime(settings: Settings, redis_client: redis.Redis) -> Iterator[Runtime]:
+    """This process's runtime for the test (producers and the in-process worker share it)."""
+    built = Runtime.from_settings(settings)
+    set_runtime(built)
+    yield built
+    set_runtime(None)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session() -> Iterator[Any]:
+    """A real Celery worker, in-process, threads pool, consuming both queues."""
+    from celery.contrib.testing.worker import start_worker
+
+    from worker.app import app
+
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=10,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(celery_worker_session: Any, runtime: Runtime) -> Any:
+    """The session's worker, running jobs with this test's runtime."""
+    return celery_worker_session

@@ -1,0 +1,81 @@
+"""The Celery app, importable as ``worker.app:app``.
+
+``celery -A worker.app worker`` and ``celery -A worker.app flower`` both work; ``courier
+worker`` runs a worker with the project's defaults. Each setting below says why it is so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Queue
+
+from worker.settings import Settings, load_settings
+
+__all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
+
+INTERACTIVE_QUEUE = "interactive"
+BULK_QUEUE = "bulk"
+
+
+def _config(settings: Settings) -> dict[str, Any]:
+    transport = {
+        # One visibility timeout for broker and results, above the longest a task can run
+        # (checked by Settings), so a slow job is never handed to a second worker.
+        "visibility_timeout": settings.visibility_timeout_seconds,
+        # Poll queues in the order listed: interactive is always served before bulk.
+        "queue_order_strategy": "priority",
+    }
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": settings.redis_url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": dict(transport),
+        # JSON only: no pickle from the broker, and messages stay readable (and scannable).
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # Our own status store is the contract; Celery results would only duplicate it.
+        "task_ignore_result": True,
+        # Ack after the work, and requeue when a worker dies mid-task: nothing is lost.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # One message at a time per thread: a dead worker strands no prefetched backlog.
+        "worker_prefetch_multiplier": 1,
+        # Events on, sent events too, so Flower sees every job from the moment it is queued.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_queues": (Queue(INTERACTIVE_QUEUE), Queue(BULK_QUEUE)),
+        "task_default_queue": INTERACTIVE_QUEUE,
+        # The work is I/O bound (HTTPS calls and Redis): threads, sized from the budget.
+        "worker_pool": "threads",
+        "worker_concurrency": settings.concurrency,
+        # Retry the broker connection at start-up instead of dying when Redis is late.
+        "broker_connection_retry_on_startup": True,
+        # With acks_late, a lost connection must not leave tasks running unacknowledged.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Hard stop well past the longest legitimate run, below the visibility timeout.
+        "task_time_limit": settings.visibility_timeout_seconds - 5,
+        "worker_hijack_root_logger": False,
+    }
+
+
+app = Celery("cognito_courier", include=["tasks.jobs", "tasks.campaigns"])
+
+
+def configure(settings: Settings) -> None:
+    """Apply ``settings`` to the app (done once at import; tests may call it again)."""
+    app.conf.update(_config(settings))
+
+
+configure(load_settings())
+
+
+@worker_process_init.connect
+def _fresh_runtime_after_fork(**_: Any) -> None:
+    # Clients made before a fork (sockets, boto3 sessions) must not be shared with a child.
+    from worker.runtime import reset_runtime  # noqa: PLC0415 - avoid an import cycle
+
+    reset_runtime()

@@ -1,0 +1,30 @@
+"""The ``courier`` command line. Every command takes ``--json`` for one JSON document."""
+
+from __future__ import annotations
+
+import typer
+
+from worker.cli import jobs, run
+from worker.cli.output import err_console
+from worker.errors import ConfigurationError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="courier",
+    help="Deliver Amazon Cognito confirmation and attribute-verification codes asynchronously.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+jobs.register(app)
+run.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``courier`` console script."""
+    try:
+        app()
+    except ConfigurationError as exc:
+        err_console.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None

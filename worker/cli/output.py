@@ -1,0 +1,54 @@
+"""Shared CLI output: one JSON document with ``--json``, a readable rich view otherwise."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from worker.errors import CourierError
+
+__all__ = ["console", "emit", "fail", "job_table"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def emit(document: dict[str, Any], *, as_json: bool, title: str | None = None) -> None:
+    """Print ``document``: exactly one JSON document on stdout, or a two-column table."""
+    if as_json:
+        sys.stdout.write(json.dumps(document, sort_keys=False) + "\n")
+        return
+    table = Table(title=title, show_header=False)
+    for key, value in document.items():
+        shown = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        table.add_row(key, shown)
+    console.print(table)
+
+
+def job_table(documents: list[dict[str, Any]], *, title: str | None = None) -> Table:
+    """A table of job status documents, one row each."""
+    table = Table(title=title)
+    for column in ("id", "operation", "state", "attempts", "delivery / error"):
+        table.add_column(column)
+    for doc in documents:
+        detail = doc["delivery"] or doc["error"] or {}
+        table.add_row(
+            doc["id"], doc["operation"], doc["state"], str(doc["attempts"]), json.dumps(detail)
+        )
+    return table
+
+
+def fail(exc: CourierError | str, *, as_json: bool, code: int = 2) -> NoReturn:
+    """Report an error (as ``{"error": {...}}`` with ``--json``) and exit with ``code``."""
+    message = str(exc)
+    kind = type(exc).__name__ if isinstance(exc, CourierError) else "Error"
+    if as_json:
+        sys.stdout.write(json.dumps({"error": {"type": kind, "message": message}}) + "\n")
+    else:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)

@@ -1,0 +1,52 @@
+"""``courier worker`` and ``courier seal-key``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from worker.cli.output import emit
+
+__all__ = ["register"]
+
+
+def worker(
+    queues: Annotated[
+        str, typer.Option("--queues", "-Q", help="Queues to consume, in priority order.")
+    ] = "interactive,bulk",
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", "-c", min=1, help="Threads; default sized from the budget."),
+    ] = None,
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+    hostname: Annotated[str | None, typer.Option("--hostname", "-n")] = None,
+) -> None:
+    """Run a worker with the project's defaults (threads pool, events on, both queues)."""
+    from worker.app import app  # noqa: PLC0415 - reading settings happens here, not at import
+
+    argv = ["worker", "--queues", queues, "--loglevel", loglevel, "--task-events"]
+    if concurrency is not None:
+        argv += ["--concurrency", str(concurrency)]
+    if hostname is not None:
+        argv += ["--hostname", hostname]
+    app.worker_main(argv)
+
+
+def seal_key(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Print a fresh key for COURIER_SEAL_KEY (give the same one to producers and workers)."""
+    from worker.sealing import generate_key  # noqa: PLC0415
+
+    key = generate_key()
+    if as_json:
+        emit({"seal_key": key}, as_json=True)
+    else:
+        typer.echo(key)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the run commands to ``app``."""
+    app.command()(worker)
+    app.command("seal-key")(seal_key)

@@ -1,0 +1,244 @@
+"""The Cognito gateway: one boto3 client per process, and every answer classified.
+
+botocore's own retries are off (``total_max_attempts=1``): botocore's ``standard`` and
+``adaptive`` modes retry LimitExceededException, which cannot clear within the hour, and
+bypass the shared limiter. :mod:`worker.delivery` owns every retry decision by asking the
+error tree (:mod:`worker.errors`). The classification of each documented code:
+
+==========================================  ==========================  ==========
+Cognito error code                          class                       retried
+==========================================  ==========================  ==========
+TooManyRequestsException                    ThrottledError              yes
+ThrottlingException (generic AWS)           ThrottledError              yes
+InternalErrorException                      ServiceFaultError           yes
+ServiceUnavailable, bare 5xx                ServiceFaultError           yes
+connect/read timeout, dropped connection    ServiceFaultError           yes
+LimitExceededException                      UserLimitExceededError      no
+ResourceNotFoundException                   RequestRejectedError        no
+InvalidParameterException                   RequestRejectedError        no
+UnexpectedLambdaException                   RequestRejectedError        no
+UserLambdaValidationException               RequestRejectedError        no
+NotAuthorizedException                      RequestRejectedError        no
+InvalidLambdaResponseException              RequestRejectedError        no
+InvalidSmsRoleAccessPolicyException         RequestRejectedError        no
+InvalidSmsRoleTrustRelationshipException    RequestRejectedError        no
+InvalidEmailRoleAccessPolicyException       RequestRejectedError        no
+CodeDeliveryFailureException                RequestRejectedError        no
+UserNotFoundException                       RequestRejectedError        no
+OperationNotEnabledException                RequestRejectedError        no
+ForbiddenException                          RequestRejectedError        no
+PasswordResetRequiredException              RequestRejectedError        no
+UserNotConfirmedException                   RequestRejectedError        no
+any other 4xx code                          RequestRejectedError        no
+==========================================  ==========================  ==========
+
+CodeDeliveryFailureException is not retried: the code may have been sent, and a retry
+would spend one of the user's five hourly calls for nothing certain.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from worker.errors import (
+    CognitoError,
+    ConfigurationError,
+    RequestRejectedError,
+    ServiceFaultError,
+    ThrottledError,
+    UserLimitExceededError,
+)
+from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+
+__all__ = [
+    "PERMANENT_CODES",
+    "THROTTLE_CODES",
+    "TRANSIENT_CODES",
+    "CognitoGateway",
+    "compute_secret_hash",
+    "make_client",
+    "to_cognito_error",
+]
+
+THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException"})
+TRANSIENT_CODES = frozenset({"InternalErrorException", "ServiceUnavailable"})
+USER_CAP_CODE = "LimitExceededException"
+PERMANENT_CODES = frozenset(
+    {
+        "ResourceNotFoundException",
+        "InvalidParameterException",
+        "UnexpectedLambdaException",
+        "UserLambdaValidationException",
+        "NotAuthorizedException",
+        "InvalidLambdaResponseException",
+        "InvalidSmsRoleAccessPolicyException",
+        "InvalidSmsRoleTrustRelationshipException",
+        "InvalidEmailRoleAccessPolicyException",
+        "CodeDeliveryFailureException",
+        "UserNotFoundException",
+        "OperationNotEnabledException",
+        "ForbiddenException",
+        "PasswordResetRequiredException",
+        "UserNotConfirmedException",
+    }
+)
+
+
+def compute_secret_hash(client_id: str, username: str, client_secret: str) -> str:
+    """Base64(HMAC_SHA256(key=client secret, msg=username + client id)), as Cognito wants."""
+    digest = hmac.new(
+        client_secret.encode("utf-8"), (username + client_id).encode("utf-8"), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def make_client(settings: Settings, *, signed: bool = False) -> CognitoIdentityProviderClient:
+    """Build a cognito-idp client with botocore retries off and explicit timeouts.
+
+    ``signed=False`` signs when AWS credentials exist and sends unsigned requests when none
+    do (both code operations are unauthenticated). ``signed=True`` is for IAM operations
+    (ListUsers, DescribeUserPool).
+
+    Raises:
+        ConfigurationError: ``signed=True`` and no AWS credentials can be found.
+    """
+    session = boto3.session.Session()
+    has_credentials = session.get_credentials() is not None
+    if signed and not has_credentials:
+        raise ConfigurationError(
+            "this needs AWS IAM credentials (ListUsers and DescribeUserPool are IAM "
+            "operations): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role"
+        )
+    options: dict[str, Any] = {
+        "region_name": settings.cognito_region,
+        "retries": {"total_max_attempts": 1, "mode": "standard"},
+        "connect_timeout": settings.connect_timeout_seconds,
+        "read_timeout": settings.read_timeout_seconds,
+        "max_pool_connections": max(10, settings.concurrency + 2),
+        "user_agent_extra": "cognito-courier",
+    }
+    if not has_credentials:
+        options["signature_version"] = UNSIGNED
+    client: CognitoIdentityProviderClient = session.client(
+        "cognito-idp",
+        endpoint_url=settings.cognito_endpoint_url,
+        config=Config(**options),
+    )
+    return client
+
+
+def to_cognito_error(exc: Exception) -> CognitoError:
+    """Classify a botocore failure into the error tree (see the table above)."""
+    if isinstance(exc, CognitoError):
+        return exc
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        code = str(error.get("Code") or f"HTTP{status}")
+        message = str(error.get("Message") or f"HTTP {status} from Cognito")
+        if code in THROTTLE_CODES:
+            return ThrottledError(code, message)
+        if code == USER_CAP_CODE:
+            return UserLimitExceededError(code, message)
+        if code in TRANSIENT_CODES or status >= 500:
+            if code.isdigit():
+                code = f"HTTP{code}"
+            return ServiceFaultError(code, message)
+        return RequestRejectedError(code, message)
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
+        return ServiceFaultError("CourierTimeout", f"no answer from Cognito in time: {exc}")
+    if isinstance(exc, ConnectionClosedError | EndpointConnectionError | BotoConnectionError):
+        return ServiceFaultError("CourierConnectionError", f"connection to Cognito failed: {exc}")
+    if isinstance(exc, NoCredentialsError):
+        return RequestRejectedError("CourierNoCredentials", str(exc))
+    if isinstance(exc, BotoCoreError):
+        return ServiceFaultError("CourierTransportError", f"{type(exc).__name__}: {exc}")
+    raise TypeError(f"not a Cognito failure: {type(exc).__name__}") from exc
+
+
+class CognitoGateway:
+    """Calls the two code operations; one per process, shared by its threads."""
+
+    def __init__(self, settings: Settings, client: CognitoIdentityProviderClient) -> None:
+        self._secrets = settings.client_secret_map
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CognitoGateway:
+        """Build the gateway and its boto3 client from ``settings``."""
+        return cls(settings, make_client(settings))
+
+    def secret_hash_for(self, client_id: str, username: str) -> str | None:
+        """The SecretHash from COURIER_CLIENT_SECRETS, or None for a client without one."""
+        secret = self._secrets.get(client_id)
+        return None if secret is None else compute_secret_hash(client_id, username, secret)
+
+    def resend_confirmation_code(
+        self,
+        client_id: str,
+        username: str,
+        *,
+        secret_hash: str | None = None,
+        client_metadata: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Call ResendConfirmationCode once; returns CodeDeliveryDetails as Cognito sent it.
+
+        Raises:
+            CognitoError: the classified failure (see the module table).
+        """
+        params: dict[str, Any] = {"ClientId": client_id, "Username": username}
+        secret_hash = secret_hash or self.secret_hash_for(client_id, username)
+        if secret_hash is not None:
+            params["SecretHash"] = secret_hash
+        if client_metadata:
+            params["ClientMetadata"] = client_metadata
+        try:
+            response = self._client.resend_confirmation_code(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise to_cognito_error(exc) from None
+        return dict(response.get("CodeDeliveryDetails", {}))  # type: ignore[arg-type]
+
+    def get_user_attribute_verification_code(
+        self,
+        access_token: str,
+        attribute_name: str,
+        *,
+        client_metadata: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Call GetUserAttributeVerificationCode once; returns CodeDeliveryDetails.
+
+        Raises:
+            CognitoError: the classified failure (see the module table). The message never
+            holds the token: botocore does not echo parameters into errors, and the
+            exception chain is cut (``from None``) so no frame holding it is kept.
+        """
+        params: dict[str, Any] = {"AccessToken": access_token, "AttributeName": attribute_name}
+        if client_metadata:
+            params["ClientMetadata"] = client_metadata
+        try:
+            response = self._client.get_user_attribute_verification_code(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise to_cognito_error(exc) from None
+        return dict(response.get("CodeDeliveryDetails", {}))  # type: ignore[arg-type]

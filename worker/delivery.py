@@ -1,0 +1,206 @@
+"""One request's whole path: per-user guard, global permit, call, classify, retry.
+
+:func:`deliver` is shared by single jobs (:mod:`tasks.jobs`) and campaign rows. Every
+attempt takes a permit from the global limiter first (invariant 1), throttled and
+transient failures are retried with exponential backoff and full jitter within bounded
+attempts and total time (invariant 5), and the per-user guard refuses a call Cognito would
+refuse for its hourly cap before it is made. It never raises for a Cognito failure: the
+:class:`Outcome` says what happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from worker.errors import (
+    CognitoError,
+    PermitTimeoutError,
+    ThrottledError,
+    TransientError,
+    UserCapReachedError,
+)
+from worker.ratelimit import Category, Priority
+from worker.userguard import user_key_for_access_token
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
+
+__all__ = [
+    "PERMIT_TIMEOUT_CODE",
+    "USER_CAP_CODE",
+    "Outcome",
+    "ResendRequest",
+    "VerifyRequest",
+    "deliver",
+]
+
+log = logging.getLogger(__name__)
+
+USER_CAP_CODE = "CourierUserCapReached"
+PERMIT_TIMEOUT_CODE = "CourierPermitTimeout"
+
+
+@dataclass(frozen=True)
+class ResendRequest:
+    """A ResendConfirmationCode call, already validated."""
+
+    client_id: str
+    username: str
+    secret_hash: str | None = None
+    client_metadata: dict[str, str] | None = None
+
+    operation = "ResendConfirmationCode"
+
+    def user_key(self) -> str:
+        """Who the per-user cap counts: the username within its app client."""
+        return hashlib.sha256(f"{self.client_id}|{self.username}".encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"ResendRequest(client_id={self.client_id!r}, username={self.username!r})"
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """A GetUserAttributeVerificationCode call, already validated (token in clear)."""
+
+    access_token: str
+    attribute_name: str
+    client_metadata: dict[str, str] | None = None
+
+    operation = "GetUserAttributeVerificationCode"
+
+    def user_key(self) -> str:
+        """Who the per-user cap counts: the token's issuer and user, never the token."""
+        return user_key_for_access_token(self.access_token)
+
+    def __repr__(self) -> str:  # the token must never reach a log or a traceback
+        return f"VerifyRequest(access_token=<sealed>, attribute_name={self.attribute_name!r})"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one request."""
+
+    state: Literal["succeeded", "failed", "skipped"]
+    attempts: int
+    delivery: dict[str, str] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    retry_after_seconds: float | None = None
+
+    @property
+    def error(self) -> dict[str, str] | None:
+        """The status document's ``error`` member."""
+        if self.error_code is None:
+            return None
+        return {"code": self.error_code, "message": self.error_message or ""}
+
+
+def _call(runtime: Runtime, request: ResendRequest | VerifyRequest) -> dict[str, str]:
+    if isinstance(request, ResendRequest):
+        return runtime.gateway.resend_confirmation_code(
+            request.client_id,
+            request.username,
+            secret_hash=request.secret_hash,
+            client_metadata=request.client_metadata,
+        )
+    return runtime.gateway.get_user_attribute_verification_code(
+        request.access_token, request.attribute_name, client_metadata=request.client_metadata
+    )
+
+
+def deliver(
+    runtime: Runtime,
+    request: ResendRequest | VerifyRequest,
+    *,
+    priority: Priority,
+    on_retry: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Run ``request`` to an outcome.
+
+    ``on_retry(attempts_so_far)`` is called before each backoff sleep (the job turns
+    ``retrying``). Returns ``skipped`` with ``CourierUserCapReached`` when the per-user
+    guard refuses, ``failed`` with Cognito's code for permanent errors and for transient
+    ones that outlast the retry bounds, ``succeeded`` with CodeDeliveryDetails otherwise.
+    """
+    settings = runtime.settings
+    user_key = request.user_key()
+    attempts = 0
+
+    def attempt_once() -> dict[str, str]:
+        nonlocal attempts
+        decision = runtime.guard.reserve(request.operation, user_key)
+        if not decision.allowed:
+            raise UserCapReachedError(
+                f"{decision.calls_in_window} calls for this user in the last hour; Cognito "
+                f"allows {settings.user_hourly_cap}",
+                retry_after_seconds=decision.retry_after_seconds,
+            )
+        try:
+            runtime.limiter.acquire(
+                Category.USER_RESOURCE_READ,
+                priority=priority,
+                timeout_seconds=settings.permit_wait_max_seconds,
+            )
+        except PermitTimeoutError:
+            runtime.guard.release(request.operation, user_key)  # nothing was sent
+            raise
+        attempts += 1
+        try:
+            return _call(runtime, request)
+        except ThrottledError:
+            # Someone else spent the shared quota: slow every worker down, and give the
+            # user's slot back (a throttled call does not count against the user's cap).
+            runtime.limiter.report_throttle(Category.USER_RESOURCE_READ)
+            runtime.guard.release(request.operation, user_key)
+            raise
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.info(
+            "%s attempt %d failed (%s); retrying",
+            request.operation,
+            state.attempt_number,
+            exc.code if isinstance(exc, CognitoError) else type(exc).__name__,
+        )
+        if on_retry is not None:
+            on_retry(attempts)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(settings.retry_max_attempts)
+        | stop_after_delay(settings.retry_max_seconds),
+        wait=wait_random_exponential(
+            multiplier=settings.retry_base_seconds, max=settings.retry_cap_seconds
+        ),
+        retry=retry_if_exception_type((TransientError, PermitTimeoutError)),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        delivery = retrying(attempt_once)
+    except UserCapReachedError as exc:
+        return Outcome(
+            "skipped",
+            attempts,
+            error_code=USER_CAP_CODE,
+            error_message=str(exc),
+            retry_after_seconds=exc.retry_after_seconds,
+        )
+    except PermitTimeoutError as exc:
+        return Outcome("failed", attempts, error_code=PERMIT_TIMEOUT_CODE, error_message=str(exc))
+    except CognitoError as exc:
+        return Outcome("failed", attempts, error_code=exc.code, error_message=exc.message)
+    return Outcome("succeeded", attempts, delivery=delivery)

@@ -1,0 +1,81 @@
+"""The per-process runtime: settings, Redis, the Cognito gateway, limiter, guard, store.
+
+Built lazily on first use and rebuilt after a fork (``worker_process_init``), so each
+worker process has one boto3 client and one Redis pool, shared by its threads (boto3
+clients and redis-py pools are thread-safe; sessions are not shared across processes).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+
+from worker.cognito import CognitoGateway
+from worker.ratelimit import RateLimiter, make_rate_limiter
+from worker.sealing import Sealer
+from worker.settings import Settings, load_settings
+from worker.status import StatusStore
+from worker.userguard import UserGuard
+
+__all__ = ["Runtime", "get_runtime", "reset_runtime", "set_runtime"]
+
+
+@dataclass
+class Runtime:
+    """What one process needs to run jobs; every piece is made once and shared."""
+
+    settings: Settings
+    redis: redis.Redis
+    gateway: CognitoGateway
+    limiter: RateLimiter
+    guard: UserGuard
+    statuses: StatusStore
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        """Connect everything ``settings`` describes (no network traffic yet)."""
+        client = redis.Redis.from_url(
+            settings.redis_url, health_check_interval=30, socket_keepalive=True
+        )
+        return cls(
+            settings=settings,
+            redis=client,
+            gateway=CognitoGateway.from_settings(settings),
+            limiter=make_rate_limiter(settings, client),
+            guard=UserGuard(client, cap_per_hour=settings.user_hourly_cap),
+            statuses=StatusStore(client, ttl_seconds=settings.status_ttl_seconds),
+        )
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        """The sealer for secrets; raises ConfigurationError when no key is set."""
+        return Sealer.from_settings(self.settings)
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime, built from the environment on first use."""
+    global _runtime  # noqa: PLW0603 - one runtime per process, by design
+    if _runtime is None:
+        with _lock:
+            if _runtime is None:
+                _runtime = Runtime.from_settings(load_settings())
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Install ``runtime`` for this process (tests, the demo); None forgets it."""
+    global _runtime  # noqa: PLW0603
+    with _lock:
+        _runtime = runtime
+
+
+def reset_runtime() -> None:
+    """Forget the runtime (after a fork), so the next use builds fresh clients."""
+    set_runtime(None)
