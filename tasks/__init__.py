@@ -1,8 +1,8 @@
 """The producer API of cognito-courier: submit jobs and campaigns, and follow them.
 
-    from tasks import submit_resend, wait
-    job_id = submit_resend("3n4b5urk1ft4fl3mg5e62d9ado", "alice")
-    print(wait(job_id, timeout_seconds=30)["state"])
+from tasks import submit_resend, wait
+job_id = submit_resend("3n4b5urk1ft4fl3mg5e62d9ado", "alice")
+print(wait(job_id, timeout_seconds=30)["state"])
 """
 
 from tasks.producer import job_status, submit_attribute_verification, submit_resend, wait

@@ -42,12 +42,11 @@ def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) 
         runtime.redis.incr(REDELIVERED_KEY)
         log.warning("job %s was in flight when a worker stopped; sending again", job_id)
     statuses.transition(job_id, "running")
-    outcome = deliver(
-        runtime,
-        request,
-        priority=Priority.INTERACTIVE,
-        on_retry=lambda attempts: statuses.transition(job_id, "retrying", attempts=attempts),
-    )
+
+    def mark_retrying(attempts: int) -> None:
+        statuses.transition(job_id, "retrying", attempts=attempts)
+
+    outcome = deliver(runtime, request, priority=Priority.INTERACTIVE, on_retry=mark_retrying)
     _finish(runtime, job_id, outcome)
     return outcome.state
 
@@ -93,7 +92,7 @@ def resend_confirmation_code(
         )
         request = ResendRequest(client_id, username, secret_hash, client_metadata)
         return _run(runtime, job_id, request)
-    except Exception as exc:  # noqa: BLE001 - the job must end terminal whatever happened
+    except Exception as exc:
         return _fail_safely(runtime, job_id, exc)
 
 
@@ -111,7 +110,7 @@ def get_user_attribute_verification_code(
             runtime.sealer.open(sealed_access_token), attribute_name, client_metadata
         )
         return _run(runtime, job_id, request)
-    except Exception as exc:  # noqa: BLE001 - the job must end terminal whatever happened
+    except Exception as exc:
         return _fail_safely(runtime, job_id, exc)
 
 

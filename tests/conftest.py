@@ -69,9 +69,7 @@ def emulator(emulator_session: EmulatorHandle) -> EmulatorHandle:
 
 
 @pytest.fixture
-def make_settings(
-    redis_url: str, emulator: EmulatorHandle, tmp_path: Path
-) -> Any:
+def make_settings(redis_url: str, emulator: EmulatorHandle, tmp_path: Path) -> Any:
     """Build settings pointing at the test Redis and the emulator, with overrides."""
 
     def build(client_secrets: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -128,3 +126,63 @@ def celery_worker_session() -> Iterator[Any]:
 def celery_worker(celery_worker_session: Any, runtime: Runtime) -> Any:
     """The session's worker, running jobs with this test's runtime."""
     return celery_worker_session
+
+
+PASSWORD = "Correct-Horse-9"
+
+
+class Pool:
+    """A user pool made in the emulator through ordinary boto3 calls."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.pool_id: str = client.create_user_pool(PoolName="courier-tests")["UserPool"]["Id"]
+        plain = client.create_user_pool_client(
+            UserPoolId=self.pool_id,
+            ClientName="plain",
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        )["UserPoolClient"]
+        self.client_id: str = plain["ClientId"]
+        secret = client.create_user_pool_client(
+            UserPoolId=self.pool_id, ClientName="with-secret", GenerateSecret=True
+        )["UserPoolClient"]
+        self.secret_client_id: str = secret["ClientId"]
+        self.client_secret: str = secret["ClientSecret"]
+
+    def add_user(
+        self,
+        username: str,
+        *,
+        email: str | None = None,
+        phone_number: str | None = None,
+        confirmed: bool = False,
+    ) -> str:
+        """Sign a user up (UNCONFIRMED), confirming them when asked; returns the username."""
+        attributes = [{"Name": "email", "Value": email or f"{username}@example.com"}]
+        if phone_number:
+            attributes.append({"Name": "phone_number", "Value": phone_number})
+        self.client.sign_up(
+            ClientId=self.client_id,
+            Username=username,
+            Password=PASSWORD,
+            UserAttributes=attributes,
+        )
+        if confirmed:
+            self.client.admin_confirm_sign_up(UserPoolId=self.pool_id, Username=username)
+        return username
+
+    def access_token(self, username: str) -> str:
+        """An AccessToken for a confirmed user (USER_PASSWORD_AUTH)."""
+        result = self.client.initiate_auth(
+            ClientId=self.client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
+        )
+        token: str = result["AuthenticationResult"]["AccessToken"]
+        return token
+
+
+@pytest.fixture
+def pool(emulator: EmulatorHandle) -> Pool:
+    """A fresh pool with a plain client and a client with a secret."""
+    return Pool(emulator.client())

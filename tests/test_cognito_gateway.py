@@ -18,6 +18,7 @@ from botocore.stub import Stubber
 
 from worker.cognito import CognitoGateway, compute_secret_hash, make_client, to_cognito_error
 from worker.errors import (
+    CognitoError,
     ConfigurationError,
     PermanentError,
     RequestRejectedError,
@@ -51,24 +52,24 @@ def _gateway() -> tuple[CognitoGateway, Stubber]:
         "cognito-idp",
         region_name="us-east-1",
         aws_access_key_id="x",
-        aws_secret_access_key="x",  # noqa: S106 - dummy credentials for the stub
+        aws_secret_access_key="x",
         config=Config(retries={"total_max_attempts": 1}),
     )
     return CognitoGateway(load_settings(), client), Stubber(client)
 
 
-def _resend_error(code: str, status: int = 400) -> Exception:
+def _resend_error(code: str, status: int = 400) -> CognitoError:
     gateway, stubber = _gateway()
     stubber.add_client_error("resend_confirmation_code", code, "boom", status)
-    with stubber, pytest.raises(Exception) as caught:
+    with stubber, pytest.raises(CognitoError) as caught:
         gateway.resend_confirmation_code("client1", "alice")
     return caught.value
 
 
-def _verify_error(code: str, status: int = 400) -> Exception:
+def _verify_error(code: str, status: int = 400) -> CognitoError:
     gateway, stubber = _gateway()
     stubber.add_client_error("get_user_attribute_verification_code", code, "boom", status)
-    with stubber, pytest.raises(Exception) as caught:
+    with stubber, pytest.raises(CognitoError) as caught:
         gateway.get_user_attribute_verification_code("a.b.c", "email")
     return caught.value
 

@@ -61,7 +61,7 @@ def test_bad_values_name_the_variable(
 
 
 def test_unreadable_secrets_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="COURIER_CLIENT_SECRETS.*cannot read"):
+    with pytest.raises(ConfigurationError, match=r"COURIER_CLIENT_SECRETS.*cannot read"):
         load_settings(client_secrets=tmp_path / "missing.json")
 
 

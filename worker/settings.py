@@ -104,7 +104,9 @@ class Settings(BaseSettings):
     # --- calls and retries ---------------------------------------------------------------
     connect_timeout_seconds: float = Field(default=3.0, gt=0)
     read_timeout_seconds: float = Field(default=10.0, gt=0)
-    retry_max_attempts: int = Field(default=6, ge=1, description="Attempts per job, first included.")
+    retry_max_attempts: int = Field(
+        default=6, ge=1, description="Attempts per job, the first included."
+    )
     retry_base_seconds: float = Field(default=0.2, gt=0, description="First backoff ceiling.")
     retry_cap_seconds: float = Field(default=10.0, gt=0, description="Largest backoff ceiling.")
     retry_max_seconds: float = Field(
@@ -134,7 +136,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
         try:
-            parse_url(value)
+            parse_url(value)  # type: ignore[no-untyped-call]
         except ValueError as exc:
             raise ValueError(f"not a Redis URL ({exc})") from None
         return value

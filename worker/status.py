@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import redis
 
@@ -90,7 +90,7 @@ class StatusStore:
             "updated_at": stamp,
         }
         pipe = self._redis.pipeline()
-        pipe.hset(job_key(job_id), mapping=fields)
+        pipe.hset(job_key(job_id), mapping=cast("dict[Any, Any]", fields))
         pipe.expire(job_key(job_id), self._ttl_seconds)
         pipe.execute()
         return _document(fields)
@@ -131,14 +131,14 @@ class StatusStore:
         Raises:
             JobNotFoundError: no document exists (expired, or never submitted).
         """
-        raw = self._redis.hgetall(job_key(job_id))
+        raw = cast("dict[bytes, bytes]", self._redis.hgetall(job_key(job_id)))
         if not raw:
             raise JobNotFoundError(f"no job {job_id!r}: never submitted, or expired")
         return _document({k.decode(): v.decode() for k, v in raw.items()})
 
     def is_terminal(self, job_id: str) -> bool:
         """True when the job has reached a terminal state."""
-        state = self._redis.hget(job_key(job_id), "state")
+        state = cast("bytes | None", self._redis.hget(job_key(job_id), "state"))
         return state is not None and state.decode() in TERMINAL_STATES
 
 

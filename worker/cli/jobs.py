@@ -27,10 +27,7 @@ def _finish(job_id: str, *, wait: bool, timeout_seconds: float, as_json: bool) -
     from tasks import wait as wait_for  # noqa: PLC0415
 
     try:
-        if wait:
-            document = wait_for(job_id, timeout_seconds=timeout_seconds)
-        else:
-            document = job_status(job_id)
+        document = wait_for(job_id, timeout_seconds=timeout_seconds) if wait else job_status(job_id)
     except CourierError as exc:
         fail(exc, as_json=as_json, code=1)
     emit(document, as_json=as_json, title=f"job {job_id}")

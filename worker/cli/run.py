@@ -46,7 +46,18 @@ def seal_key(
         typer.echo(key)
 
 
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Run the emulator, a worker and real jobs on the local Redis; print their outcomes."""
+    from worker.demo import run_demo  # noqa: PLC0415
+    from worker.settings import load_settings  # noqa: PLC0415
+
+    raise typer.Exit(run_demo(load_settings(), as_json=as_json))
+
+
 def register(app: typer.Typer) -> None:
     """Add the run commands to ``app``."""
     app.command()(worker)
     app.command("seal-key")(seal_key)
+    app.command()(demo)

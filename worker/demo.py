@@ -1,0 +1,223 @@
+"""``courier demo``: the whole job path on this machine, against the embedded emulator.
+
+It starts the local Cognito emulator in-process with a small pool made through ordinary
+boto3 calls, starts a real worker process (``courier worker``) on the configured Redis,
+submits real jobs through the producer API and prints what became of each. It uses a
+fresh seal key and a temporary client-secrets file, and leaves nothing but expiring job
+documents behind. Exit status 0 when every job ended as expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
+from worker.errors import ConfigurationError
+from worker.sealing import generate_key
+from worker.settings import Settings
+
+__all__ = ["run_demo"]
+
+console = Console()
+_PASSWORD = "Demo-Passw0rd!"  # noqa: S105 - a demo user's password inside the emulator
+
+
+@dataclass(frozen=True)
+class _Case:
+    title: str
+    job_id: str
+    expected: str
+
+
+def _make_pool(emulator: EmulatorHandle) -> dict[str, str]:
+    cognito = emulator.client()
+    pool_id = cognito.create_user_pool(PoolName="courier-demo")["UserPool"]["Id"]
+    plain = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="web", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]
+    secret = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="backend", GenerateSecret=True
+    )["UserPoolClient"]
+    users = {"alice": False, "bob": True, "carol": False, "dave": False, "erin": False}
+    for username, confirmed in users.items():
+        cognito.sign_up(
+            ClientId=plain["ClientId"],
+            Username=username,
+            Password=_PASSWORD,
+            UserAttributes=[
+                {"Name": "email", "Value": f"{username}@example.com"},
+                {"Name": "phone_number", "Value": "+15555550100"},
+            ],
+        )
+        if confirmed:
+            cognito.admin_confirm_sign_up(UserPoolId=pool_id, Username=username)
+    token = cognito.initiate_auth(
+        ClientId=plain["ClientId"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "bob", "PASSWORD": _PASSWORD},
+    )["AuthenticationResult"]["AccessToken"]
+    return {
+        "pool_id": pool_id,
+        "client_id": plain["ClientId"],
+        "secret_client_id": secret["ClientId"],
+        "client_secret": secret["ClientSecret"],
+        "bob_token": token,
+    }
+
+
+@contextmanager
+def _worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "worker", "--concurrency", "4", "-l", "WARNING"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_demo(settings: Settings, *, as_json: bool = False) -> int:
+    """Run the demo against ``settings.redis_url``; returns the process exit status.
+
+    With ``as_json`` the progress goes to stderr and stdout gets one JSON document:
+    ``{"jobs": [{"title", "expected", "status": <job status document>}], "all_as_expected",
+    "deliveries", "elapsed_seconds"}``.
+    """
+    console.stderr = as_json
+    try:
+        redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        raise ConfigurationError(
+            f"COURIER_REDIS_URL: no Redis answers at {settings.redis_url} ({exc}); "
+            "start one (apt-get install redis-server) or point COURIER_REDIS_URL at one"
+        ) from None
+
+    with running_emulator(EmulatorConfig()) as emulator, tempfile.TemporaryDirectory() as tmp:
+        console.print(f"[bold]emulator[/] listening at {emulator.endpoint_url}")
+        pool = _make_pool(emulator)
+        secrets_path = Path(tmp) / "client-secrets.json"
+        secrets_path.write_text(json.dumps({pool["secret_client_id"]: pool["client_secret"]}))
+        env = {
+            **os.environ,
+            "COURIER_REDIS_URL": settings.redis_url,
+            "COURIER_COGNITO_ENDPOINT_URL": emulator.endpoint_url,
+            "COURIER_CLIENT_SECRETS": str(secrets_path),
+            "COURIER_SEAL_KEY": generate_key(),
+            "COURIER_RETRY_BASE_SECONDS": "0.05",
+        }
+        os.environ.update(env)  # this process is the producer: same settings as the worker
+        from worker.runtime import reset_runtime  # noqa: PLC0415
+
+        reset_runtime()
+        from tasks import submit_attribute_verification, submit_resend, wait  # noqa: PLC0415
+
+        emulator.script(
+            operation="ResendConfirmationCode", username="erin", errors=["InternalErrorException"]
+        )
+        with _worker_process(env):
+            console.print("[bold]worker[/] started; submitting jobs")
+            cases = [
+                _Case(
+                    "resend to an unconfirmed user",
+                    submit_resend(pool["client_id"], "alice"),
+                    "succeeded",
+                ),
+                _Case(
+                    "resend via a client with a secret (SecretHash computed by the worker)",
+                    submit_resend(pool["secret_client_id"], "carol"),
+                    "succeeded",
+                ),
+                _Case(
+                    "resend after a transient InternalErrorException (retried)",
+                    submit_resend(pool["client_id"], "erin"),
+                    "succeeded",
+                ),
+                _Case(
+                    "resend to a confirmed user", submit_resend(pool["client_id"], "bob"), "failed"
+                ),
+                _Case(
+                    "resend to an unknown user", submit_resend(pool["client_id"], "zed"), "failed"
+                ),
+                _Case(
+                    "email verification code from an AccessToken",
+                    submit_attribute_verification(pool["bob_token"], "email"),
+                    "succeeded",
+                ),
+            ]
+            for n in range(6):
+                expected = "succeeded" if n < 5 else "skipped"
+                cases.append(
+                    _Case(
+                        f"resend #{n + 1} to dave within the hour",
+                        submit_resend(pool["client_id"], "dave"),
+                        expected,
+                    )
+                )
+            started = time.monotonic()
+            outcomes = [(case, wait(case.job_id, timeout_seconds=60)) for case in cases]
+            elapsed = time.monotonic() - started
+        return _report(outcomes, emulator, elapsed, as_json=as_json)
+
+
+def _report(
+    outcomes: list[tuple[_Case, dict[str, Any]]],
+    emulator: EmulatorHandle,
+    elapsed: float,
+    *,
+    as_json: bool,
+) -> int:
+    table = Table(title="cognito-courier demo")
+    for column in ("job", "state", "attempts", "delivery / error", "as expected"):
+        table.add_column(column)
+    all_ok = True
+    for case, doc in outcomes:
+        detail = doc["delivery"] or doc["error"] or {}
+        shown = ", ".join(f"{k}={v}" for k, v in detail.items())
+        ok = doc["state"] == case.expected
+        all_ok &= ok
+        table.add_row(
+            case.title,
+            doc["state"],
+            str(doc["attempts"]),
+            shown,
+            "[green]yes[/]" if ok else f"[red]no (wanted {case.expected})[/]",
+        )
+    console.print(table)
+    deliveries = emulator.deliveries()
+    if as_json:
+        document = {
+            "jobs": [
+                {"title": case.title, "expected": case.expected, "status": doc}
+                for case, doc in outcomes
+            ],
+            "all_as_expected": all_ok,
+            "deliveries": len(deliveries),
+            "elapsed_seconds": round(elapsed, 3),
+        }
+        sys.stdout.write(json.dumps(document) + "\n")
+    console.print(
+        f"{len(outcomes)} jobs finished in {elapsed:.1f} s; the emulator recorded "
+        f"{len(deliveries)} code deliveries"
+    )
+    return 0 if all_ok else 1
