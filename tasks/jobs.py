@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from worker.app import INTERACTIVE_QUEUE, app
+from worker.app import app
 from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
 from worker.errors import CourierError, JobNotFoundError
 from worker.ratelimit import Priority
@@ -76,7 +76,7 @@ def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> str:
     return "failed"
 
 
-@app.task(name="courier.resend_confirmation_code", queue=INTERACTIVE_QUEUE)
+@app.task(name="courier.resend_confirmation_code")
 def resend_confirmation_code(
     job_id: str,
     client_id: str,
@@ -96,7 +96,7 @@ def resend_confirmation_code(
         return _fail_safely(runtime, job_id, exc)
 
 
-@app.task(name="courier.get_user_attribute_verification_code", queue=INTERACTIVE_QUEUE)
+@app.task(name="courier.get_user_attribute_verification_code")
 def get_user_attribute_verification_code(
     job_id: str,
     sealed_access_token: str,

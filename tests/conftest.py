@@ -136,7 +136,9 @@ class Pool:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.pool_id: str = client.create_user_pool(PoolName="courier-tests")["UserPool"]["Id"]
+        self.pool_id: str = client.create_user_pool(
+            PoolName="courier-tests", AutoVerifiedAttributes=["email"]
+        )["UserPool"]["Id"]
         plain = client.create_user_pool_client(
             UserPoolId=self.pool_id,
             ClientName="plain",

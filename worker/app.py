@@ -49,6 +49,11 @@ def _config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "task_queues": (Queue(INTERACTIVE_QUEUE), Queue(BULK_QUEUE)),
         "task_default_queue": INTERACTIVE_QUEUE,
+        # Campaign work goes to bulk; every other job is a single, interactive request.
+        "task_routes": {
+            "courier.campaign*": {"queue": BULK_QUEUE},
+            "courier.*": {"queue": INTERACTIVE_QUEUE},
+        },
         # The work is I/O bound (HTTPS calls and Redis): threads, sized from the budget.
         "worker_pool": "threads",
         "worker_concurrency": settings.concurrency,

@@ -34,6 +34,10 @@ any other 4xx code                          RequestRejectedError        no
 
 CodeDeliveryFailureException is not retried: the code may have been sent, and a retry
 would spend one of the user's five hourly calls for nothing certain.
+
+botocore logs request and response bodies (AccessTokens included) at DEBUG. Importing this
+module raises the ``botocore``, ``boto3`` and ``urllib3`` loggers to INFO, so no DEBUG
+setting of the root logger can put a token in a log.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -81,6 +86,18 @@ __all__ = [
     "make_client",
     "to_cognito_error",
 ]
+
+_WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
+def _quiet_wire_loggers() -> None:
+    for name in _WIRE_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:  # NOTSET (inherit) or DEBUG
+            logger.setLevel(logging.INFO)
+
+
+_quiet_wire_loggers()
 
 THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException"})
 TRANSIENT_CODES = frozenset({"InternalErrorException", "ServiceUnavailable"})

@@ -45,7 +45,9 @@ class _Case:
 
 def _make_pool(emulator: EmulatorHandle) -> dict[str, str]:
     cognito = emulator.client()
-    pool_id = cognito.create_user_pool(PoolName="courier-demo")["UserPool"]["Id"]
+    pool_id = cognito.create_user_pool(PoolName="courier-demo", AutoVerifiedAttributes=["email"])[
+        "UserPool"
+    ]["Id"]
     plain = cognito.create_user_pool_client(
         UserPoolId=pool_id, ClientName="web", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
     )["UserPoolClient"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from worker.cli import jobs, run
+from worker.cli.emulator import emulator
+from worker.cli.limit import limit_app
 from worker.cli.output import err_console
 from worker.errors import ConfigurationError
 
@@ -19,6 +21,8 @@ app = typer.Typer(
 )
 jobs.register(app)
 run.register(app)
+app.add_typer(limit_app, name="limit")
+app.command()(emulator)
 
 
 def main() -> None:

@@ -1,0 +1,107 @@
+"""Shared pieces of the benchmarks: processes to start and stop, and numbers to print.
+
+Each benchmark starts what it measures as real processes on this machine (the emulator,
+``courier worker``, plain Celery workers) against a Redis database of its own (default
+``redis://127.0.0.1:6379/14``, flushed at start), and stops them when done.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+
+import redis
+
+from worker.emulator import EmulatorHandle
+
+__all__ = [
+    "BENCH_REDIS_URL",
+    "free_port",
+    "percentile",
+    "processes",
+    "running_emulator_process",
+    "wait_until",
+]
+
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The ``fraction`` quantile (0..1) of ``values`` by nearest rank; 0.0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
+    return ordered[index]
+
+
+def wait_until(check: object, *, timeout_seconds: float, what: str) -> None:
+    """Poll ``check()`` every 50 ms until it is true; RuntimeError after the timeout."""
+    deadline = time.monotonic() + timeout_seconds
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout_seconds:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def flush(redis_url: str = BENCH_REDIS_URL) -> redis.Redis:
+    """A client on the benchmark database, emptied."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    return client
+
+
+@contextmanager
+def processes(commands: Sequence[Sequence[str]], *, env: dict[str, str]) -> Iterator[None]:
+    """Run ``commands`` as child processes for the duration of the block."""
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for command in commands:
+            started.append(
+                subprocess.Popen(
+                    list(command), env=env, stdin=subprocess.DEVNULL
+                )
+            )
+        yield
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def running_emulator_process(*args: str) -> Iterator[EmulatorHandle]:
+    """``python -m worker.emulator`` on a free port with ``args``; yields its handle."""
+    port = free_port()
+    command = [sys.executable, "-m", "worker.emulator", "--port", str(port), *args]
+    with ExitStack() as stack:
+        stack.enter_context(processes([command], env=dict(os.environ)))
+        handle = EmulatorHandle.connect(f"http://127.0.0.1:{port}")
+
+        def healthy() -> bool:
+            try:
+                handle.stats()
+            except OSError:
+                return False
+            return True
+
+        wait_until(healthy, timeout_seconds=60, what="the emulator to answer")
+        yield handle

@@ -1,0 +1,93 @@
+"""The account quota per category: a token bucket, TooManyRequestsException above it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.emulator.conftest import PoolIds, code_of
+from worker.emulator import EmulatorConfig, EmulatorHandle
+
+
+@pytest.mark.parametrize(
+    "emulator_config",
+    [EmulatorConfig(synthetic_users=100, user_resource_read_per_second=2.0, burst=5.0)],
+    ids=["rate2-burst5"],
+)
+def test_throttles_above_the_bucket(cognito: Any, emulator: EmulatorHandle) -> None:
+    outcomes = []
+    error: Any = None
+    for i in range(1, 11):
+        try:
+            cognito.resend_confirmation_code(
+                ClientId="synthetic0client0000000001", Username=f"user{i:07d}"
+            )
+            outcomes.append("ok")
+        except cognito.exceptions.TooManyRequestsException as exc:
+            error = exc.response
+            outcomes.append("throttled")
+    assert outcomes[:5] == ["ok"] * 5
+    assert error["Error"]["Message"] == "Too many requests"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert outcomes.count("ok") <= 6  # the burst plus at most one refilled token
+    stats = emulator.stats()
+    assert stats["operations"]["ResendConfirmationCode"]["throttled"] == outcomes.count("throttled")
+    assert sum(stats["throttled_per_second"].values()) == outcomes.count("throttled")
+    assert sum(r.get("ResendConfirmationCode", 0) for r in stats["per_second"].values()) == (
+        outcomes.count("ok")
+    )
+
+
+def test_quota_set_at_run_time_and_throttles_not_counted_against_the_cap(
+    cognito: Any, emulator: EmulatorHandle, pool: PoolIds, sign_up: Callable[..., str]
+) -> None:
+    sign_up("ivy")
+    emulator.configure(user_resource_read_per_second=1.0, burst=1.0)
+    assert emulator.config()["user_resource_read_per_second"] == 1.0
+    throttled = 0
+    sent = 0
+    while sent < 5:
+        try:
+            cognito.resend_confirmation_code(ClientId=pool.public_client, Username="ivy")
+            sent += 1
+        except cognito.exceptions.TooManyRequestsException:
+            throttled += 1
+            emulator.configure(user_resource_read_per_second=1000.0)  # refill quickly
+            emulator.configure(user_resource_read_per_second=1.0, burst=1.0)
+    assert throttled >= 1
+    # five accepted calls reached the cap; the throttled ones did not count
+    emulator.configure(user_resource_read_per_second=None)
+    assert (
+        code_of(cognito.resend_confirmation_code, ClientId=pool.public_client, Username="ivy")
+        == "LimitExceededException"
+    )
+
+
+@pytest.mark.parametrize(
+    "emulator_config",
+    [EmulatorConfig(synthetic_users=100, user_list_per_second=1.0)],
+    ids=["list-rate1"],
+)
+def test_list_users_has_its_own_category(cognito: Any) -> None:
+    cognito.list_users(UserPoolId="us-east-1_Synthetic1", Limit=1)
+    assert code_of(cognito.list_users, UserPoolId="us-east-1_Synthetic1", Limit=1) == (
+        "TooManyRequestsException"
+    )
+    # UserResourceRead is untouched by the ListUsers bucket
+    cognito.resend_confirmation_code(ClientId="synthetic0client0000000001", Username="user0000001")
+
+
+def test_token_bucket_refills_at_its_rate() -> None:
+    from worker.emulator.limits import TokenBucket
+
+    now = [0.0]
+    bucket = TokenBucket(0.5, clock=lambda: now[0])
+    assert bucket.try_acquire()  # never less than one token of capacity
+    assert not bucket.try_acquire()
+    now[0] += 1.0
+    assert not bucket.try_acquire()
+    now[0] += 1.0
+    assert bucket.try_acquire()
+    assert TokenBucket(None).try_acquire()

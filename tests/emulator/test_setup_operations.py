@@ -1,0 +1,148 @@
+"""Set-up calls: pools, clients, users, auth, and IAM signing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import botocore
+from botocore.config import Config
+
+from tests.emulator.conftest import PASSWORD, PoolIds, code_of, error_of
+from worker.emulator import EmulatorHandle
+
+
+def test_describe_user_pool_email_sending_account(cognito: Any) -> None:
+    default = cognito.create_user_pool(PoolName="a")["UserPool"]["Id"]
+    developer = cognito.create_user_pool(
+        PoolName="b",
+        EmailConfiguration={
+            "EmailSendingAccount": "DEVELOPER",
+            "SourceArn": "arn:aws:ses:us-east-1:000000000000:identity/example.com",
+        },
+    )["UserPool"]["Id"]
+    first = cognito.describe_user_pool(UserPoolId=default)["UserPool"]
+    assert first["EmailConfiguration"]["EmailSendingAccount"] == "COGNITO_DEFAULT"
+    assert first["Arn"].endswith(f"userpool/{default}")
+    second = cognito.describe_user_pool(UserPoolId=developer)["UserPool"]
+    assert second["EmailConfiguration"]["EmailSendingAccount"] == "DEVELOPER"
+    assert code_of(cognito.describe_user_pool, UserPoolId="us-east-1_Nope") == (
+        "ResourceNotFoundException"
+    )
+
+
+def test_sign_up_with_secret_hash_and_user_states(
+    cognito: Any, pool: PoolIds, emulator: EmulatorHandle
+) -> None:
+    assert (
+        code_of(cognito.sign_up, ClientId=pool.secret_client, Username="eve", Password=PASSWORD)
+        == "NotAuthorizedException"
+    )
+    answer = cognito.sign_up(
+        ClientId=pool.secret_client,
+        Username="eve",
+        Password=PASSWORD,
+        SecretHash=pool.hash_for("eve"),
+        UserAttributes=[{"Name": "email", "Value": "eve@example.com"}],
+    )
+    assert answer["UserConfirmed"] is False
+    assert answer["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
+    assert emulator.deliveries("eve")[0]["operation"] == "SignUp"
+    user = cognito.admin_get_user(UserPoolId=pool.pool_id, Username="eve")
+    assert user["UserStatus"] == "UNCONFIRMED"
+    assert (
+        code_of(
+            cognito.sign_up,
+            ClientId=pool.public_client,
+            Username="eve",
+            Password=PASSWORD,
+        )
+        == "UsernameExistsException"
+    )
+    assert (
+        code_of(cognito.sign_up, ClientId=pool.public_client, Username="weak", Password="password")
+        == "InvalidPasswordException"
+    )
+
+
+def test_initiate_auth_states(cognito: Any, pool: PoolIds, sign_up: Callable[..., str]) -> None:
+    def login(username: str, password: str = PASSWORD) -> Any:
+        return cognito.initiate_auth(
+            ClientId=pool.public_client,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": password},
+        )
+
+    sign_up("fay")
+    assert code_of(login, username="fay") == "UserNotConfirmedException"
+    cognito.admin_confirm_sign_up(UserPoolId=pool.pool_id, Username="fay")
+    assert code_of(login, username="fay", password="Wrong-pass1") == "NotAuthorizedException"
+    assert code_of(login, username="ghost") == "UserNotFoundException"
+    result = login("fay")["AuthenticationResult"]
+    assert result["TokenType"] == "Bearer"
+    assert result["ExpiresIn"] == 3600
+    assert result["AccessToken"].count(".") == 2
+    assert result["IdToken"].count(".") == 2
+    assert result["RefreshToken"]
+    assert (
+        code_of(cognito.admin_confirm_sign_up, UserPoolId=pool.pool_id, Username="fay")
+        == "NotAuthorizedException"
+    )
+
+
+def test_admin_create_user_needs_a_new_password(cognito: Any, pool: PoolIds) -> None:
+    created = cognito.admin_create_user(
+        UserPoolId=pool.pool_id,
+        Username="gil",
+        TemporaryPassword="Temp-Passw0rd!",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": "gil@example.com"}],
+    )["User"]
+    assert created["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    challenge = cognito.initiate_auth(
+        ClientId=pool.public_client,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "gil", "PASSWORD": "Temp-Passw0rd!"},
+    )
+    assert challenge["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    cognito.admin_set_user_password(
+        UserPoolId=pool.pool_id, Username="gil", Password=PASSWORD, Permanent=True
+    )
+    assert cognito.admin_get_user(UserPoolId=pool.pool_id, Username="gil")["UserStatus"] == (
+        "CONFIRMED"
+    )
+    assert (
+        code_of(cognito.admin_create_user, UserPoolId=pool.pool_id, Username="gil")
+        == "UsernameExistsException"
+    )
+
+
+def test_describe_client_and_list_pools(cognito: Any, pool: PoolIds) -> None:
+    described = cognito.describe_user_pool_client(
+        UserPoolId=pool.pool_id, ClientId=pool.secret_client
+    )["UserPoolClient"]
+    assert described["ClientSecret"] == pool.secret
+    ids = {p["Id"] for p in cognito.list_user_pools(MaxResults=60)["UserPools"]}
+    assert pool.pool_id in ids
+    assert "us-east-1_Synthetic1" in ids
+
+
+def test_unsigned_iam_call_is_refused_but_public_calls_pass(
+    emulator: EmulatorHandle, pool: PoolIds, sign_up: Callable[..., str]
+) -> None:
+    unsigned = boto3.client(
+        "cognito-idp",
+        endpoint_url=emulator.endpoint_url,
+        region_name="us-east-1",
+        config=Config(signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}),
+    )
+    error = error_of(unsigned.list_users, UserPoolId=pool.pool_id)
+    assert error.response["Error"] == {
+        "Code": "MissingAuthenticationTokenException",
+        "Message": "Missing Authentication Token",
+    }
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    sign_up("hal")
+    details = unsigned.resend_confirmation_code(ClientId=pool.public_client, Username="hal")
+    assert details["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"

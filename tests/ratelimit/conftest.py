@@ -1,0 +1,126 @@
+"""Backends for the limiter and guard tests: one test body, several backends (dramatiq style).
+
+``stub`` is the in-process double on the real clock, ``fakeredis`` the Redis backend on
+fakeredis[lua], ``redis`` the Redis backend on the real server at COURIER_TEST_REDIS_URL
+(default redis://127.0.0.1:6379/15). Like the project's top-level conftest, the fixture
+deletes every ``courier:*`` key before and after each test rather than FLUSHDB, so a
+session-wide Celery worker sharing that database keeps its bindings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+
+from worker.ratelimit import (
+    Category,
+    GrantObserver,
+    LimiterConfig,
+    RateLimiter,
+    RedisRateLimiter,
+    StubRateLimiter,
+)
+from worker.userguard import PerUserGuard, StubUserGuard, UserGuard
+
+REDIS_URL = os.environ.get("COURIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BACKENDS = ["stub", "fakeredis", "redis"]
+
+
+def make_config(
+    budget: float = 20.0,
+    *,
+    bulk_share: float = 1.0,
+    floor_fraction: float = 0.1,
+    decrease_factor: float = 0.5,
+    recovery_seconds: float = 30.0,
+    cooldown_seconds: float = 1.0,
+    userlist_budget: float = 10.0,
+) -> LimiterConfig:
+    """A limiter configuration with UserResourceRead at ``budget`` calls/s."""
+    return LimiterConfig(
+        budgets={Category.USER_RESOURCE_READ: budget, Category.USER_LIST: userlist_budget},
+        bulk_shares={Category.USER_RESOURCE_READ: bulk_share},
+        floor_fraction=floor_fraction,
+        decrease_factor=decrease_factor,
+        recovery_seconds=recovery_seconds,
+        throttle_cooldown_seconds=cooldown_seconds,
+    )
+
+
+def _clear(client: redis.Redis) -> None:
+    keys = list(client.scan_iter(match="courier:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def real_redis() -> Iterator[redis.Redis]:
+    """A client on the real test Redis, every ``courier:*`` key deleted before and after."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        client.close()
+        pytest.skip(f"no Redis at {REDIS_URL} ({exc})")
+    _clear(client)
+    yield client
+    _clear(client)
+    client.close()
+
+
+@dataclass
+class Backend:
+    """Builds limiters and guards that share one store (one Redis, or one stub)."""
+
+    name: str
+    factory: Callable[[], Any] | None  # a new Redis client on the shared store; None: stub
+    clients: list[Any] = field(default_factory=list)
+
+    def client(self) -> Any:
+        """A new Redis client on the shared store, closed at teardown."""
+        assert self.factory is not None
+        client = self.factory()
+        self.clients.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+    def limiter(self, config: LimiterConfig, *, on_grant: GrantObserver | None = None) -> Any:
+        if self.factory is None:
+            return StubRateLimiter(config, on_grant=on_grant)
+        return RedisRateLimiter(self.client(), config, on_grant=on_grant)
+
+    def peer(self, limiter: RateLimiter) -> RateLimiter:
+        """Another client of the same limiter state (another worker, for Redis)."""
+        if isinstance(limiter, StubRateLimiter):
+            return limiter
+        assert isinstance(limiter, RedisRateLimiter)
+        return RedisRateLimiter(self.client(), limiter.config)
+
+    def guard(self, *, cap_per_hour: int = 5, window_seconds: float = 3600.0) -> PerUserGuard:
+        if self.factory is None:
+            return StubUserGuard(cap_per_hour=cap_per_hour, window_seconds=window_seconds)
+        return UserGuard(self.client(), cap_per_hour=cap_per_hour, window_seconds=window_seconds)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """Each test body once per backend."""
+    if request.param == "stub":
+        made = Backend("stub", None)
+    elif request.param == "fakeredis":
+        server = fakeredis.FakeServer()
+        made = Backend("fakeredis", lambda: fakeredis.FakeRedis(server=server))
+    else:
+        request.getfixturevalue("real_redis")
+        made = Backend("redis", lambda: redis.Redis.from_url(REDIS_URL))
+    yield made
+    made.close()

@@ -1,0 +1,127 @@
+"""``courier limit`` through typer's CliRunner, on the real test Redis."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from worker.cli.limit import limit_app
+
+from .conftest import REDIS_URL
+
+
+@pytest.fixture
+def runner(real_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("COURIER_REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("COURIER_RATE_LIMIT", "30")
+    monkeypatch.setenv("COURIER_USERLIST_RATE_LIMIT", "20")
+    monkeypatch.setenv("COURIER_BULK_SHARE", "0.75")
+    return CliRunner()
+
+
+def _json(runner: CliRunner, command: str, *args: str, exit_code: int = 0) -> Any:
+    result = runner.invoke(limit_app, [command, "--json", *args])
+    assert result.exit_code == exit_code, result.output
+    return json.loads(result.stdout)
+
+
+def test_show_json_lists_every_category(runner: CliRunner) -> None:
+    document = _json(runner, "show")
+    assert document == {
+        "limits": [
+            {
+                "category": "UserResourceRead",
+                "budget_per_second": 30.0,
+                "rate_per_second": 30.0,
+                "floor_per_second": 3.0,
+                "bulk_share": 0.75,
+                "bulk_rate_per_second": 22.5,
+                "last_throttle_at": None,
+                "throttles": 0,
+            },
+            {
+                "category": "UserList",
+                "budget_per_second": 20.0,
+                "rate_per_second": 20.0,
+                "floor_per_second": 2.0,
+                "bulk_share": 1.0,
+                "bulk_rate_per_second": 20.0,
+                "last_throttle_at": None,
+                "throttles": 0,
+            },
+        ]
+    }
+
+
+def test_set_then_reset(runner: CliRunner) -> None:
+    [state] = _json(runner, "set", "12.5", "--category", "userlist")["limits"]
+    assert (state["category"], state["budget_per_second"]) == ("UserList", 12.5)
+    shown = {s["category"]: s for s in _json(runner, "show")["limits"]}
+    assert shown["UserList"]["budget_per_second"] == 12.5
+    assert shown["UserResourceRead"]["budget_per_second"] == 30.0
+    [state] = _json(runner, "set", "10")["limits"]
+    assert state["category"] == "UserResourceRead"
+    reset = _json(runner, "reset")["limits"]
+    assert [s["budget_per_second"] for s in reset] == [30.0, 20.0]
+
+
+def test_set_above_the_cognito_quota_warns_on_stderr(runner: CliRunner) -> None:
+    result = runner.invoke(limit_app, ["set", "60", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["limits"][0]["budget_per_second"] == 60.0
+    assert "above Cognito's default UserResourceRead quota" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "names"),
+    [
+        (["set", "0"], "InvalidRate", "RATE"),
+        (["set", "--", "-3"], "InvalidRate", "RATE"),
+        (["set", "5", "--category", "UserRead"], "InvalidCategory", "'UserRead'"),
+        (["reset", "--category", "nope"], "InvalidCategory", "'nope'"),
+    ],
+)
+def test_bad_input_is_named_and_exits_2(
+    runner: CliRunner, args: list[str], code: str, names: str
+) -> None:
+    document = _json(runner, *args, exit_code=2)
+    assert document["error"]["code"] == code
+    assert names in document["error"]["message"]
+    result = runner.invoke(limit_app, args)
+    assert result.exit_code == 2
+    assert names in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_rate_that_is_not_a_number_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(limit_app, ["set", "fast"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "RATE" in result.output
+
+
+def test_show_prints_a_table(runner: CliRunner) -> None:
+    result = runner.invoke(limit_app, ["show"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0
+    assert "UserResourceRead" in result.stdout
+    assert "UserList" in result.stdout
+    assert "never" in result.stdout
+
+
+def test_unreachable_redis_exits_1_without_the_password(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COURIER_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
+    document = _json(runner, "show", exit_code=1)
+    assert document["error"]["code"] == "RedisUnavailable"
+    assert "127.0.0.1:1" in document["error"]["message"]
+    assert "hunter2" not in json.dumps(document)
+
+
+def test_bad_configuration_exits_2(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURIER_RATE_LIMIT", "-5")
+    document = _json(runner, "show", exit_code=2)
+    assert "COURIER_RATE_LIMIT" in document["error"]["message"]

@@ -1,0 +1,57 @@
+"""The real thing: several OS processes, each with several threads, on one real Redis."""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+from pathlib import Path
+
+import pytest
+import redis
+
+from .conftest import REDIS_URL
+from .helpers import max_in_window, steady_rate
+
+BUDGET = 20.0
+PROCESSES = 4
+THREADS = 4
+SECONDS = 3.0
+
+
+def test_processes_never_exceed_budget_plus_one_in_any_second(
+    real_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    hammer = importlib.import_module("rl_hammer").hammer
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(PROCESSES)
+    out = context.Queue()
+    processes = [
+        context.Process(
+            target=hammer,
+            args=(REDIS_URL,),
+            kwargs={
+                "budget": BUDGET,
+                "seconds": SECONDS,
+                "threads": THREADS,
+                "barrier": barrier,
+                "out": out,
+            },
+        )
+        for _ in range(PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    grants: list[tuple[float, str]] = []
+    for _ in processes:
+        grants.extend(out.get(timeout=60))
+    for process in processes:
+        process.join(timeout=10)
+        assert process.exitcode == 0
+    out.close()
+
+    times = [t for t, _ in grants]
+    assert max_in_window(times) <= BUDGET + 1
+    assert steady_rate(times) >= 0.95 * BUDGET
+    assert len(times) >= 0.95 * BUDGET * SECONDS
+    assert max_in_window([t for t, p in grants if p == "bulk"]) <= BUDGET * 0.5 + 1

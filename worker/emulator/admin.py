@@ -1,0 +1,195 @@
+"""Set-up operations an operator signs with IAM credentials: pools, clients, users."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import TYPE_CHECKING, Any
+
+from worker.emulator.common import (
+    check_password,
+    find_client,
+    find_pool,
+    parse_attributes,
+    user_document,
+)
+from worker.emulator.errors import ServiceError, not_authorized
+from worker.emulator.state import DEFAULT_PASSWORD_POLICY, AppClient, Pool, User
+
+if TYPE_CHECKING:
+    from worker.emulator.core import Emulator
+
+__all__ = [
+    "admin_confirm_sign_up",
+    "admin_create_user",
+    "admin_get_user",
+    "admin_set_user_password",
+    "create_user_pool",
+    "create_user_pool_client",
+    "describe_user_pool",
+    "describe_user_pool_client",
+    "list_user_pools",
+    "pool_document",
+]
+
+
+def pool_document(pool: Pool) -> dict[str, Any]:
+    """A pool as DescribeUserPool shows it."""
+    return {
+        "Id": pool.id,
+        "Name": pool.name,
+        "Arn": pool.arn,
+        "Policies": {"PasswordPolicy": dict(pool.password_policy)},
+        "LambdaConfig": {},
+        "CreationDate": pool.created,
+        "LastModifiedDate": pool.created,
+        "AutoVerifiedAttributes": list(pool.auto_verified_attributes),
+        "MfaConfiguration": "OFF",
+        "EstimatedNumberOfUsers": pool.estimated_users,
+        "EmailConfiguration": {"EmailSendingAccount": pool.email_sending_account},
+        "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False},
+        "UserPoolTier": "ESSENTIALS",
+    }
+
+
+def _client_document(client: AppClient) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "UserPoolId": client.pool_id,
+        "ClientName": client.name,
+        "ClientId": client.id,
+        "CreationDate": client.created,
+        "LastModifiedDate": client.created,
+        "ExplicitAuthFlows": list(client.explicit_auth_flows),
+    }
+    if client.secret is not None:
+        doc["ClientSecret"] = client.secret
+    return doc
+
+
+def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """Create an empty pool (email sending COGNITO_DEFAULT unless DEVELOPER is asked)."""
+    email_config = params.get("EmailConfiguration") or {}
+    policy = dict(DEFAULT_PASSWORD_POLICY)
+    policy.update((params.get("Policies") or {}).get("PasswordPolicy") or {})
+    pool = Pool(
+        id=emu.directory.new_pool_id(),
+        name=params["PoolName"],
+        region=emu.config.region,
+        auto_verified_attributes=tuple(params.get("AutoVerifiedAttributes") or ()),
+        email_sending_account=email_config.get("EmailSendingAccount", "COGNITO_DEFAULT"),
+        password_policy=policy,
+    )
+    emu.directory.add_pool(pool)
+    return {"UserPool": pool_document(pool)}
+
+
+def describe_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """Describe one pool."""
+    return {"UserPool": pool_document(find_pool(emu, params["UserPoolId"]))}
+
+
+def list_user_pools(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """List pools, ``MaxResults`` at a time."""
+    pools = list(emu.directory.pools.values())
+    start = 0
+    if params.get("NextToken"):
+        try:
+            start = int(base64.urlsafe_b64decode(params["NextToken"]).decode())
+        except ValueError:
+            raise ServiceError("InvalidParameterException", "Invalid NextToken.") from None
+    end = start + int(params["MaxResults"])
+    result: dict[str, Any] = {
+        "UserPools": [
+            {
+                "Id": p.id,
+                "Name": p.name,
+                "LambdaConfig": {},
+                "CreationDate": p.created,
+                "LastModifiedDate": p.created,
+            }
+            for p in pools[start:end]
+        ]
+    }
+    if end < len(pools):
+        result["NextToken"] = base64.urlsafe_b64encode(str(end).encode()).decode()
+    return result
+
+
+def create_user_pool_client(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """Create an app client; ``GenerateSecret`` gives it a ClientSecret."""
+    pool = find_pool(emu, params["UserPoolId"])
+    client = AppClient(
+        id=emu.directory.new_client_id(),
+        name=params["ClientName"],
+        pool_id=pool.id,
+        secret=emu.directory.new_secret() if params.get("GenerateSecret") else None,
+        explicit_auth_flows=tuple(params.get("ExplicitAuthFlows") or ()),
+    )
+    emu.directory.add_client(client)
+    return {"UserPoolClient": _client_document(client)}
+
+
+def describe_user_pool_client(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """Describe one client of a pool, secret included."""
+    pool = find_pool(emu, params["UserPoolId"])
+    client = find_client(emu, params["ClientId"])
+    if client.pool_id != pool.id:
+        raise ServiceError(
+            "ResourceNotFoundException", f"User pool client {client.id} does not exist."
+        )
+    return {"UserPoolClient": _client_document(client)}
+
+
+def _existing_user(pool: Pool, username: str, *, for_update: bool = False) -> User:
+    user = pool.user_for_update(username) if for_update else pool.get_user(username)
+    if user is None:
+        raise ServiceError("UserNotFoundException", "User does not exist.")
+    return user
+
+
+def admin_create_user(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """Create a user in FORCE_CHANGE_PASSWORD (no invitation is recorded)."""
+    pool = find_pool(emu, params["UserPoolId"])
+    username: str = params["Username"]
+    if pool.get_user(username) is not None:
+        raise ServiceError("UsernameExistsException", "User account already exists")
+    password = params.get("TemporaryPassword") or "Temp-" + emu.directory.new_secret()[:12] + "1!"
+    check_password(pool, password)
+    user = User(
+        username=username,
+        sub=emu.directory.new_sub(),
+        status="FORCE_CHANGE_PASSWORD",
+        password=password,
+        attributes=parse_attributes(params.get("UserAttributes")),
+    )
+    pool.add_user(user)
+    return {"User": user_document(user)}
+
+
+def admin_confirm_sign_up(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """Confirm an UNCONFIRMED user."""
+    pool = find_pool(emu, params["UserPoolId"])
+    user = _existing_user(pool, params["Username"], for_update=True)
+    if user.status == "CONFIRMED":
+        raise not_authorized("User cannot be confirmed. Current status is CONFIRMED")
+    user.status = "CONFIRMED"
+    user.modified = time.time()
+    return {}
+
+
+def admin_set_user_password(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """Set a password; ``Permanent`` confirms the user."""
+    pool = find_pool(emu, params["UserPoolId"])
+    check_password(pool, params["Password"])
+    user = _existing_user(pool, params["Username"], for_update=True)
+    user.password = params["Password"]
+    user.status = "CONFIRMED" if params.get("Permanent") else "FORCE_CHANGE_PASSWORD"
+    user.modified = time.time()
+    return {}
+
+
+def admin_get_user(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """Describe one user."""
+    pool = find_pool(emu, params["UserPoolId"])
+    user = _existing_user(pool, params["Username"])
+    return user_document(user, attributes_key="UserAttributes")

@@ -1,0 +1,144 @@
+"""The emulator's state machine, independent of HTTP: operations, limits, faults, records.
+
+:class:`Emulator` owns one run's directory, token issuer, quota buckets, per-user cap,
+fault injector and recorder. :data:`OPERATIONS` maps each served operation to its handler,
+its quota category and whether real AWS wants it signed with IAM credentials.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from worker.emulator import admin, auth, codes, listusers, synthetic
+from worker.emulator.config import EmulatorConfig
+from worker.emulator.faults import FaultInjector
+from worker.emulator.limits import CATEGORY_BY_OPERATION, HourlyCap, TokenBucket
+from worker.emulator.seeding import build_directory
+from worker.emulator.stats import Recorder
+from worker.emulator.tokens import TokenIssuer
+from worker.emulator.validation import load_validators
+
+__all__ = ["OPERATIONS", "Emulator", "Operation"]
+
+Handler = Callable[["Emulator", dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One served operation."""
+
+    name: str
+    handler: Handler
+    needs_iam: bool
+    category: str | None
+    validate: Callable[[dict[str, Any]], None]
+
+
+_HANDLERS: dict[str, tuple[Handler, bool]] = {
+    "ResendConfirmationCode": (codes.resend_confirmation_code, False),
+    "GetUserAttributeVerificationCode": (codes.get_user_attribute_verification_code, False),
+    "SignUp": (auth.sign_up, False),
+    "InitiateAuth": (auth.initiate_auth, False),
+    "ListUsers": (listusers.list_users, True),
+    "CreateUserPool": (admin.create_user_pool, True),
+    "CreateUserPoolClient": (admin.create_user_pool_client, True),
+    "DescribeUserPool": (admin.describe_user_pool, True),
+    "DescribeUserPoolClient": (admin.describe_user_pool_client, True),
+    "ListUserPools": (admin.list_user_pools, True),
+    "AdminCreateUser": (admin.admin_create_user, True),
+    "AdminConfirmSignUp": (admin.admin_confirm_sign_up, True),
+    "AdminSetUserPassword": (admin.admin_set_user_password, True),
+    "AdminGetUser": (admin.admin_get_user, True),
+}
+
+
+def _build_operations() -> dict[str, Operation]:
+    validators = load_validators(_HANDLERS)
+    return {
+        name: Operation(name, handler, needs_iam, CATEGORY_BY_OPERATION.get(name), validators[name])
+        for name, (handler, needs_iam) in _HANDLERS.items()
+    }
+
+
+OPERATIONS: dict[str, Operation] = _build_operations()
+
+
+class Emulator:
+    """One emulator run. Not thread-safe: the server drives it from its event loop only."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.directory = build_directory(config)
+        self.tokens = TokenIssuer(region=config.region)
+        self.recorder = Recorder()
+        self.injector = FaultInjector(config.faults, config.latency, seed=config.seed)
+        self.caps = HourlyCap(config.per_user_hourly_cap)
+        self.buckets: dict[str, TokenBucket] = {}
+        self._codes = random.Random(f"codes/{config.seed}")  # noqa: S311 - reproducible
+        self._build_buckets()
+
+    def _build_buckets(self) -> None:
+        cfg = self.config
+        self.buckets = {
+            "UserResourceRead": TokenBucket(cfg.user_resource_read_per_second, cfg.burst),
+            "UserList": TokenBucket(cfg.user_list_per_second, cfg.burst),
+        }
+
+    def next_code(self) -> str:
+        """A 6-digit confirmation code from the run's seeded sequence."""
+        return f"{self._codes.randrange(1_000_000):06d}"
+
+    def configure(self, **changes: Any) -> EmulatorConfig:
+        """Apply run-time changes (quotas, burst, latency, faults, seed, cap, token lifetime).
+
+        Raises ``ValueError`` for settings that cannot change at run time or bad values.
+        """
+        fixed = sorted({"region", "synthetic_users", "seed_file"} & set(changes))
+        if fixed:
+            raise ValueError(f"cannot change at run time: {', '.join(fixed)}")
+        config = self.config.updated(**changes)
+        self.config = config
+        self.injector.faults = config.faults
+        self.injector.latency = config.latency
+        if "seed" in changes:
+            self.injector.reseed(config.seed)
+            self._codes = random.Random(f"codes/{config.seed}")  # noqa: S311
+        if "per_user_hourly_cap" in changes:
+            self.caps.limit = config.per_user_hourly_cap
+        if {"user_resource_read_per_second", "user_list_per_second", "burst"} & set(changes):
+            self._build_buckets()
+        return config
+
+    def reset(self, *, pools: bool = False) -> None:
+        """Clear deliveries, stats, caps, scripts and buckets; ``pools`` re-seeds the directory."""
+        self.recorder.reset()
+        self.caps.clear()
+        self.injector.clear_scripts()
+        self._build_buckets()
+        if pools:
+            self.directory = build_directory(self.config)
+
+    def describe(self) -> dict[str, Any]:
+        """Pools with their client ids (and secrets), for start-up output and health."""
+        pools = []
+        for pool in self.directory.pools.values():
+            pools.append(
+                {
+                    "id": pool.id,
+                    "name": pool.name,
+                    "users": pool.estimated_users,
+                    "clients": [
+                        {"id": c.id, "name": c.name, "secret": c.secret}
+                        for c in pool.clients.values()
+                    ],
+                }
+            )
+        synthetic_pool = synthetic.pool_id(self.config.region)
+        return {
+            "region": self.config.region,
+            "pools": pools,
+            "synthetic_pool_id": synthetic_pool if synthetic_pool in self.directory.pools else None,
+        }

@@ -1,0 +1,237 @@
+"""The HTTP face: AWS JSON 1.1 on ``POST /`` and the inspection API under ``/_emulator/``.
+
+A call goes: target -> body -> signature (IAM operations) -> quota -> scripted or random
+fault -> latency -> model validation -> handler. Throttled calls and injected faults never
+reach the handler, so they never count against the per-user hourly cap.
+
+Unsigned calls to IAM operations answer what real AWS answers for a request without an
+``Authorization`` header: HTTP 400 ``MissingAuthenticationTokenException`` "Missing
+Authentication Token". Signatures are never verified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from worker.emulator.core import OPERATIONS, Emulator
+from worker.emulator.errors import ServiceError
+from worker.emulator.faults import Fault
+
+__all__ = ["EMULATOR_KEY", "build_app"]
+
+EMULATOR_KEY = web.AppKey("emulator", Emulator)
+_TARGET_PREFIX = "AWSCognitoIdentityProviderService."
+_JSON_11 = "application/x-amz-json-1.1"
+_BARE_5XX = "<html><body><h1>{status} Server Error</h1><p>An error occurred.</p></body></html>"
+
+
+def _error(code: str, message: str, status: int) -> web.Response:
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return web.Response(
+        body=body,
+        status=status,
+        content_type=_JSON_11,
+        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+def _service_error(emu: Emulator, operation: str, exc: ServiceError) -> web.Response:
+    emu.recorder.error(operation, exc.code)
+    return _error(exc.code, exc.message, exc.status)
+
+
+def _scripted_username(emu: Emulator, operation: str, params: dict[str, Any]) -> str | None:
+    username = params.get("Username")
+    if isinstance(username, str):
+        return username
+    token = params.get("AccessToken")
+    if operation == "GetUserAttributeVerificationCode" and isinstance(token, str):
+        try:
+            return emu.tokens.verify_access(token).username
+        except Exception:
+            return None
+    return None
+
+
+async def _injected(
+    request: web.Request, emu: Emulator, operation: str, fault: Fault
+) -> web.StreamResponse | None:
+    """The answer for an injected fault, or None when the call goes on (slow answers)."""
+    if fault.kind == "slow":
+        await asyncio.sleep(fault.delay_ms / 1000.0)
+        return None
+    if fault.kind == "drop":
+        emu.recorder.error(operation, "drop")
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
+    if fault.kind == "bare":
+        emu.recorder.error(operation, str(fault.status))
+        return web.Response(
+            text=_BARE_5XX.format(status=fault.status),
+            status=fault.status,
+            content_type="text/html",
+        )
+    return _service_error(
+        emu, operation, ServiceError(fault.code or "InternalErrorException", fault.message)
+    )
+
+
+async def _aws(request: web.Request) -> web.StreamResponse:
+    emu = request.app[EMULATOR_KEY]
+    target = request.headers.get("X-Amz-Target", "")
+    operation = (
+        OPERATIONS.get(target.removeprefix(_TARGET_PREFIX))
+        if target.startswith(_TARGET_PREFIX)
+        else None
+    )
+    if operation is None:
+        emu.recorder.error(target or "(none)", "UnknownOperationException")
+        return _error("UnknownOperationException", f"Unknown operation {target or '(none)'}", 400)
+    name = operation.name
+    emu.recorder.call(name)
+    body = await request.read()
+    try:
+        params = json.loads(body) if body.strip() else {}
+    except ValueError:
+        params = None
+    if not isinstance(params, dict):
+        return _service_error(
+            emu,
+            name,
+            ServiceError(
+                "SerializationException", "Start of structure or map found where not expected."
+            ),
+        )
+    if operation.needs_iam and "Authorization" not in request.headers:
+        return _service_error(
+            emu,
+            name,
+            ServiceError("MissingAuthenticationTokenException", "Missing Authentication Token"),
+        )
+    if operation.category is not None and not emu.buckets[operation.category].try_acquire():
+        emu.recorder.throttled(name)
+        return _service_error(
+            emu, name, ServiceError("TooManyRequestsException", "Too many requests")
+        )
+    emu.recorder.accepted(name)
+    injector = emu.injector
+    fault = (
+        injector.scripted(name, _scripted_username(emu, name, params))
+        if injector.has_scripts
+        else None
+    )
+    if fault is None:
+        fault = injector.random_fault(name)
+    delay = injector.latency_seconds(name)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    if fault is not None:
+        answer = await _injected(request, emu, name, fault)
+        if answer is not None:
+            return answer
+    try:
+        operation.validate(params)
+        result = operation.handler(emu, params)
+    except ServiceError as exc:
+        return _service_error(emu, name, exc)
+    emu.recorder.succeeded(name)
+    return web.Response(
+        body=json.dumps(result).encode(),
+        content_type=_JSON_11,
+        headers={"x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    return data
+
+
+async def _health(request: web.Request) -> web.Response:
+    emu = request.app[EMULATOR_KEY]
+    return web.json_response({"status": "ok", **emu.describe()})
+
+
+async def _deliveries(request: web.Request) -> web.Response:
+    emu = request.app[EMULATOR_KEY]
+    query = request.query
+    rows = [
+        row
+        for row in emu.recorder.deliveries
+        if all(
+            row.get(key) == query[key]
+            for key in ("username", "pool_id", "medium", "operation")
+            if key in query
+        )
+    ]
+    return web.json_response({"deliveries": rows})
+
+
+async def _stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[EMULATOR_KEY].recorder.snapshot())
+
+
+async def _reset(request: web.Request) -> web.Response:
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    request.app[EMULATOR_KEY].reset(pools=bool(body.get("pools", False)))
+    return web.json_response({"status": "reset"})
+
+
+async def _config(request: web.Request) -> web.Response:
+    emu = request.app[EMULATOR_KEY]
+    if request.method == "POST":
+        try:
+            emu.configure(**await _json_body(request))
+        except (ValueError, TypeError) as exc:
+            return _bad_request(str(exc))
+    return web.json_response({"config": emu.config.to_json()})
+
+
+async def _script(request: web.Request) -> web.Response:
+    emu = request.app[EMULATOR_KEY]
+    try:
+        body = await _json_body(request)
+        operation = body["operation"]
+        errors = body["errors"]
+        username = body.get("username")
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}")
+        if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
+            raise ValueError("errors must be a list of strings")
+        emu.injector.add_script(operation, errors, username)
+    except (KeyError, ValueError) as exc:
+        return _bad_request(f"bad script: {exc}")
+    return web.json_response({"status": "scripted", "count": len(errors)})
+
+
+def build_app(emu: Emulator) -> web.Application:
+    """The aiohttp application serving ``emu``."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[EMULATOR_KEY] = emu
+    app.router.add_post("/", _aws)
+    app.router.add_get("/_emulator/health", _health)
+    app.router.add_get("/_emulator/deliveries", _deliveries)
+    app.router.add_get("/_emulator/stats", _stats)
+    app.router.add_post("/_emulator/reset", _reset)
+    app.router.add_get("/_emulator/config", _config)
+    app.router.add_post("/_emulator/config", _config)
+    app.router.add_post("/_emulator/script", _script)
+    return app

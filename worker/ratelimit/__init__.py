@@ -1,0 +1,69 @@
+"""The global rate limiter: one permit budget per Cognito quota category for all workers.
+
+Cognito allows 50 calls/s per account and Region for the UserResourceRead category
+(ResendConfirmationCode and GetUserAttributeVerificationCode together, shared with the
+application's own traffic) and 30/s for UserList (ListUsers). Every attempt to call
+Cognito, retries included, first takes a permit::
+
+    limiter = make_rate_limiter(settings, redis)
+    limiter.acquire(Category.USER_RESOURCE_READ, priority=Priority.BULK,
+                    timeout_seconds=settings.permit_wait_max_seconds)
+    ...  # call Cognito; on TooManyRequestsException:
+    limiter.report_throttle(Category.USER_RESOURCE_READ)
+
+The family (after dramatiq's ``rate_limits``): :class:`RateLimiter` is the seam,
+:class:`RedisRateLimiter` the production backend (GCRA in one atomic Lua script on Redis's
+clock; the algorithm is described in :mod:`worker.ratelimit.redis`), and
+:class:`StubRateLimiter` an in-process double with an injectable clock. See also
+``docs/ratelimit.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from worker.ratelimit.base import (
+    COGNITO_QUOTA_PER_SECOND,
+    Category,
+    Grant,
+    GrantObserver,
+    LimiterConfig,
+    LimitState,
+    Priority,
+    RateLimiter,
+)
+from worker.ratelimit.redis import RedisRateLimiter
+from worker.ratelimit.stub import ManualClock, StubRateLimiter
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from worker.settings import Settings
+
+__all__ = [
+    # vocabulary
+    "COGNITO_QUOTA_PER_SECOND",
+    "Category",
+    "Grant",
+    "GrantObserver",
+    "LimitState",
+    "LimiterConfig",
+    "ManualClock",
+    "Priority",
+    # the seam and its backends
+    "RateLimiter",
+    "RedisRateLimiter",
+    "StubRateLimiter",
+    "make_rate_limiter",
+]
+
+
+def make_rate_limiter(
+    settings: Settings, redis: Redis, *, on_grant: GrantObserver | None = None
+) -> RedisRateLimiter:
+    """The production limiter for these settings (make one per process and share it).
+
+    Budgets: UserResourceRead ``settings.rate_limit``, UserList
+    ``settings.userlist_rate_limit``; see :meth:`LimiterConfig.from_settings`.
+    """
+    return RedisRateLimiter(redis, LimiterConfig.from_settings(settings), on_grant=on_grant)

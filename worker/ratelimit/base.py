@@ -1,0 +1,237 @@
+"""The limiter vocabulary: categories, priorities, the configuration, the state and the seam.
+
+Every module that takes permits depends on :class:`RateLimiter` (a Protocol), never on a
+backend. Two backends implement it with the same semantics:
+
+* :class:`worker.ratelimit.redis.RedisRateLimiter` - production: one budget in Redis shared
+  by every thread of every worker on every host;
+* :class:`worker.ratelimit.stub.StubRateLimiter` - in process, with an injectable clock, for
+  unit tests of code that uses a limiter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
+
+__all__ = [
+    "COGNITO_QUOTA_PER_SECOND",
+    "Category",
+    "Grant",
+    "GrantObserver",
+    "LimitState",
+    "LimiterConfig",
+    "Priority",
+    "RateLimiter",
+    "check_budget",
+    "check_timeout",
+]
+
+
+class Category(StrEnum):
+    """A Cognito request-rate quota category: one budget per category."""
+
+    USER_RESOURCE_READ = "UserResourceRead"
+    """ResendConfirmationCode and GetUserAttributeVerificationCode together."""
+    USER_LIST = "UserList"
+    """ListUsers (campaigns that select users with a filter)."""
+
+
+class Priority(StrEnum):
+    """Who is asking: interactive requests go before bulk campaign work."""
+
+    INTERACTIVE = "interactive"
+    BULK = "bulk"
+
+
+COGNITO_QUOTA_PER_SECOND: Mapping[Category, float] = MappingProxyType(
+    {Category.USER_RESOURCE_READ: 50.0, Category.USER_LIST: 30.0}
+)
+"""Cognito's default quota per account and Region (adjustable through AWS Service Quotas)."""
+
+THROTTLE_COOLDOWN_SECONDS = 1.0
+"""Throttle reports closer than this to the last counted one belong to the same burst."""
+
+
+def check_budget(category: Category, per_second: float) -> float:
+    """Return ``per_second`` as a float when it is a usable budget.
+
+    Raises:
+        ValueError: naming the category, when the budget is not a finite number above 0.
+    """
+    value = float(per_second)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"{category} budget must be a finite number of calls per second above 0, "
+            f"got {per_second!r}"
+        )
+    return value
+
+
+def check_timeout(timeout_seconds: float) -> None:
+    """Accept a permit wait bound in seconds.
+
+    Raises:
+        ValueError: when ``timeout_seconds`` is negative or not a finite number.
+    """
+    if not (math.isfinite(timeout_seconds) and timeout_seconds >= 0):
+        raise ValueError(
+            f"timeout_seconds must be a finite number of seconds >= 0, got {timeout_seconds!r}"
+        )
+
+
+@dataclass(frozen=True)
+class LimiterConfig:
+    """What a limiter is configured with; the same object drives every backend.
+
+    Attributes:
+        budgets: calls/s per category, all workers together (the configured default;
+            :meth:`RateLimiter.set_budget` overrides it at run time).
+        bulk_shares: per category, the largest fraction of the current rate that bulk work
+            may take (0 < share <= 1).
+        floor_fraction: the adaptive rate never drops below ``budget * floor_fraction``.
+        decrease_factor: a counted throttle multiplies the current rate by this (0 < f < 1).
+        recovery_seconds: time the rate takes to climb from the floor back to the budget.
+        throttle_cooldown_seconds: reports closer than ``max(this, 1 / rate)`` to the last
+            counted throttle are the same burst and count once.
+        max_sleep_seconds: the longest single sleep inside ``acquire`` before asking again,
+            so run-time budget changes are seen quickly.
+
+    Raises:
+        ValueError: on construction, naming the first value out of range.
+    """
+
+    budgets: Mapping[Category, float]
+    bulk_shares: Mapping[Category, float] = field(
+        default_factory=lambda: MappingProxyType(dict.fromkeys(Category, 1.0))
+    )
+    floor_fraction: float = 0.1
+    decrease_factor: float = 0.5
+    recovery_seconds: float = 30.0
+    throttle_cooldown_seconds: float = THROTTLE_COOLDOWN_SECONDS
+    max_sleep_seconds: float = 0.25
+
+    def __post_init__(self) -> None:
+        budgets = {Category(c): check_budget(Category(c), v) for c, v in self.budgets.items()}
+        missing = [c.value for c in Category if c not in budgets]
+        if missing:
+            raise ValueError(f"no budget configured for {', '.join(missing)}")
+        shares = dict.fromkeys(Category, 1.0) | {
+            Category(c): float(v) for c, v in self.bulk_shares.items()
+        }
+        for category, share in shares.items():
+            if not 0 < share <= 1:
+                raise ValueError(f"{category} bulk share must be in (0, 1], got {share!r}")
+        if not 0 < self.floor_fraction <= 1:
+            raise ValueError(f"floor_fraction must be in (0, 1], got {self.floor_fraction!r}")
+        if not 0 < self.decrease_factor < 1:
+            raise ValueError(f"decrease_factor must be in (0, 1), got {self.decrease_factor!r}")
+        for name in ("recovery_seconds", "throttle_cooldown_seconds", "max_sleep_seconds"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
+        object.__setattr__(self, "budgets", MappingProxyType(budgets))
+        object.__setattr__(self, "bulk_shares", MappingProxyType(shares))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LimiterConfig:
+        """The configuration the settings describe.
+
+        UserResourceRead gets ``settings.rate_limit`` and ``settings.bulk_share``; UserList
+        gets ``settings.userlist_rate_limit`` and a bulk share of 1 (only campaigns list
+        users, and its budget is already set for them).
+        """
+        return cls(
+            budgets={
+                Category.USER_RESOURCE_READ: settings.rate_limit,
+                Category.USER_LIST: settings.userlist_rate_limit,
+            },
+            bulk_shares={
+                Category.USER_RESOURCE_READ: settings.bulk_share,
+                Category.USER_LIST: 1.0,
+            },
+            floor_fraction=settings.rate_floor_fraction,
+            decrease_factor=settings.rate_decrease_factor,
+            recovery_seconds=settings.rate_recovery_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class LimitState:
+    """A snapshot of one category's budget and adaptive rate (rates in calls/s).
+
+    ``last_throttle_at`` is in seconds since the epoch on the limiter's clock (Redis's own
+    clock for the Redis backend), None if no throttle was ever counted; ``throttles`` counts
+    throttle bursts (concurrent reports of one burst count once).
+    """
+
+    category: Category
+    budget_per_second: float
+    rate_per_second: float
+    floor_per_second: float
+    bulk_share: float
+    bulk_rate_per_second: float
+    last_throttle_at: float | None
+    throttles: int
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One permit handed out; given to a limiter's ``on_grant`` observer (metrics, tests).
+
+    ``granted_at`` is on the limiter's clock (Redis ``TIME`` for the Redis backend), in
+    seconds; ``waited_seconds`` is how long the caller waited for it.
+    """
+
+    category: Category
+    priority: Priority
+    waited_seconds: float
+    granted_at: float
+
+
+GrantObserver = Callable[[Grant], None]
+
+
+class RateLimiter(Protocol):
+    """A global permit source per quota category; every attempt to call Cognito takes one."""
+
+    def acquire(self, category: Category, *, priority: Priority, timeout_seconds: float) -> float:
+        """Block until a permit is granted and return the seconds waited.
+
+        Raises:
+            PermitTimeoutError: when the wait would exceed ``timeout_seconds`` (decided
+                before sleeping whenever the limiter can tell).
+            ValueError: when ``timeout_seconds`` is negative or not a number.
+        """
+        ...
+
+    def try_acquire(self, category: Category, *, priority: Priority) -> float:
+        """Take a permit if one is free now: 0.0 when granted, else seconds until one may be."""
+        ...
+
+    def report_throttle(self, category: Category) -> None:
+        """Record that Cognito answered TooManyRequests although the caller held a permit."""
+        ...
+
+    def state(self, category: Category) -> LimitState:
+        """The category's budget, current adaptive rate and throttle history."""
+        ...
+
+    def set_budget(self, category: Category, per_second: float) -> None:
+        """Change the budget at run time, for every client at once.
+
+        Raises:
+            ValueError: when ``per_second`` is not a finite number above 0.
+        """
+        ...
+
+    def reset(self, category: Category) -> None:
+        """Return to the configured budget and forget the adaptive state and throttles."""
+        ...

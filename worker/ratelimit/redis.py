@@ -1,0 +1,267 @@
+"""The production limiter: one budget per Cognito quota category, kept in Redis.
+
+Every thread of every worker on every host takes its permits here, so all of them together
+stay within the budget (Celery's ``rate_limit`` is per worker and cannot do this).
+
+Algorithm (one atomic Lua script per attempt, on Redis's own clock, so hosts' clocks do
+not matter):
+
+* **GCRA** (generic cell rate algorithm). The key ``tat`` holds the *theoretical arrival
+  time* of the next call. With period ``T = 1 / rate`` a call at ``now`` conforms when
+  ``max(tat, now) - T <= now``, and then ``tat = max(tat, now) + T``. The burst tolerance
+  of one period lets a caller that arrives a little late keep its slot (no capacity is
+  lost to scheduling jitter) and allows at most one extra call: no 1-second window ever
+  holds more than ``budget + 1`` grants across all processes.
+* **Priority.** A bulk call must also conform to a second GCRA (``bulk_tat``) running at
+  ``rate * bulk_share``; both are checked and advanced in the same script. An interactive
+  call passes the global GCRA only. When an interactive call is refused it leaves a
+  marker (a member of the ``waiting`` sorted set, scored with the time it will come back
+  plus a little slack) and bulk calls are refused while any marker is live, so a request
+  waits at most about one period behind a saturating campaign. A granted interactive call
+  removes its own marker.
+* **Adaptive rate.** :meth:`RedisRateLimiter.report_throttle` multiplies the current rate
+  by ``decrease_factor`` (never below ``floor = budget * floor_fraction``). Reports within
+  ``max(cooldown, 1 / rate)`` of the last counted one belong to the same burst and count
+  once. The rate then climbs back linearly to the budget over ``recovery_seconds`` from the
+  floor; every script computes it lazily from the ``adapt`` hash, so no process has to run
+  in the background.
+* **Budget.** The configured budget can be overridden at run time (``budget`` key, written
+  by :meth:`RedisRateLimiter.set_budget`); every script reads it, so a change applies to
+  every worker on its next attempt.
+
+Keys, per category (the braces are a Redis Cluster hash tag: one slot per category)::
+
+    courier:rl:{UserResourceRead}:budget    string  run-time budget override, calls/s
+    courier:rl:{UserResourceRead}:adapt     hash    rate, at (last counted throttle), throttles
+    courier:rl:{UserResourceRead}:tat       string  global GCRA theoretical arrival time
+    courier:rl:{UserResourceRead}:bulk_tat  string  bulk GCRA theoretical arrival time
+    courier:rl:{UserResourceRead}:waiting   zset    interactive callers waiting: token -> until
+
+``tat``, ``bulk_tat`` and ``waiting`` expire on their own when idle.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import NamedTuple
+
+from redis import Redis
+
+from worker.errors import PermitTimeoutError
+from worker.ratelimit import _lua
+from worker.ratelimit.base import (
+    Category,
+    Grant,
+    GrantObserver,
+    LimiterConfig,
+    LimitState,
+    Priority,
+    check_budget,
+    check_timeout,
+)
+
+__all__ = ["KEY_PREFIX", "RedisRateLimiter"]
+
+KEY_PREFIX = "courier:rl"
+
+INTERACTIVE_MARKER_SLACK_SECONDS = 0.02
+"""How long past its expected return an interactive caller's marker still holds bulk back."""
+
+
+class _Keys(NamedTuple):
+    budget: str
+    adapt: str
+    tat: str
+    bulk_tat: str
+    waiting: str
+
+
+class _Answer(NamedTuple):
+    granted: bool
+    wait_seconds: float
+    now: float
+
+
+class RedisRateLimiter:
+    """A :class:`~worker.ratelimit.RateLimiter` whose state lives in Redis.
+
+    Thread-safe (a redis-py client is); make one per process and share it.
+
+    Args:
+        redis: the client (``decode_responses`` either way).
+        config: budgets, bulk shares and the adaptive parameters.
+        on_grant: called with a :class:`~worker.ratelimit.Grant` after every permit, in the
+            caller's thread (for metrics); it must not raise.
+        key_prefix: prefix of every key (tests may isolate themselves with it).
+        sleep: how to wait between attempts, in seconds.
+        monotonic: the clock that measures waits, in seconds.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        config: LimiterConfig,
+        *,
+        on_grant: GrantObserver | None = None,
+        key_prefix: str = KEY_PREFIX,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._redis = redis
+        self._config = config
+        self._on_grant = on_grant
+        self._prefix = key_prefix
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._acquire_script = redis.register_script(_lua.ACQUIRE)
+        self._throttle_script = redis.register_script(_lua.THROTTLE)
+        self._state_script = redis.register_script(_lua.STATE)
+
+    @property
+    def config(self) -> LimiterConfig:
+        """The configuration this limiter was built with."""
+        return self._config
+
+    def keys(self, category: Category) -> tuple[str, ...]:
+        """Every Redis key holding the category's state (for operators and tests)."""
+        return tuple(self._keys(Category(category)))
+
+    def acquire(self, category: Category, *, priority: Priority, timeout_seconds: float) -> float:
+        """Block until a permit is granted; return the seconds waited.
+
+        Raises:
+            PermitTimeoutError: when the wait would exceed ``timeout_seconds``; decided as
+                soon as Redis answers a wait longer than the time left, before sleeping.
+            ValueError: when ``timeout_seconds`` is negative or not a number.
+            redis.RedisError: when Redis cannot be reached or refuses the script.
+        """
+        category, priority = Category(category), Priority(priority)
+        check_timeout(timeout_seconds)
+        token = uuid.uuid4().hex
+        start = self._monotonic()
+        while True:
+            answer = self._attempt(category, priority, token)
+            waited = self._monotonic() - start
+            if answer.granted:
+                if self._on_grant is not None:
+                    self._on_grant(Grant(category, priority, waited, answer.now))
+                return waited
+            if answer.wait_seconds > timeout_seconds - waited:
+                if priority is Priority.INTERACTIVE:
+                    self._redis.zrem(self._keys(category).waiting, token)
+                raise PermitTimeoutError(
+                    f"no {category} permit within {timeout_seconds:.3g} s "
+                    f"(waited {waited:.3g} s, next in {answer.wait_seconds:.3g} s)"
+                )
+            self._sleep(min(answer.wait_seconds, self._config.max_sleep_seconds))
+
+    def try_acquire(self, category: Category, *, priority: Priority) -> float:
+        """Take a permit if one is free now.
+
+        Returns:
+            0.0 when granted, else the seconds until one may be (an estimate: others may
+            take it first).
+
+        Raises:
+            redis.RedisError: when Redis cannot be reached.
+        """
+        category, priority = Category(category), Priority(priority)
+        answer = self._attempt(category, priority, uuid.uuid4().hex)
+        if answer.granted:
+            if self._on_grant is not None:
+                self._on_grant(Grant(category, priority, 0.0, answer.now))
+            return 0.0
+        return answer.wait_seconds
+
+    def report_throttle(self, category: Category) -> None:
+        """Lower the category's rate for every client after a TooManyRequests answer.
+
+        Concurrent reports of one burst count once (see the module docstring).
+
+        Raises:
+            redis.RedisError: when Redis cannot be reached.
+        """
+        category = Category(category)
+        keys = self._keys(category)
+        config = self._config
+        self._throttle_script(
+            keys=[keys.budget, keys.adapt],
+            args=[
+                repr(config.budgets[category]),
+                repr(config.floor_fraction),
+                repr(config.recovery_seconds),
+                repr(config.decrease_factor),
+                repr(config.throttle_cooldown_seconds),
+            ],
+        )
+
+    def state(self, category: Category) -> LimitState:
+        """The category's budget, current adaptive rate (calls/s) and throttle history.
+
+        Raises:
+            redis.RedisError: when Redis cannot be reached.
+        """
+        category = Category(category)
+        keys = self._keys(category)
+        config = self._config
+        budget, rate, floor, last_at, throttles = self._state_script(
+            keys=[keys.budget, keys.adapt],
+            args=[
+                repr(config.budgets[category]),
+                repr(config.floor_fraction),
+                repr(config.recovery_seconds),
+            ],
+        )
+        share = config.bulk_shares[category]
+        return LimitState(
+            category=category,
+            budget_per_second=float(budget),
+            rate_per_second=float(rate),
+            floor_per_second=float(floor),
+            bulk_share=share,
+            bulk_rate_per_second=float(rate) * share,
+            last_throttle_at=float(last_at) if last_at else None,
+            throttles=int(throttles),
+        )
+
+    def set_budget(self, category: Category, per_second: float) -> None:
+        """Override the configured budget (calls/s) for every client, from the next attempt.
+
+        Raises:
+            ValueError: when ``per_second`` is not a finite number above 0.
+            redis.RedisError: when Redis cannot be reached.
+        """
+        category = Category(category)
+        value = check_budget(category, per_second)
+        self._redis.set(self._keys(category).budget, repr(value))
+
+    def reset(self, category: Category) -> None:
+        """Drop the budget override, the adaptive state, the throttle count and the GCRAs.
+
+        Raises:
+            redis.RedisError: when Redis cannot be reached.
+        """
+        self._redis.delete(*self._keys(Category(category)))
+
+    def _keys(self, category: Category) -> _Keys:
+        base = f"{self._prefix}:{{{category.value}}}:"
+        return _Keys(*(base + name for name in _Keys._fields))
+
+    def _attempt(self, category: Category, priority: Priority, token: str) -> _Answer:
+        keys = self._keys(category)
+        config = self._config
+        granted, wait, now = self._acquire_script(
+            keys=list(keys),
+            args=[
+                repr(config.budgets[category]),
+                repr(config.floor_fraction),
+                repr(config.recovery_seconds),
+                repr(config.bulk_shares[category]),
+                priority.value,
+                token,
+                repr(INTERACTIVE_MARKER_SLACK_SECONDS),
+            ],
+        )
+        return _Answer(bool(int(granted)), max(0.0, float(wait)), float(now))

@@ -1,0 +1,228 @@
+"""An in-process limiter with the Redis limiter's semantics, for unit tests.
+
+:class:`StubRateLimiter` runs the same algorithm as
+:class:`~worker.ratelimit.redis.RedisRateLimiter` (GCRA with a burst tolerance of one
+period, a second GCRA for bulk at ``rate * bulk_share``, interactive-waiting markers that
+hold bulk back, an adaptive rate lowered on throttles and recovering linearly) under a
+lock, on an injectable clock. Hand it a :class:`ManualClock` (whose ``sleep`` advances it)
+and code that waits for permits runs instantly and deterministically::
+
+    clock = ManualClock()
+    limiter = StubRateLimiter(config, clock=clock, sleep=clock.sleep)
+
+It limits the threads of one process only: never use it in production.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from worker.errors import PermitTimeoutError
+from worker.ratelimit.base import (
+    Category,
+    Grant,
+    GrantObserver,
+    LimiterConfig,
+    LimitState,
+    Priority,
+    check_budget,
+    check_timeout,
+)
+
+__all__ = ["ManualClock", "StubRateLimiter"]
+
+_MARKER_SLACK_SECONDS = 0.02
+
+
+class ManualClock:
+    """A clock that moves only when told: call it for the time, ``sleep`` to advance it.
+
+    Thread-safe; seconds. Starts at ``start`` (default 1,000,000 s, so times look like
+    epoch seconds and never reach 0).
+    """
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        """Advance the clock by ``seconds`` (negative values are ignored)."""
+        with self._lock:
+            self._now += max(0.0, seconds)
+
+    advance = sleep
+
+
+@dataclass
+class _Bucket:
+    budget: float | None = None  # run-time override
+    tat: float = float("-inf")
+    bulk_tat: float = float("-inf")
+    waiting: dict[str, float] = field(default_factory=dict)  # token -> until
+    adapted_rate: float | None = None
+    adapted_at: float | None = None
+    throttles: int = 0
+
+
+class StubRateLimiter:
+    """A :class:`~worker.ratelimit.RateLimiter` for the threads of one process.
+
+    Args:
+        config: budgets, bulk shares and the adaptive parameters.
+        clock: current time in seconds (default :func:`time.time`, so ``last_throttle_at``
+            reads like the Redis backend's).
+        sleep: waits the given seconds; with a fake clock it should advance that clock.
+        on_grant: called with a :class:`~worker.ratelimit.Grant` after every permit.
+    """
+
+    def __init__(
+        self,
+        config: LimiterConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        on_grant: GrantObserver | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._sleep = sleep
+        self._on_grant = on_grant
+        self._lock = threading.Lock()
+        self._buckets = {category: _Bucket() for category in Category}
+
+    @property
+    def config(self) -> LimiterConfig:
+        """The configuration this limiter was built with."""
+        return self._config
+
+    def acquire(self, category: Category, *, priority: Priority, timeout_seconds: float) -> float:
+        """Block until a permit is granted; return the seconds waited on the stub's clock.
+
+        Raises:
+            PermitTimeoutError: when the wait would exceed ``timeout_seconds`` (decided
+                before sleeping).
+            ValueError: when ``timeout_seconds`` is negative or not a number.
+        """
+        category, priority = Category(category), Priority(priority)
+        check_timeout(timeout_seconds)
+        token = uuid.uuid4().hex
+        start = self._clock()
+        while True:
+            wait, now = self._attempt(category, priority, token)
+            waited = now - start
+            if wait == 0.0:
+                if self._on_grant is not None:
+                    self._on_grant(Grant(category, priority, waited, now))
+                return waited
+            if wait > timeout_seconds - waited:
+                with self._lock:
+                    self._buckets[category].waiting.pop(token, None)
+                raise PermitTimeoutError(
+                    f"no {category} permit within {timeout_seconds:.3g} s "
+                    f"(waited {waited:.3g} s, next in {wait:.3g} s)"
+                )
+            self._sleep(min(wait, self._config.max_sleep_seconds))
+
+    def try_acquire(self, category: Category, *, priority: Priority) -> float:
+        """Take a permit if one is free now: 0.0 when granted, else seconds until one may be."""
+        category, priority = Category(category), Priority(priority)
+        wait, now = self._attempt(category, priority, uuid.uuid4().hex)
+        if wait == 0.0 and self._on_grant is not None:
+            self._on_grant(Grant(category, priority, 0.0, now))
+        return wait
+
+    def report_throttle(self, category: Category) -> None:
+        """Lower the rate after a TooManyRequests answer; one burst of reports counts once."""
+        category = Category(category)
+        config = self._config
+        with self._lock:
+            bucket = self._buckets[category]
+            now = self._clock()
+            _, floor, rate = self._rates(category, bucket, now)
+            cooldown = max(config.throttle_cooldown_seconds, 1 / rate)
+            if bucket.adapted_at is not None and now - bucket.adapted_at < cooldown:
+                return
+            bucket.adapted_rate = max(floor, rate * config.decrease_factor)
+            bucket.adapted_at = now
+            bucket.throttles += 1
+
+    def state(self, category: Category) -> LimitState:
+        """The category's budget, current adaptive rate (calls/s) and throttle history."""
+        category = Category(category)
+        with self._lock:
+            bucket = self._buckets[category]
+            budget, floor, rate = self._rates(category, bucket, self._clock())
+            share = self._config.bulk_shares[category]
+            return LimitState(
+                category=category,
+                budget_per_second=budget,
+                rate_per_second=rate,
+                floor_per_second=floor,
+                bulk_share=share,
+                bulk_rate_per_second=rate * share,
+                last_throttle_at=bucket.adapted_at,
+                throttles=bucket.throttles,
+            )
+
+    def set_budget(self, category: Category, per_second: float) -> None:
+        """Override the configured budget (calls/s) from the next attempt.
+
+        Raises:
+            ValueError: when ``per_second`` is not a finite number above 0.
+        """
+        category = Category(category)
+        value = check_budget(category, per_second)
+        with self._lock:
+            self._buckets[category].budget = value
+
+    def reset(self, category: Category) -> None:
+        """Drop the budget override, the adaptive state, the throttle count and the GCRAs."""
+        with self._lock:
+            self._buckets[Category(category)] = _Bucket()
+
+    def _rates(self, category: Category, bucket: _Bucket, now: float) -> tuple[float, float, float]:
+        """(budget, floor, current adaptive rate) in calls/s."""
+        config = self._config
+        budget = bucket.budget if bucket.budget is not None else config.budgets[category]
+        floor = budget * config.floor_fraction
+        rate = budget
+        if bucket.adapted_rate is not None and bucket.adapted_at is not None:
+            climbed = (budget - floor) * max(0.0, now - bucket.adapted_at) / config.recovery_seconds
+            rate = bucket.adapted_rate + climbed
+        return budget, floor, min(budget, max(floor, rate))
+
+    def _attempt(self, category: Category, priority: Priority, token: str) -> tuple[float, float]:
+        """One GCRA decision: (0.0, now) when granted, else (seconds to wait, now)."""
+        with self._lock:
+            bucket = self._buckets[category]
+            now = self._clock()
+            _, _, rate = self._rates(category, bucket, now)
+            period = 1 / rate
+            tat = max(bucket.tat, now)
+            wait = tat - period - now
+            bucket.waiting = {t: until for t, until in bucket.waiting.items() if until > now}
+            bulk = priority is Priority.BULK
+            bulk_period = period / self._config.bulk_shares[category]
+            bulk_tat = max(bucket.bulk_tat, now)
+            if bulk:
+                if wait < period and bucket.waiting:
+                    wait = period
+                wait = max(wait, bulk_tat - bulk_period - now)
+            if wait > 0:
+                if not bulk:
+                    bucket.waiting[token] = now + wait + _MARKER_SLACK_SECONDS
+                return wait, now
+            bucket.tat = tat + period
+            if bulk:
+                bucket.bulk_tat = bulk_tat + bulk_period
+            else:
+                bucket.waiting.pop(token, None)
+            return 0.0, now

@@ -1,0 +1,302 @@
+"""The per-user guard: never make the call Cognito would refuse with LimitExceeded.
+
+Cognito allows 5 calls per user per operation per rolling hour (not adjustable) and
+answers the 6th with LimitExceededException. Such a call would still spend a permit of the
+shared budget and can never succeed by retrying within seconds, so the worker asks the
+guard first and skips the call when the user's hour is spent.
+
+Algorithm: one sorted set per (operation, user) holding the times of the calls made in the
+window, on Redis's own clock. One atomic Lua script trims entries older than the window,
+counts the rest and, below the cap, records the new call; at the cap it answers how long
+until the oldest call that keeps the count at the cap rolls off. ``release`` removes the
+latest entry (the call never reached Cognito). Keys expire one window after the last call.
+
+Key: ``courier:guard:{operation}:{sha256(user key)}`` (the user key never sits in Redis in
+clear; pass ``secret`` to make it an HMAC, which also hides dictionary-guessable names).
+
+Callers build the user key so that it names one Cognito user: ``"{client_id}|{username}"``
+for ResendConfirmationCode, :func:`user_key_for_access_token` for
+GetUserAttributeVerificationCode.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis import Redis
+
+__all__ = [
+    "GUARD_KEY_PREFIX",
+    "GuardDecision",
+    "PerUserGuard",
+    "StubUserGuard",
+    "UserGuard",
+    "user_key_for_access_token",
+]
+
+GUARD_KEY_PREFIX = "courier:guard"
+
+_RESERVE = """
+-- KEYS: the user's call log; ARGV: cap, window seconds, member token
+-- returns {allowed 1/0, retry after seconds, calls in window (after recording)}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local cap = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.17g', now - window))
+local n = redis.call('ZCARD', KEYS[1])
+if n >= cap then
+  local oldest = redis.call('ZRANGE', KEYS[1], n - cap, n - cap, 'WITHSCORES')
+  local retry = tonumber(oldest[2]) + window - now
+  return {0, string.format('%.17g', math.max(0, retry)), n}
+end
+redis.call('ZADD', KEYS[1], string.format('%.17g', now), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+return {1, '0', n + 1}
+"""
+
+_COUNT = """
+-- KEYS: the user's call log; ARGV: window seconds; returns the calls in the window
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+return redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.17g', now - tonumber(ARGV[1])), '+inf')
+"""
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    """The guard's answer for one call.
+
+    Attributes:
+        allowed: True when the call was recorded and may go to Cognito.
+        retry_after_seconds: when refused, seconds until the user's window has room
+            again; 0.0 when allowed.
+        calls_in_window: the user's calls for this operation in the window, this one
+            included when allowed.
+    """
+
+    allowed: bool
+    retry_after_seconds: float
+    calls_in_window: int
+
+
+class PerUserGuard(Protocol):
+    """The seam the worker depends on; :class:`UserGuard` and :class:`StubUserGuard` fit."""
+
+    def reserve(self, operation: str, user_key: str) -> GuardDecision:
+        """Record a call unless the user's window is full; say which."""
+        ...
+
+    def release(self, operation: str, user_key: str) -> None:
+        """Undo the latest reservation (the call never reached Cognito)."""
+        ...
+
+    def count(self, operation: str, user_key: str) -> int:
+        """The user's calls for ``operation`` in the current window."""
+        ...
+
+
+def _check(cap_per_hour: int, window_seconds: float) -> None:
+    if isinstance(cap_per_hour, bool) or not isinstance(cap_per_hour, int) or cap_per_hour < 1:
+        raise ValueError(f"cap_per_hour must be an integer >= 1, got {cap_per_hour!r}")
+    if not (math.isfinite(window_seconds) and window_seconds > 0):
+        raise ValueError(f"window_seconds must be a finite number above 0, got {window_seconds!r}")
+
+
+def _check_names(operation: str, user_key: str) -> None:
+    if not operation:
+        raise ValueError("operation must not be empty")
+    if not user_key:
+        raise ValueError("user_key must not be empty")
+
+
+class UserGuard:
+    """Counts calls per (operation, user) over a rolling window in Redis, for all workers.
+
+    Args:
+        redis: the client (``decode_responses`` either way).
+        cap_per_hour: calls allowed per user per operation in the window
+            (``settings.user_hourly_cap``).
+        window_seconds: the rolling window (an hour; tests shorten it).
+        secret: when given, user keys are hashed with HMAC-SHA256 under it instead of a
+            bare SHA-256.
+        key_prefix: prefix of every key.
+
+    Raises:
+        ValueError: when the cap is not an integer >= 1 or the window not above 0.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        cap_per_hour: int,
+        window_seconds: float = 3600.0,
+        secret: bytes | None = None,
+        key_prefix: str = GUARD_KEY_PREFIX,
+    ) -> None:
+        _check(cap_per_hour, window_seconds)
+        self._redis = redis
+        self._cap = cap_per_hour
+        self._window = float(window_seconds)
+        self._secret = secret
+        self._prefix = key_prefix
+        self._reserve = redis.register_script(_RESERVE)
+        self._count = redis.register_script(_COUNT)
+
+    def key(self, operation: str, user_key: str) -> str:
+        """The Redis key of a user's call log for ``operation`` (the user key hashed)."""
+        _check_names(operation, user_key)
+        data = user_key.encode("utf-8")
+        if self._secret is None:
+            digest = hashlib.sha256(data).hexdigest()
+        else:
+            digest = hmac.new(self._secret, data, hashlib.sha256).hexdigest()
+        return f"{self._prefix}:{operation}:{digest}"
+
+    def reserve(self, operation: str, user_key: str) -> GuardDecision:
+        """Atomically: when the user has room, record the call and allow it; else refuse.
+
+        Raises:
+            ValueError: when ``operation`` or ``user_key`` is empty.
+            redis.RedisError: when Redis cannot be reached.
+        """
+        allowed, retry, calls = self._reserve(
+            keys=[self.key(operation, user_key)],
+            args=[self._cap, repr(self._window), uuid.uuid4().hex],
+        )
+        return GuardDecision(bool(int(allowed)), float(retry), int(calls))
+
+    def release(self, operation: str, user_key: str) -> None:
+        """Remove the latest recorded call (it never reached Cognito).
+
+        With concurrent calls for the same user this removes the most recent one, which
+        may be another caller's: the count is right, the roll-off time off by at most the
+        gap between the two.
+
+        Raises:
+            ValueError: when ``operation`` or ``user_key`` is empty.
+            redis.RedisError: when Redis cannot be reached.
+        """
+        self._redis.zpopmax(self.key(operation, user_key))
+
+    def count(self, operation: str, user_key: str) -> int:
+        """The user's calls for ``operation`` in the current window.
+
+        Raises:
+            ValueError: when ``operation`` or ``user_key`` is empty.
+            redis.RedisError: when Redis cannot be reached.
+        """
+        return int(self._count(keys=[self.key(operation, user_key)], args=[repr(self._window)]))
+
+
+class StubUserGuard:
+    """An in-memory :class:`UserGuard` with an injectable clock, for unit tests.
+
+    Args:
+        cap_per_hour: calls allowed per user per operation in the window.
+        window_seconds: the rolling window.
+        clock: current time in seconds (default :func:`time.time`).
+
+    Raises:
+        ValueError: when the cap is not an integer >= 1 or the window not above 0.
+    """
+
+    def __init__(
+        self,
+        *,
+        cap_per_hour: int,
+        window_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        _check(cap_per_hour, window_seconds)
+        self._cap = cap_per_hour
+        self._window = float(window_seconds)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._calls: dict[tuple[str, str], list[float]] = {}
+
+    def reserve(self, operation: str, user_key: str) -> GuardDecision:
+        """Record the call and allow it when the user has room, else refuse.
+
+        Raises:
+            ValueError: when ``operation`` or ``user_key`` is empty.
+        """
+        _check_names(operation, user_key)
+        with self._lock:
+            now = self._clock()
+            calls = self._trimmed((operation, user_key), now)
+            if len(calls) >= self._cap:
+                retry = calls[len(calls) - self._cap] + self._window - now
+                return GuardDecision(False, max(0.0, retry), len(calls))
+            calls.append(now)
+            return GuardDecision(True, 0.0, len(calls))
+
+    def release(self, operation: str, user_key: str) -> None:
+        """Remove the latest recorded call.
+
+        Raises:
+            ValueError: when ``operation`` or ``user_key`` is empty.
+        """
+        _check_names(operation, user_key)
+        with self._lock:
+            calls = self._calls.get((operation, user_key))
+            if calls:
+                calls.pop()
+
+    def count(self, operation: str, user_key: str) -> int:
+        """The user's calls for ``operation`` in the current window.
+
+        Raises:
+            ValueError: when ``operation`` or ``user_key`` is empty.
+        """
+        _check_names(operation, user_key)
+        with self._lock:
+            return len(self._trimmed((operation, user_key), self._clock()))
+
+    def _trimmed(self, key: tuple[str, str], now: float) -> list[float]:
+        calls = [t for t in self._calls.get(key, []) if t > now - self._window]
+        self._calls[key] = calls
+        return calls
+
+
+def user_key_for_access_token(token: str) -> str:
+    """The user an AccessToken belongs to, as ``"iss|username"`` (or ``"iss|sub"``).
+
+    Reads the JWT payload (the base64url middle part) WITHOUT verifying the signature:
+    the key only spreads calls over users, and Cognito itself rejects a forged token. When
+    the token is not a decodable JWT with an issuer and a username or sub, the key is
+    ``"sha256:" + sha256(token)`` so one bad token still counts as one user. The token
+    itself never appears in the result, in a log or in an exception.
+    """
+    claims = _jwt_claims(token)
+    if claims is not None:
+        issuer = claims.get("iss")
+        subject = claims.get("username") or claims.get("cognito:username") or claims.get("sub")
+        if isinstance(issuer, str) and issuer and isinstance(subject, str) and subject:
+            return f"{issuer}|{subject}"
+    return "sha256:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def _jwt_claims(token: str) -> dict[str, object] | None:
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[1]:
+        return None
+    payload = parts[1]
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        claims = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return claims if isinstance(claims, dict) else None
