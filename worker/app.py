@@ -10,7 +10,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from worker.settings import Settings, load_settings
 
@@ -47,7 +47,11 @@ def _config(settings: Settings) -> dict[str, Any]:
         # Events on, sent events too, so Flower sees every job from the moment it is queued.
         "worker_send_task_events": True,
         "task_send_sent_event": True,
-        "task_queues": (Queue(INTERACTIVE_QUEUE), Queue(BULK_QUEUE)),
+        # Each queue its own exchange and key, so bulk work can never land in interactive.
+        "task_queues": (
+            Queue(INTERACTIVE_QUEUE, Exchange(INTERACTIVE_QUEUE), routing_key=INTERACTIVE_QUEUE),
+            Queue(BULK_QUEUE, Exchange(BULK_QUEUE), routing_key=BULK_QUEUE),
+        ),
         "task_default_queue": INTERACTIVE_QUEUE,
         # Campaign work goes to bulk; every other job is a single, interactive request.
         "task_routes": {
