@@ -65,7 +65,9 @@ def flush(redis_url: str = BENCH_REDIS_URL) -> redis.Redis:
 
 
 @contextmanager
-def processes(commands: Sequence[Sequence[str]], *, env: dict[str, str]) -> Iterator[None]:
+def processes(
+    commands: Sequence[Sequence[str]], *, env: dict[str, str]
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Run ``commands`` as child processes for the duration of the block."""
     started: list[subprocess.Popen[bytes]] = []
     try:
@@ -75,7 +77,7 @@ def processes(commands: Sequence[Sequence[str]], *, env: dict[str, str]) -> Iter
                     list(command), env=env, stdin=subprocess.DEVNULL
                 )
             )
-        yield
+        yield started
     finally:
         for process in started:
             process.terminate()
@@ -93,10 +95,12 @@ def running_emulator_process(*args: str) -> Iterator[EmulatorHandle]:
     port = free_port()
     command = [sys.executable, "-m", "worker.emulator", "--port", str(port), *args]
     with ExitStack() as stack:
-        stack.enter_context(processes([command], env=dict(os.environ)))
+        (process,) = stack.enter_context(processes([command], env=dict(os.environ)))
         handle = EmulatorHandle.connect(f"http://127.0.0.1:{port}")
 
         def healthy() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"the emulator exited with status {process.returncode}")
             try:
                 handle.stats()
             except OSError:
