@@ -14,9 +14,10 @@ from typing import Any
 
 from worker.app import app
 from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
-from worker.errors import CourierError, JobNotFoundError
+from worker.errors import CourierError
 from worker.ratelimit import Priority
 from worker.runtime import Runtime, get_runtime
+from worker.status import TERMINAL_STATES
 
 __all__ = [
     "REDELIVERED_KEY",
@@ -31,17 +32,15 @@ REDELIVERED_KEY = "courier:jobs:redelivered"
 
 def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) -> str:
     statuses = runtime.statuses
-    try:
-        previous = statuses.get(job_id)["state"]
-    except JobNotFoundError:
+    previous = statuses.start(job_id)
+    if previous is None:
         log.warning("job %s has no status document (expired?); not sending", job_id)
         return "unknown"
-    if previous in ("succeeded", "failed", "skipped", "cancelled"):
-        return str(previous)
+    if previous in TERMINAL_STATES:
+        return previous  # a duplicate delivery of a finished job: acknowledge, send nothing
     if previous in ("running", "retrying"):
         runtime.redis.incr(REDELIVERED_KEY)
         log.warning("job %s was in flight when a worker stopped; sending again", job_id)
-    statuses.transition(job_id, "running")
 
     def mark_retrying(attempts: int) -> None:
         statuses.transition(job_id, "retrying", attempts=attempts)

@@ -232,3 +232,39 @@ def test_public_face_is_complete() -> None:
     assert public - modules <= exported
     for name in exported:
         assert callable(getattr(tasks, name)), name
+
+
+def test_a_redelivered_job_is_sent_again_and_counted(
+    pool: Any, emulator: EmulatorHandle, runtime: Runtime
+) -> None:
+    from tasks.jobs import REDELIVERED_KEY, resend_confirmation_code
+
+    username = pool.add_user(_name())
+    runtime.statuses.create("crashed-job", "ResendConfirmationCode")
+    runtime.statuses.transition("crashed-job", "running")  # a worker died mid-call
+    assert resend_confirmation_code.run("crashed-job", pool.client_id, username) == "succeeded"
+    assert int(runtime.redis.get(REDELIVERED_KEY) or 0) == 1
+    assert len(_codes_sent(emulator, username)) == 1
+
+
+def test_a_duplicate_of_a_finished_job_sends_nothing(
+    pool: Any, emulator: EmulatorHandle, runtime: Runtime
+) -> None:
+    from tasks.jobs import resend_confirmation_code
+
+    username = pool.add_user(_name())
+    job_id = submit_resend(pool.client_id, username)
+    assert wait(job_id, timeout_seconds=20)["state"] == "succeeded"
+    assert resend_confirmation_code.run(job_id, pool.client_id, username) == "succeeded"
+    assert len(_codes_sent(emulator, username)) == 1
+    assert job_status(job_id)["attempts"] == 1
+
+
+def test_an_unopenable_sealed_token_fails_the_job_clearly(runtime: Runtime) -> None:
+    from tasks.jobs import get_user_attribute_verification_code
+
+    runtime.statuses.create("bad-seal", "GetUserAttributeVerificationCode")
+    assert get_user_attribute_verification_code.run("bad-seal", "not-sealed", "email") == "failed"
+    document = job_status("bad-seal")
+    assert document["state"] == "failed"
+    assert document["error"]["code"] == "CourierSealError"

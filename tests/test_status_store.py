@@ -48,6 +48,17 @@ def test_terminal_states_are_final(store: StatusStore) -> None:
     assert document["error"] == {"code": "X", "message": "y"}
 
 
+def test_start_reports_the_previous_state(store: StatusStore) -> None:
+    assert store.start("nothing") is None
+    store.create("j4", "ResendConfirmationCode")
+    assert store.start("j4") == "queued"
+    assert store.get("j4")["state"] == "running"
+    assert store.start("j4") == "running"  # a redelivery after a crash
+    store.transition("j4", "succeeded", attempts=1)
+    assert store.start("j4") == "succeeded"
+    assert store.get("j4")["state"] == "succeeded"
+
+
 def test_unknown_jobs(store: StatusStore) -> None:
     with pytest.raises(JobNotFoundError):
         store.get("missing")

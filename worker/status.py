@@ -53,6 +53,22 @@ return 1
 """
 
 
+# KEYS[1] the job hash. ARGV: updated_at, ttl_seconds. Moves a non-terminal job to
+# ``running`` and returns the state it had ('' when there is no such job); a terminal job is
+# left alone. One round trip for what a worker needs at the start of a job.
+_START = """
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then return '' end
+if current == 'succeeded' or current == 'failed' or current == 'skipped'
+   or current == 'cancelled' then
+  return current
+end
+redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return current
+"""
+
+
 def job_key(job_id: str) -> str:
     """The Redis key of a job's status hash."""
     return _KEY_PREFIX + job_id
@@ -70,6 +86,7 @@ class StatusStore:
         self._redis = client
         self._ttl_seconds = ttl_seconds
         self._transition = client.register_script(_TRANSITION)
+        self._start = client.register_script(_START)
 
     def create(
         self, job_id: str, operation: str, *, campaign_id: str | None = None
@@ -124,6 +141,16 @@ class StatusStore:
         if applied < 0:
             raise JobNotFoundError(f"no job {job_id!r}: never submitted, or expired")
         return applied == 1
+
+    def start(self, job_id: str) -> str | None:
+        """Mark a job ``running`` unless terminal; returns its previous state.
+
+        None means no document exists (expired, or never submitted); a terminal state
+        is returned unchanged and the job is left as it was.
+        """
+        previous = self._start(keys=[job_key(job_id)], args=[now_iso(), str(self._ttl_seconds)])
+        text = previous.decode() if isinstance(previous, bytes) else str(previous)
+        return text or None
 
     def get(self, job_id: str) -> dict[str, Any]:
         """The job status document.
