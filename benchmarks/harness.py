@@ -72,11 +72,7 @@ def processes(
     started: list[subprocess.Popen[bytes]] = []
     try:
         for command in commands:
-            started.append(
-                subprocess.Popen(
-                    list(command), env=env, stdin=subprocess.DEVNULL
-                )
-            )
+            started.append(subprocess.Popen(list(command), env=env, stdin=subprocess.DEVNULL))
         yield started
     finally:
         for process in started:
