@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from worker.cli import jobs, run
+from worker.cli.api import api
+from worker.cli.campaign import campaign_app
 from worker.cli.emulator import emulator
 from worker.cli.limit import limit_app
 from worker.cli.output import err_console
@@ -22,7 +24,9 @@ app = typer.Typer(
 jobs.register(app)
 run.register(app)
 app.add_typer(limit_app, name="limit")
+app.add_typer(campaign_app, name="campaign")
 app.command()(emulator)
+app.command()(api)
 
 
 def main() -> None:

@@ -1,0 +1,110 @@
+"""The HTTP front's errors: AWS-style bodies ``{"__type": ..., "message": ...}``.
+
+No message echoes a request's values (a token pasted anywhere must not come back).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from worker.errors import (
+    CampaignError,
+    CampaignNotFoundError,
+    ConfigurationError,
+    InvalidRequestError,
+    JobNotFoundError,
+)
+
+__all__ = ["ApiError", "error_response", "install_error_handlers", "invalid", "shown"]
+
+log = logging.getLogger("worker.api")  # one logger for the whole front
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
+
+
+class ApiError(Exception):
+    """Raised by a route to answer with an AWS-style error body."""
+
+    def __init__(
+        self, status: int, kind: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.status = status
+        self.kind = kind
+        self.message = message
+        self.headers = headers
+
+
+def invalid(field: str, message: str) -> ApiError:
+    """A 400 InvalidParameterException naming ``field``."""
+    return ApiError(400, "InvalidParameterException", f"{shown(field)}: {message}")
+
+
+def shown(name: str) -> str:
+    """A parameter name fit for an error body (a token pasted as a name is not)."""
+    return name if _NAME.fullmatch(name) else "(a parameter name)"
+
+
+# which name fields but never carry an AccessToken (worker.validation's rule).
+_ERRORS: Final[dict[type[Exception], tuple[int, str]]] = {
+    InvalidRequestError: (400, "InvalidParameterException"),
+    JobNotFoundError: (404, "JobNotFound"),
+    CampaignNotFoundError: (404, "CampaignNotFound"),
+    CampaignError: (400, "InvalidCampaignException"),
+}
+_HTTP_KINDS: Final = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge"}
+
+
+def error_response(
+    status: int, kind: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"__type": kind, "message": message}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every failure to an AWS-style body; none echoes a request's values."""
+
+    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.kind, exc.message, exc.headers)
+
+    async def known(_: Request, exc: Exception) -> JSONResponse:
+        status, kind = next(v for k, v in _ERRORS.items() if isinstance(exc, k))
+        return error_response(status, kind, str(exc))
+
+    async def misconfigured(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(500, "InternalFailure", f"the front is misconfigured: {exc}")
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s: Redis: %s", request.method, request.url.path, type(exc).__name__)
+        return error_response(503, "ServiceUnavailable", "Redis does not answer; try again shortly")
+
+    async def invalid_shape(_: Request, __: Exception) -> JSONResponse:
+        return error_response(
+            400, "ValidationError", "the request does not have the expected shape"
+        )
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        kind = _HTTP_KINDS.get(exc.status_code, "HttpError")
+        return error_response(exc.status_code, kind, str(exc.detail), exc.headers)
+
+    app.add_exception_handler(ApiError, api_error)
+    for exc_class in _ERRORS:
+        app.add_exception_handler(exc_class, known)
+    app.add_exception_handler(ConfigurationError, misconfigured)
+    app.add_exception_handler(RedisError, unavailable)
+    app.add_exception_handler(BrokerError, unavailable)
+    app.add_exception_handler(RequestValidationError, invalid_shape)
+    app.add_exception_handler(StarletteHTTPException, http_error)

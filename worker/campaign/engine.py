@@ -1,0 +1,179 @@
+"""Drive a campaign: the pump that leases work to chunk tasks, and the chunk task's loop.
+
+Work reaches the ``bulk`` queue as *members* (a chunk of up to 1,000 rows, or a retry batch
+of deferred rows), never one message per user. At most ``window`` members are leased at a
+time (backpressure); a member is leased to one task id until a deadline that every row
+renews. The pump runs after every member and on a timer (the tick): it re-leases members
+whose holder vanished (a killed worker), turns due deferred rows into retry batches,
+dispatches new members into free window slots, and notices when the campaign is done.
+
+The chunk task's own loop is :mod:`worker.campaign.sender`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, cast
+
+from worker.campaign.store import CampaignStore
+from worker.errors import CampaignNotFoundError
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["Dispatcher", "Tuning", "pump", "run_tick"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK_CODES = (1, 0)  # (running code, claimable code) for a chunk member
+_BATCH_CODES = (7, 6)  # for a retry batch of deferred rows
+_RECONCILE_LOCK_SECONDS = 30
+
+
+class Dispatcher(Protocol):
+    """Sends campaign messages to the ``bulk`` queue (the Celery tasks implement it)."""
+
+    def member(self, campaign_id: str, member: str, token: str) -> None:
+        """Send a chunk task for ``member`` with task id ``token``."""
+        ...
+
+    def tick(self, campaign_id: str, tick: str, countdown_seconds: float) -> None:
+        """Send the timer task ``tick`` to run in ``countdown_seconds``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """A campaign's pacing options, stored in its ``meta`` at creation.
+
+    Attributes:
+        window: members leased at once (chunk tasks outstanding).
+        lease_seconds: a holder that settles no row for this long is presumed dead.
+        slice_seconds: a chunk task gives its thread back after this long (and requeues).
+        tick_seconds: period of the timer pump (below the visibility timeout).
+        batch_rows: most deferred rows in one retry batch.
+        claim_rows: rows a chunk task claims (and records) per script call; at most this
+            many per member may be sent twice after a crash.
+    """
+
+    window: int
+    lease_seconds: float
+    slice_seconds: float
+    tick_seconds: float
+    batch_rows: int
+    claim_rows: int = 4
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, str]) -> Tuning:
+        """Read the tuning stored in a campaign's ``meta``."""
+        return cls(
+            window=int(meta["window"]),
+            lease_seconds=float(meta["lease_seconds"]),
+            slice_seconds=float(meta["slice_seconds"]),
+            tick_seconds=float(meta["tick_seconds"]),
+            batch_rows=int(meta.get("batch_rows", meta["chunk_size"])),
+            claim_rows=int(meta.get("claim_rows", 4)),
+        )
+
+
+def pump(store: CampaignStore, dispatcher: Dispatcher) -> int:
+    """Lease and dispatch what can go now; returns 1 when the campaign is finished.
+
+    Returns -1 when the campaign no longer exists, 0 while work remains.
+    """
+    keys = store.keys
+    try:
+        meta = store.meta()
+    except CampaignNotFoundError:
+        return -1
+    tuning = Tuning.from_meta(meta)
+    expire_at = int(meta["expire_at"])
+    expired = cast("list[bytes]", store.redis.zrangebyscore(keys.leases, "-inf", time.time()))
+    for raw in expired:
+        member, token = raw.decode(), _token()
+        if store.run("REAP", [keys.leases, keys.owners], [member, token, tuning.lease_seconds]):
+            log.warning("campaign %s: %s had no live holder; dispatching again", store.id, member)
+            dispatcher.member(store.id, member, token)
+    common = [tuning.window, "", tuning.lease_seconds, expire_at]
+    while True:
+        token = _token()
+        batch_id = uuid.uuid4().hex[:12]
+        common[1] = token
+        member = store.run(
+            "DUE",
+            [keys.meta, keys.deferred, keys.leases, keys.owners, keys.batch(batch_id)],
+            [*common, f"b:{batch_id}", tuning.batch_rows],
+        )
+        if not member:
+            break
+        dispatcher.member(store.id, member.decode(), token)
+    _dispatch_next(store, dispatcher, common)
+    finished = int(
+        store.run("FINISH", [keys.meta, keys.counts, keys.leases, keys.requeue, keys.deferred], [])
+    )
+    if finished == 2 and store.redis.set(
+        keys.prefix + "reconciling", 1, nx=True, ex=_RECONCILE_LOCK_SECONDS
+    ):
+        _reconcile(store, meta, expire_at)
+        _dispatch_next(store, dispatcher, common)
+    return finished
+
+
+def _dispatch_next(store: CampaignStore, dispatcher: Dispatcher, common: list[object]) -> None:
+    keys = store.keys
+    while True:
+        token = _token()
+        common[1] = token
+        member = store.run("NEXT", [keys.meta, keys.leases, keys.owners, keys.requeue], common)
+        if not member:
+            return
+        dispatcher.member(store.id, member.decode(), token)
+
+
+def _reconcile(store: CampaignStore, meta: dict[str, str], expire_at: int) -> None:
+    """Find open rows nothing will reach (a lost message) and queue their chunks again."""
+    size = int(meta["chunk_size"])
+    if meta["state"] == "cancelled":
+        store.sweep(chunk_size=size, with_running=True)
+        return
+    keys = store.keys
+    total = int(store.redis.hget(keys.meta, "total") or 0)
+    for chunk, start in enumerate(range(0, total, size)):
+        args = [start, size, expire_at]
+        if int(store.run("RECONCILE", [keys.rows, keys.counts, keys.deferred], args)):
+            log.warning("campaign %s: chunk %d had open rows; queueing it again", store.id, chunk)
+            store.redis.rpush(keys.requeue, f"c:{chunk}")
+    store.redis.expireat(keys.requeue, expire_at)
+
+
+def run_tick(store: CampaignStore, tick: str, dispatcher: Dispatcher) -> None:
+    """The timer: pump, then schedule the next tick unless finished or paused.
+
+    Only the current tick (``meta.tick``) acts, so a redelivered old tick is harmless; the
+    next tick is sent before the current one is advanced, so a crash between the two
+    cannot break the chain.
+    """
+    if store.redis.hget(store.keys.meta, "tick") != tick.encode():
+        return
+    finished = pump(store, dispatcher)
+    state = store.redis.hget(store.keys.meta, "state")
+    if finished != 0 or state in (None, b"paused"):
+        return
+    tuning = Tuning.from_meta(store.meta())
+    new = _token()
+    dispatcher.tick(store.id, new, tuning.tick_seconds)
+    store.redis.eval(
+        "if redis.call('HGET', KEYS[1], 'tick') == ARGV[1] then "
+        "redis.call('HSET', KEYS[1], 'tick', ARGV[2]) end",
+        1,
+        store.keys.meta,
+        tick,
+        new,
+    )
+
+
+def _token() -> str:
+    return str(uuid.uuid4())

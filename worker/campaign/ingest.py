@@ -1,0 +1,202 @@
+"""Create a campaign and fill it: from a file in the producer, from a pool in a worker.
+
+A file is read where the operator is (it may be standard input), validated row by row
+and written in chunks; a pool is listed by a resumable task (``courier.campaign_ingest``)
+that stores each page's users together with the next page token, so a crashed listing
+resumes where it stopped without adding a user twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from worker.campaign.model import DEFAULT_CHUNK_SIZE, OnUserCap
+from worker.campaign.sources import (
+    DEFAULT_POOL_FILTER,
+    FileFormat,
+    Intake,
+    check_row,
+    list_pool_pages,
+    read_rows,
+)
+from worker.campaign.store import CampaignStore
+from worker.errors import CampaignError
+from worker.ratelimit.base import RateLimiter
+from worker.settings import Settings
+
+__all__ = [
+    "CampaignOptions",
+    "create_campaign",
+    "ingest_file",
+    "ingest_pool_step",
+    "new_campaign_id",
+]
+
+SLICE_SECONDS = 5.0
+
+
+def new_campaign_id() -> str:
+    """A fresh campaign id: 16 hex digits."""
+    return uuid.uuid4().hex[:16]
+
+
+@dataclass(frozen=True)
+class CampaignOptions:
+    """What a campaign is asked to do, beside its rows.
+
+    Raises:
+        CampaignError: on construction, for a value out of range.
+    """
+
+    client_id: str
+    name: str | None = None
+    on_user_cap: OnUserCap = "defer"
+    client_metadata: dict[str, str] | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    window: int | None = None
+    lease_seconds: float | None = None
+    slice_seconds: float = SLICE_SECONDS
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.on_user_cap not in ("defer", "skip"):
+            raise CampaignError(f"on_user_cap must be 'defer' or 'skip', not {self.on_user_cap!r}")
+        if not 1 <= self.chunk_size <= 100_000:
+            raise CampaignError("chunk_size must be between 1 and 100000")
+        if self.window is not None and self.window < 1:
+            raise CampaignError("window must be at least 1")
+        if self.lease_seconds is not None and self.lease_seconds < 1:
+            raise CampaignError("lease_seconds must be at least 1")
+        if self.slice_seconds <= 0:
+            raise CampaignError("slice_seconds must be above 0")
+
+
+def create_campaign(
+    client: redis.Redis, settings: Settings, campaign_id: str, options: CampaignOptions
+) -> tuple[CampaignStore, int]:
+    """Write a new campaign's meta (state ``ingesting``); returns the store and expire_at."""
+    lease = options.lease_seconds or float(settings.visibility_timeout_seconds)
+    fields: dict[str, str | int | float] = {
+        "name": options.name or f"campaign {campaign_id}",
+        "client_id": options.client_id,
+        "on_user_cap": options.on_user_cap,
+        "chunk_size": options.chunk_size,
+        "window": options.window or settings.concurrency,
+        "lease_seconds": lease,
+        "slice_seconds": options.slice_seconds,
+        "tick_seconds": min(5.0, max(0.5, lease / 4)),
+        "batch_rows": options.chunk_size,
+        "source": json.dumps(options.source),
+    }
+    if options.client_metadata:
+        fields["client_metadata"] = json.dumps(options.client_metadata)
+    store = CampaignStore(client, campaign_id)
+    expire_at = int(store.create(ttl_seconds=settings.campaign_ttl_seconds, fields=fields))
+    return store, expire_at
+
+
+def ingest_file(
+    store: CampaignStore | None,
+    data: bytes,
+    fmt: FileFormat,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    expire_at: int = 0,
+) -> Intake:
+    """Validate every row of ``data``; store the accepted ones unless ``store`` is None.
+
+    ~1 µs per row of validation plus one MULTI per ``chunk_size`` rows.
+
+    Raises:
+        CampaignError: the file as a whole is unusable (a CSV without a username column).
+    """
+    intake = Intake()
+    batch: list[str] = []
+    total = 0
+    for line, value in read_rows(data, fmt):
+        name = intake.offer(line, value)
+        if name is None:
+            continue
+        batch.append(name)
+        if len(batch) >= chunk_size and store is not None:
+            total = store.append_rows(
+                batch, first_row=total, chunk_size=chunk_size, expire_at=expire_at
+            )
+            batch = []
+    if store is not None:
+        store.append_rows(batch, first_row=total, chunk_size=chunk_size, expire_at=expire_at)
+        store.finish_ingest(rejected=intake.rejected, duplicates=intake.duplicates)
+    return intake
+
+
+def count_pool(
+    settings: Settings, limiter: RateLimiter, user_pool_id: str, filter_expression: str
+) -> Intake:
+    """List the whole pool without storing anything (for a dry run)."""
+    intake = Intake()
+    for names, _ in list_pool_pages(
+        settings, limiter, user_pool_id, filter_expression=filter_expression
+    ):
+        for name in names:
+            intake.offer(0, check_row(0, name))
+    return intake
+
+
+def ingest_pool_step(
+    store: CampaignStore, settings: Settings, limiter: RateLimiter, *, budget_seconds: float
+) -> bool:
+    """List pages of the campaign's pool for about ``budget_seconds``; True when complete.
+
+    Each page is stored with the next page token in one MULTI, so the listing resumes
+    exactly where it stopped. Rows rejected by validation (none expected from Cognito)
+    are counted in ``rejected``.
+
+    Raises:
+        CampaignError: the listing failed (no IAM credentials, unknown pool, bad filter).
+    """
+    meta = store.meta()
+    source = json.loads(meta["source"])
+    total = int(meta["total"])
+    size = int(meta["chunk_size"])
+    expire_at = int(meta["expire_at"])
+    rejected = int(meta.get("rejected", 0))
+    stop_at = time.monotonic() + budget_seconds
+    pages: Iterator[tuple[list[str], str | None]] = list_pool_pages(
+        settings,
+        limiter,
+        source["user_pool_id"],
+        filter_expression=source.get("filter", DEFAULT_POOL_FILTER),
+        page_token=meta.get("page_token") or None,
+    )
+    for names, token in pages:
+        accepted = [n for n in names if isinstance(check_row(0, n), str)]
+        rejected += len(names) - len(accepted)
+        extra: dict[Any, Any] = {"page_token": token or "", "rejected": rejected}
+        if accepted:
+            total = store.append_rows(
+                accepted, first_row=total, chunk_size=size, expire_at=expire_at, extra=extra
+            )
+        else:
+            store.redis.hset(store.keys.meta, mapping=extra)
+        if token is None:
+            store.finish_ingest(rejected=rejected, duplicates=0)
+            return True
+        if time.monotonic() > stop_at:
+            return False
+    store.finish_ingest(rejected=rejected, duplicates=0)
+    return True
+
+
+def estimate_seconds(rows: int, bulk_rate_per_second: float) -> float:
+    """Seconds to send ``rows`` at ``bulk_rate_per_second`` (one call per row)."""
+    if rows == 0:
+        return 0.0
+    return math.ceil(rows / bulk_rate_per_second * 10) / 10

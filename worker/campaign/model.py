@@ -1,0 +1,91 @@
+"""The campaign vocabulary: row states and their one-byte codes, key names, tunables.
+
+A campaign is a list of rows (one per username) kept compactly in Redis under
+``courier:campaign:{id}:``. Each row has one state byte in the ``rows`` string:
+
+====  ===========  ==========================================================
+code  state        meaning
+====  ===========  ==========================================================
+0     queued       not sent yet (a zero byte, so growing the string queues rows)
+1     running      claimed by a chunk task; a call may be on its way
+2     succeeded    Cognito delivered a code
+3     failed       Cognito (or the retry bounds) refused
+4     skipped      not sent on purpose (per-user cap with ``on_user_cap=skip``)
+5     cancelled    the campaign was cancelled before the row was sent
+6     deferred     per-user cap reached; waits in the ``deferred`` zset for its window
+7     running      claimed by a retry batch of deferred rows (counted as ``running``)
+====  ===========  ==========================================================
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+__all__ = [
+    "CAMPAIGN_INDEX_KEY",
+    "CODE_BY_STATE",
+    "COUNTED_STATES",
+    "DEFAULT_CHUNK_SIZE",
+    "MAX_REJECTS_SHOWN",
+    "OPEN_STATES",
+    "STATE_BY_CODE",
+    "TERMINAL_CODES",
+    "CampaignKeys",
+    "OnUserCap",
+]
+
+OnUserCap = Literal["defer", "skip"]
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, SKIPPED, CANCELLED, DEFERRED, RUNNING_BATCH = range(8)
+
+STATE_BY_CODE: Final = (
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "skipped",
+    "cancelled",
+    "deferred",
+    "running",
+)
+CODE_BY_STATE: Final = {name: code for code, name in enumerate(STATE_BY_CODE[:7])}
+COUNTED_STATES: Final = STATE_BY_CODE[:7]
+"""The ``counts`` keys of the status document, always all present."""
+OPEN_STATES: Final = ("queued", "running", "deferred")
+TERMINAL_CODES: Final = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED})
+
+DEFAULT_CHUNK_SIZE: Final = 1000
+"""Usernames per ``users:{n}`` string (and rows per chunk task)."""
+MAX_REJECTS_SHOWN: Final = 1000
+"""Rejected rows listed in the start document (all are counted)."""
+
+CAMPAIGN_INDEX_KEY: Final = "courier:campaigns"
+"""Sorted set of campaign ids scored by creation time (seconds since the epoch)."""
+
+
+class CampaignKeys:
+    """The Redis key names of one campaign (all share the prefix and the expiry)."""
+
+    def __init__(self, campaign_id: str) -> None:
+        self.campaign_id = campaign_id
+        self.prefix = f"courier:campaign:{campaign_id}:"
+        self.meta = self.prefix + "meta"  # hash: name, state, totals, timestamps, options
+        self.counts = self.prefix + "counts"  # hash: row state -> number of rows
+        self.rows = self.prefix + "rows"  # string: one state byte per row
+        self.rate = self.prefix + "rate"  # hash: ring of per-second call counters
+        self.leases = self.prefix + "leases"  # zset: member -> lease deadline (s)
+        self.owners = self.prefix + "owners"  # hash: member -> task id holding it
+        self.requeue = self.prefix + "requeue"  # list: members to dispatch again first
+        self.deferred = self.prefix + "deferred"  # zset: row -> due time (s)
+
+    def users(self, chunk: int) -> str:
+        """String of chunk ``chunk``'s usernames, each followed by a newline."""
+        return f"{self.prefix}users:{chunk}"
+
+    def outcomes(self, chunk: int) -> str:
+        """String of chunk ``chunk``'s outcome records, appended as rows settle."""
+        return f"{self.prefix}out:{chunk}"
+
+    def batch(self, batch_id: str) -> str:
+        """String of a retry batch's row numbers, comma-separated."""
+        return f"{self.prefix}batch:{batch_id}"

@@ -1,0 +1,302 @@
+"""Campaign rows in Redis: compact storage, atomic row transitions, the status document.
+
+Layout, all under ``courier:campaign:{id}:`` and all expiring at the same moment
+(``expire_at`` = creation + COURIER_CAMPAIGN_TTL_SECONDS):
+
+* ``meta`` hash - name, client id, control state (``active|paused|cancelled``), ingest
+  state, ``total``, ``rejected``, ``duplicates``, ``redelivered``, dispatch ``cursor``,
+  options and timestamps (seconds since the epoch);
+* ``counts`` hash - rows per state, changed only by the scripts that flip row bytes;
+* ``rows`` string - one state byte per row (see :mod:`worker.campaign.model`);
+* ``users:{n}`` strings - chunk ``n``'s usernames, newline-terminated (~12 B per user);
+* ``out:{n}`` strings - outcome records appended as rows settle (~40 B per settled row);
+* ``leases``/``owners``/``requeue``/``deferred``/``batch:{id}`` - dispatch bookkeeping;
+* ``rate`` hash - a 32-slot ring of calls per second.
+
+The index ``courier:campaigns`` (zset id -> created_at) serves ``list``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import redis
+
+from worker.campaign import scripts
+from worker.campaign.model import (
+    CAMPAIGN_INDEX_KEY,
+    COUNTED_STATES,
+    OPEN_STATES,
+    CampaignKeys,
+)
+from worker.errors import CampaignError, CampaignNotFoundError
+
+__all__ = ["RATE_WINDOW_SECONDS", "CampaignStore", "iso", "list_campaign_ids"]
+
+RATE_WINDOW_SECONDS = 15
+"""The status document's ``rate`` is the mean calls/s over this many whole seconds."""
+
+
+def iso(epoch: float | None) -> str | None:
+    """Seconds since the epoch as ISO 8601 UTC with milliseconds and a ``Z``."""
+    if epoch is None:
+        return None
+    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8")
+
+
+def list_campaign_ids(client: redis.Redis, *, ttl_seconds: int) -> list[str]:
+    """Ids of the campaigns that may still exist, newest first (expired ones pruned)."""
+    client.zremrangebyscore(CAMPAIGN_INDEX_KEY, "-inf", time.time() - ttl_seconds)
+    ids = cast("list[bytes]", client.zrevrange(CAMPAIGN_INDEX_KEY, 0, -1))
+    return [raw.decode() for raw in ids]
+
+
+class CampaignStore:
+    """One campaign's data in Redis. Cheap to build; holds no state besides the names."""
+
+    def __init__(self, client: redis.Redis, campaign_id: str) -> None:
+        self.redis = client
+        self.keys = CampaignKeys(campaign_id)
+        self.id = campaign_id
+        self._scripts = {
+            name: client.register_script(getattr(scripts, name)) for name in scripts.__all__
+        }
+
+    def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run one of :mod:`worker.campaign.scripts` by name."""
+        return self._scripts[script](keys=list(keys), args=list(args))
+
+    # --- creation and ingest ------------------------------------------------------------
+
+    def create(self, *, ttl_seconds: int, fields: dict[str, str | int | float]) -> float:
+        """Write the ``meta`` and ``counts`` of a new campaign; returns ``expire_at`` (s).
+
+        Raises:
+            CampaignError: a campaign with this id exists already.
+        """
+        now = time.time()
+        expire_at = int(now + ttl_seconds)
+        meta: dict[str, str | int | float] = {
+            "state": "active",
+            "ingest": "pending",
+            "total": 0,
+            "rejected": 0,
+            "duplicates": 0,
+            "redelivered": 0,
+            "cursor": 0,
+            "created_at": now,
+            "updated_at": now,
+            "expire_at": expire_at,
+            **fields,
+        }
+        if not self.redis.hsetnx(self.keys.meta, "id", self.id):
+            raise CampaignError(f"campaign {self.id} exists already")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys.meta, mapping=cast("dict[Any, Any]", meta))
+        pipe.hset(self.keys.counts, mapping=dict.fromkeys(COUNTED_STATES, 0))
+        pipe.hset(self.keys.rate, "created", int(now))
+        for key in (self.keys.meta, self.keys.counts, self.keys.rate):
+            pipe.expireat(key, expire_at)
+        pipe.zadd(CAMPAIGN_INDEX_KEY, {self.id: now})
+        pipe.expire(CAMPAIGN_INDEX_KEY, ttl_seconds)
+        pipe.execute()
+        return expire_at
+
+    def append_rows(
+        self,
+        usernames: Sequence[str],
+        *,
+        first_row: int,
+        chunk_size: int,
+        expire_at: int,
+        extra: dict[str, str | int] | None = None,
+    ) -> int:
+        """Append ``usernames`` as queued rows from row ``first_row``; returns the new total.
+
+        Atomic (MULTI/EXEC) with ``extra`` meta fields, so a resumable producer can store
+        its position (e.g. a ListUsers page token) with the rows it produced. One writer per
+        campaign: the caller owns ``first_row``.
+        """
+        if not usernames:
+            return first_row
+        pipe = self.redis.pipeline(transaction=True)
+        row = first_row
+        index = 0
+        while index < len(usernames):
+            chunk, offset = divmod(row, chunk_size)
+            take = min(chunk_size - offset, len(usernames) - index)
+            blob = "".join(name + "\n" for name in usernames[index : index + take])
+            pipe.append(self.keys.users(chunk), blob.encode("utf-8"))
+            pipe.expireat(self.keys.users(chunk), expire_at)
+            row += take
+            index += take
+        pipe.setrange(self.keys.rows, row - 1, b"\x00")
+        pipe.expireat(self.keys.rows, expire_at)
+        pipe.hincrby(self.keys.counts, "queued", len(usernames))
+        fields: dict[Any, Any] = {"total": row, "updated_at": time.time(), **(extra or {})}
+        pipe.hset(self.keys.meta, mapping=fields)
+        pipe.execute()
+        return row
+
+    def finish_ingest(self, *, rejected: int, duplicates: int) -> None:
+        """Mark the input complete: every row is stored, chunks may all be dispatched."""
+        self.redis.hset(
+            self.keys.meta,
+            mapping={
+                "ingest": "done",
+                "rejected": rejected,
+                "duplicates": duplicates,
+                "updated_at": time.time(),
+            },
+        )
+
+    # --- reading ------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        """The ``meta`` hash as text.
+
+        Raises:
+            CampaignNotFoundError: no such campaign (never created, or expired).
+        """
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(self.keys.meta))
+        if not raw:
+            raise CampaignNotFoundError(f"no campaign {self.id} (never created, or expired)")
+        return {k.decode(): v.decode("utf-8") for k, v in raw.items()}
+
+    def chunk_usernames(self, chunk: int) -> list[str]:
+        """The usernames of chunk ``chunk``, in row order."""
+        blob = cast("bytes | None", self.redis.get(self.keys.users(chunk))) or b""
+        return blob.decode("utf-8").split("\n")[:-1]
+
+    def row_states(self, start: int, length: int) -> bytes:
+        """The state bytes of rows ``[start, start + length)``."""
+        return cast("bytes", self.redis.getrange(self.keys.rows, start, start + length - 1))
+
+    def batch_rows(self, batch_id: str) -> list[int]:
+        """The row numbers of retry batch ``batch_id``."""
+        blob = cast("bytes | None", self.redis.get(self.keys.batch(batch_id))) or b""
+        return [int(part) for part in blob.split(b",") if part]
+
+    def outcomes(self, chunk: int) -> bytes:
+        """Chunk ``chunk``'s outcome records, oldest first."""
+        return cast("bytes | None", self.redis.get(self.keys.outcomes(chunk))) or b""
+
+    def status(self) -> dict[str, Any]:
+        """The campaign status document (DESIGN.md), from one MULTI snapshot (~0.3 ms).
+
+        Raises:
+            CampaignNotFoundError: no such campaign (never created, or expired).
+        """
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(self.keys.meta)
+        pipe.hgetall(self.keys.counts)
+        pipe.hgetall(self.keys.rate)
+        pipe.zrange(self.keys.deferred, -1, -1, withscores=True)
+        pipe.time()
+        raw_meta, raw_counts, raw_rate, last_due, (seconds, micros) = pipe.execute()
+        if not raw_meta:
+            raise CampaignNotFoundError(f"no campaign {self.id} (never created, or expired)")
+        meta = {k.decode(): v.decode("utf-8") for k, v in raw_meta.items()}
+        counts = dict.fromkeys(COUNTED_STATES, 0)
+        counts.update({k.decode(): int(v) for k, v in raw_counts.items()})
+        now = seconds + micros / 1e6
+        rate = _recent_rate(raw_rate, int(now))
+        state = _document_state(meta)
+        open_rows = sum(counts[name] for name in OPEN_STATES)
+        eta: float | None = 0.0
+        if state == "cancelled" or (open_rows == 0 and state != "ingesting"):
+            eta = 0.0
+        elif rate > 0:
+            eta = open_rows / rate
+            if last_due:
+                eta = max(eta, float(last_due[0][1]) - now)
+        else:
+            eta = None
+        return {
+            "id": self.id,
+            "name": meta.get("name", self.id),
+            "state": state,
+            "total": int(meta.get("total", 0)),
+            "counts": counts,
+            "rejected": int(meta.get("rejected", 0)),
+            "rate": round(rate, 2),
+            "eta_seconds": None if eta is None else round(eta, 1),
+            "created_at": iso(float(meta["created_at"])),
+            "updated_at": iso(float(meta["updated_at"])),
+            "redelivered": int(meta.get("redelivered", 0)),
+        }
+
+    # --- control ------------------------------------------------------------------------
+
+    def set_state(self, new: str, *, allowed_from: Iterable[str]) -> str:
+        """Set the control state to ``new`` if it is one of ``allowed_from``; returns the old.
+
+        Raises:
+            CampaignNotFoundError: no such campaign.
+        """
+        allowed = set(allowed_from)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(self.keys.meta)  # type: ignore[no-untyped-call]
+                    old = _text(cast("bytes | None", pipe.hget(self.keys.meta, "state")))
+                    if old is None:
+                        raise CampaignNotFoundError(f"no campaign {self.id}")
+                    finished = pipe.hexists(self.keys.meta, "finished_at")
+                    if old not in allowed or (finished and new != old):
+                        pipe.unwatch()
+                        return old
+                    pipe.multi()
+                    pipe.hset(self.keys.meta, mapping={"state": new, "updated_at": time.time()})
+                    pipe.execute()
+                    return old
+                except redis.WatchError:
+                    continue
+
+    def sweep(self, *, chunk_size: int, with_running: bool) -> int:
+        """Cancel every queued and deferred row, one chunk per script call; returns how many.
+
+        ``with_running`` also cancels running rows: only when no task holds a lease.
+        """
+        total = int(self.redis.hget(self.keys.meta, "total") or 0)
+        changed = 0
+        for start in range(0, total, chunk_size):
+            changed += int(
+                self.run(
+                    "SWEEP",
+                    [self.keys.rows, self.keys.counts],
+                    [start, chunk_size, int(with_running)],
+                )
+            )
+        self.redis.delete(self.keys.deferred)
+        return changed
+
+
+def _recent_rate(raw_rate: dict[bytes, bytes], now: int) -> float:
+    calls = 0
+    for slot in range(32):
+        stamp = raw_rate.get(f"t{slot}".encode())
+        if stamp is not None and now - RATE_WINDOW_SECONDS <= int(stamp) < now:
+            calls += int(raw_rate.get(f"n{slot}".encode(), b"0"))
+    return calls / RATE_WINDOW_SECONDS
+
+
+def _document_state(meta: dict[str, str]) -> str:
+    control = meta.get("state", "active")
+    if control == "cancelled":
+        return "cancelled"
+    if "finished_at" in meta:
+        return "done"
+    if control == "paused":
+        return "paused"
+    if meta.get("ingest") != "done":
+        return "ingesting"
+    return "running"

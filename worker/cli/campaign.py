@@ -1,0 +1,219 @@
+"""``courier campaign ...``: start, follow, steer and report bulk resend campaigns.
+
+Every command takes ``--json`` and then prints exactly one JSON document on stdout. The
+lead registers this group with ``app.add_typer(campaign_app, name="campaign")``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from worker.cli.output import console, emit, err_console, fail
+from worker.errors import CourierError
+
+__all__ = ["campaign_app"]
+
+campaign_app = typer.Typer(
+    name="campaign",
+    help="Bulk resend campaigns: a fresh confirmation code to every listed user.",
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+IdArgument = Annotated[str, typer.Argument(help="The campaign id.")]
+_FINAL_STATES = ("done", "cancelled")
+
+
+@campaign_app.command()
+def start(
+    client_id: Annotated[str, typer.Option("--client-id", help="The app client id.")],
+    file: Annotated[
+        str | None,
+        typer.Option("--file", help="CSV (username column), JSON Lines or text; - is stdin."),
+    ] = None,
+    user_pool_id: Annotated[
+        str | None,
+        typer.Option("--user-pool-id", help="List this pool (needs IAM); with --file: preflight."),
+    ] = None,
+    filter_expression: Annotated[
+        str, typer.Option("--filter", help="ListUsers filter for --user-pool-id.")
+    ] = 'cognito:user_status = "UNCONFIRMED"',
+    name: Annotated[str | None, typer.Option("--name", help="A name to recognise it by.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count, validate and estimate; send nothing.")
+    ] = False,
+    on_user_cap: Annotated[
+        str, typer.Option("--on-user-cap", help="defer (wait for the user's hour) or skip.")
+    ] = "defer",
+    as_json: JsonOption = False,
+) -> None:
+    """Start a campaign (or, with --dry-run, only check its input)."""
+    from tasks.campaigns import start_campaign  # noqa: PLC0415 - connects the Celery app
+
+    if on_user_cap not in ("defer", "skip"):
+        fail("--on-user-cap must be defer or skip", as_json=as_json)
+    if file is None and user_pool_id is None:
+        fail("give --file or --user-pool-id", as_json=as_json)
+    try:
+        document = start_campaign(
+            client_id,
+            file=file,
+            user_pool_id=user_pool_id,
+            filter_expression=filter_expression,
+            name=name,
+            dry_run=dry_run,
+            on_user_cap="skip" if on_user_cap == "skip" else "defer",
+        )
+    except CourierError as exc:
+        fail(exc, as_json=as_json)
+    if as_json:
+        emit(document, as_json=True)
+        return
+    _print_start(document)
+
+
+def _print_start(document: dict[str, Any]) -> None:
+    shown = {k: v for k, v in document.items() if k not in ("rejects", "warnings")}
+    emit(shown, as_json=False, title="dry run" if document.get("dry_run") else "campaign")
+    for warning in document.get("warnings", []):
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    rejects = document.get("rejects", [])
+    if rejects:
+        table = Table(title=f"rejected rows ({document['rejected']})")
+        table.add_column("line", justify="right")
+        table.add_column("reason")
+        for reject in rejects[:20]:
+            table.add_row(str(reject["line"]), reject["reason"])
+        if len(rejects) > 20:
+            table.add_row("...", f"{document['rejected'] - 20} more (see --json)")
+        console.print(table)
+
+
+@campaign_app.command()
+def status(
+    campaign_id: IdArgument,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Follow with a live progress bar until it ends.")
+    ] = False,
+    interval_seconds: Annotated[
+        float, typer.Option("--interval-seconds", min=0.1, help="Refresh period of --watch.")
+    ] = 0.5,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the campaign status document (with --watch: follow it to the end)."""
+    from tasks.campaigns import campaign_status  # noqa: PLC0415
+
+    try:
+        document = campaign_status(campaign_id)
+        if watch:
+            document = _watch(campaign_id, campaign_status, interval_seconds, quiet=as_json)
+    except CourierError as exc:
+        fail(exc, as_json=as_json)
+    emit(document, as_json=as_json, title=f"campaign {campaign_id}")
+
+
+def _watch(campaign_id: str, read: Any, interval_seconds: float, *, quiet: bool) -> Any:
+    document = read(campaign_id)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=err_console if quiet else console,
+        disable=quiet and not sys.stderr.isatty(),
+    )
+    with progress:
+        bar = progress.add_task(document["name"], total=document["total"] or None, detail="")
+        while True:
+            counts = document["counts"]
+            settled = sum(counts[s] for s in ("succeeded", "failed", "skipped", "cancelled"))
+            eta = document["eta_seconds"]
+            detail = (
+                f"{document['state']}  {document['rate']:.1f}/s  "
+                f"ok {counts['succeeded']}  failed {counts['failed']}  "
+                f"deferred {counts['deferred']}  eta {'?' if eta is None else f'{eta:.0f}s'}"
+            )
+            progress.update(bar, completed=settled, total=document["total"] or None, detail=detail)
+            if document["state"] in _FINAL_STATES:
+                return document
+            time.sleep(interval_seconds)
+            document = read(campaign_id)
+
+
+@campaign_app.command("list")
+def list_(as_json: JsonOption = False) -> None:
+    """List the campaigns still stored, newest first."""
+    from tasks.campaigns import list_campaigns  # noqa: PLC0415
+
+    documents = list_campaigns()
+    if as_json:
+        emit({"campaigns": documents}, as_json=True)
+        return
+    table = Table(title="campaigns")
+    for column in ("id", "name", "state", "total", "succeeded", "failed", "rate", "created_at"):
+        table.add_column(column)
+    for doc in documents:
+        table.add_row(
+            doc["id"],
+            doc["name"],
+            doc["state"],
+            str(doc["total"]),
+            str(doc["counts"]["succeeded"]),
+            str(doc["counts"]["failed"]),
+            f"{doc['rate']:.1f}",
+            str(doc["created_at"]),
+        )
+    console.print(table)
+
+
+def _control(action: str, campaign_id: str, as_json: bool) -> None:
+    from tasks import campaigns  # noqa: PLC0415
+
+    operation = getattr(campaigns, f"{action}_campaign")
+    try:
+        document = operation(campaign_id)
+    except CourierError as exc:
+        fail(exc, as_json=as_json)
+    emit(document, as_json=as_json, title=f"campaign {campaign_id}")
+
+
+@campaign_app.command()
+def pause(campaign_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Stop sending new rows; rows in flight finish."""
+    _control("pause", campaign_id, as_json)
+
+
+@campaign_app.command()
+def resume(campaign_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Send again after a pause."""
+    _control("resume", campaign_id, as_json)
+
+
+@campaign_app.command()
+def cancel(campaign_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Cancel: rows not sent yet become cancelled."""
+    _control("cancel", campaign_id, as_json)
+
+
+@campaign_app.command()
+def report(
+    campaign_id: IdArgument,
+    out: Annotated[str, typer.Option("--out", help="Where to write the CSV report.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Write one CSV line per user: state, error code, medium, destination, attempts, time."""
+    from tasks.campaigns import write_campaign_report  # noqa: PLC0415
+
+    try:
+        rows = write_campaign_report(campaign_id, out)
+    except CourierError as exc:
+        fail(exc, as_json=as_json)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}", as_json=as_json)
+    emit({"id": campaign_id, "path": out, "rows": rows}, as_json=as_json, title="report")
