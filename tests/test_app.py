@@ -50,3 +50,9 @@ def test_task_names_are_readable() -> None:
     app.loader.import_default_modules()
     assert "courier.resend_confirmation_code" in app.tasks
     assert "courier.get_user_attribute_verification_code" in app.tasks
+
+
+def test_every_worker_runs_the_campaign_watchdog() -> None:
+    from worker.campaign.watchdog import CampaignWatchdog
+
+    assert CampaignWatchdog in app.steps["worker"]

@@ -12,6 +12,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Exchange, Queue
 
+from worker.campaign.watchdog import CampaignWatchdog
 from worker.settings import Settings, load_settings
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
@@ -80,6 +81,9 @@ def configure(settings: Settings) -> None:
 
 
 configure(load_settings())
+# Every worker pumps live campaigns on its own timer, so a killed worker that held the
+# campaign's timer message cannot stall it until the visibility timeout.
+app.steps["worker"].add(CampaignWatchdog)
 
 
 @worker_process_init.connect

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     status_ttl_seconds: int = Field(
         default=_ONE_WEEK_SECONDS, ge=60, description="How long job status documents live."
     )
+    campaign_watchdog_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Period at which every worker pumps running campaigns (crash recovery).",
+    )
     campaign_ttl_seconds: int = Field(
         default=_ONE_WEEK_SECONDS * 2, ge=60, description="How long campaign data lives."
     )
