@@ -173,7 +173,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_visibility(self) -> Settings:
-        longest = self.retry_max_seconds + self.permit_wait_max_seconds + self.read_timeout_seconds
+        longest = self.longest_call_seconds
         if self.visibility_timeout_seconds <= longest:
             raise ValueError(
                 f"COURIER_VISIBILITY_TIMEOUT_SECONDS ({self.visibility_timeout_seconds}) must "
@@ -181,6 +181,11 @@ class Settings(BaseSettings):
                 "+ read timeout)"
             )
         return self
+
+    @property
+    def longest_call_seconds(self) -> float:
+        """The longest one request's delivery can take: retries, permit waits, last read."""
+        return self.retry_max_seconds + self.permit_wait_max_seconds + self.read_timeout_seconds
 
     @cached_property
     def client_secret_map(self) -> dict[str, str]:
