@@ -113,8 +113,9 @@ def test_throttle_lowers_the_rate_for_everyone_once_per_burst(backend: Backend) 
     assert peer.try_acquire(URR, priority=INTERACTIVE) > 0.08  # 1/10 s, not 1/20
 
 
-def test_rate_climbs_back_over_the_recovery_time(backend: Backend) -> None:
-    # floor 2/s, recovery 1 s: the rate climbs 18/s, from 10 back to 20 in ~0.56 s
+def test_rate_climbs_back_below_the_ceiling_holds_then_probes(backend: Backend) -> None:
+    # floor 2/s, recovery 1 s: from 10 the rate climbs 18/s to 19 (5% under the 20 it was
+    # throttled at) in 0.5 s, holds there until 1 s after the throttle, then climbs to 20
     limiter = backend.limiter(make_config(20.0, recovery_seconds=1.0))
     limiter.report_throttle(URR)
     start = time.monotonic()
@@ -124,7 +125,9 @@ def test_rate_climbs_back_over_the_recovery_time(backend: Backend) -> None:
     elapsed = time.monotonic() - start
     assert 10.0 <= first < 11.0
     assert middle == pytest.approx(10.0 + 18.0 * elapsed, abs=1.0)
-    time.sleep(max(0.0, 0.6 - (time.monotonic() - start)))
+    time.sleep(max(0.0, 0.7 - (time.monotonic() - start)))
+    assert limiter.state(URR).rate_per_second == pytest.approx(19.0)
+    time.sleep(max(0.0, 1.15 - (time.monotonic() - start)))
     assert limiter.state(URR).rate_per_second == pytest.approx(20.0)
     assert limiter.state(URR).throttles == 1
 

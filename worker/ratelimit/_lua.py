@@ -29,18 +29,59 @@ local function budget_of(key, default)
   return tonumber(default)
 end
 
--- the adaptive rate: the rate set by the last counted throttle, climbing linearly from
--- the floor to the budget over `recovery` seconds; the budget when nothing was throttled
-local function rate_of(adapt_key, budget, floor, recovery, now)
-  local v = redis.call('HMGET', adapt_key, 'rate', 'at')
+-- The adaptive state lives in the `adapt` hash: `rate` and `at` (the rate set by the last
+-- counted throttle and when), `ceiling` (the highest rate believed to pass then),
+-- `throttles`, and a sliding count of accepted calls: `w` (window start), `g` (grants in
+-- the window), `x` (throttle reports in the window), `pe` (accepted calls/s of the window
+-- before). The hash exists only once a throttle was counted.
+
+-- the rate `since` seconds after a decrease to `base`: a linear climb at `slope` up to the
+-- plateau just below the ceiling, held until `hold` seconds after the decrease, then a
+-- linear climb again (a probe for quota freed since)
+local function recovered(base, ceiling, since, slope, hold, margin)
+  local plateau = math.max(base, ceiling * (1 - margin))
+  return math.min(plateau, base + slope * since) + slope * math.max(0, since - hold)
+end
+
+-- the current adaptive rate, and whether any throttle was ever counted
+-- ARGV-derived: budget, floor, recovery seconds (slope and hold), ceiling margin
+local function rate_of(adapt_key, budget, floor, recovery, margin, now)
+  local v = redis.call('HMGET', adapt_key, 'rate', 'at', 'ceiling')
   local rate = budget
   local base, at = tonumber(v[1]), tonumber(v[2])
+  local adapted = false
   if base and at then
-    rate = base + (budget - floor) * math.max(0, now - at) / recovery
+    adapted = true
+    local ceiling = tonumber(v[3]) or budget
+    local slope = (budget - floor) / recovery
+    rate = recovered(base, ceiling, math.max(0, now - at), slope, recovery, margin)
   end
   if rate > budget then rate = budget end
   if rate < floor then rate = floor end
-  return rate
+  return rate, adapted
+end
+
+-- count one grant (`g`) or one throttle report (`x`) in the sliding window
+local function tally(adapt_key, now, field)
+  local v = redis.call('HMGET', adapt_key, 'w', 'g', 'x')
+  local w = tonumber(v[1])
+  if not w or now - w >= 1 then
+    local pe = 0
+    if w and now > w then pe = ((tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)) / (now - w) end
+    redis.call('HSET', adapt_key, 'w', fmt(now), 'g', 0, 'x', 0, 'pe', fmt(pe))
+  end
+  redis.call('HINCRBY', adapt_key, field, 1)
+end
+
+-- calls Cognito accepted (grants minus throttles) in about the last second
+local function accepted_last_second(adapt_key, now)
+  local v = redis.call('HMGET', adapt_key, 'w', 'g', 'x', 'pe')
+  local w = tonumber(v[1])
+  if not w then return nil end
+  local n = (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
+  local span = now - w
+  if span >= 1 then return math.max(0, n / span) end
+  return math.max(0, n + (tonumber(v[4]) or 0) * (1 - span))
 end
 """
 
@@ -49,12 +90,12 @@ ACQUIRE = (
     + """
 -- KEYS: budget, adapt, tat, bulk_tat, waiting
 -- ARGV: default budget, floor fraction, recovery seconds, bulk share, priority, token,
---       waiting-marker slack seconds
+--       waiting-marker slack seconds, ceiling margin
 -- returns {1, '0', now} when granted, {0, wait seconds, now} when refused
 local now = clock()
 local budget = budget_of(KEYS[1], ARGV[1])
 local floor = budget * tonumber(ARGV[2])
-local rate = rate_of(KEYS[2], budget, floor, tonumber(ARGV[3]), now)
+local rate, adapted = rate_of(KEYS[2], budget, floor, tonumber(ARGV[3]), tonumber(ARGV[8]), now)
 local period = 1 / rate
 
 -- GCRA, burst tolerance of one period: conforming when tat - period <= now
@@ -93,6 +134,7 @@ if bulk then
 else
   redis.call('ZREM', KEYS[5], ARGV[6])
 end
+if adapted then tally(KEYS[2], now, 'g') end
 return {1, '0', fmt(now)}
 """
 )
@@ -101,17 +143,34 @@ THROTTLE = (
     _PRELUDE
     + """
 -- KEYS: budget, adapt
--- ARGV: default budget, floor fraction, recovery seconds, decrease factor, cooldown seconds
+-- ARGV: default budget, floor fraction, recovery seconds, decrease factor, cooldown seconds,
+--       ceiling margin
 -- returns {1, new rate} when the report was counted, {0, rate} when inside the cooldown
 local now = clock()
 local budget = budget_of(KEYS[1], ARGV[1])
 local floor = budget * tonumber(ARGV[2])
-local rate = rate_of(KEYS[2], budget, floor, tonumber(ARGV[3]), now)
+local recovery, margin = tonumber(ARGV[3]), tonumber(ARGV[6])
+local rate, adapted = rate_of(KEYS[2], budget, floor, recovery, margin, now)
+if adapted then tally(KEYS[2], now, 'x') end
 local at = tonumber(redis.call('HGET', KEYS[2], 'at'))
 local cooldown = math.max(tonumber(ARGV[5]), 1 / rate)
 if at and now - at < cooldown then return {0, fmt(rate)} end
-local new_rate = math.max(floor, rate * tonumber(ARGV[4]))
-redis.call('HSET', KEYS[2], 'rate', fmt(new_rate), 'at', fmt(now))
+-- a fresh incident: multiplicative decrease; the rate it happened at is the ceiling
+local new_rate, ceiling = rate * tonumber(ARGV[4]), rate
+if at and now - at <= 4 * recovery then
+  -- throttled again within the memory of the last one: what Cognito accepted in the last
+  -- second is what passes now; settle just below it rather than halving once more
+  local accepted = accepted_last_second(KEYS[2], now)
+  if accepted then
+    ceiling = math.min(rate, accepted)
+    new_rate = math.max(new_rate, ceiling * (1 - margin))
+  end
+end
+new_rate = math.max(floor, math.min(new_rate, rate))
+redis.call('HSET', KEYS[2], 'rate', fmt(new_rate), 'at', fmt(now), 'ceiling', fmt(ceiling))
+if not adapted then
+  redis.call('HSET', KEYS[2], 'w', fmt(now), 'g', 0, 'x', 0, 'pe', 0)
+end
 redis.call('HINCRBY', KEYS[2], 'throttles', 1)
 return {1, fmt(new_rate)}
 """
@@ -121,12 +180,12 @@ STATE = (
     _PRELUDE
     + """
 -- KEYS: budget, adapt
--- ARGV: default budget, floor fraction, recovery seconds
+-- ARGV: default budget, floor fraction, recovery seconds, ceiling margin
 -- returns {budget, rate, floor, last throttle at or '', throttles}
 local now = clock()
 local budget = budget_of(KEYS[1], ARGV[1])
 local floor = budget * tonumber(ARGV[2])
-local rate = rate_of(KEYS[2], budget, floor, tonumber(ARGV[3]), now)
+local rate = rate_of(KEYS[2], budget, floor, tonumber(ARGV[3]), tonumber(ARGV[4]), now)
 local v = redis.call('HMGET', KEYS[2], 'at', 'throttles')
 return {fmt(budget), fmt(rate), fmt(floor), v[1] or '', tonumber(v[2]) or 0}
 """

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from worker.settings import Settings
 
 __all__ = [
+    "CEILING_MARGIN",
+    "CEILING_MEMORY_FACTOR",
     "COGNITO_QUOTA_PER_SECOND",
     "Category",
     "Grant",
@@ -58,6 +60,12 @@ COGNITO_QUOTA_PER_SECOND: Mapping[Category, float] = MappingProxyType(
 
 THROTTLE_COOLDOWN_SECONDS = 1.0
 """Throttle reports closer than this to the last counted one belong to the same burst."""
+
+CEILING_MARGIN = 0.05
+"""After a throttle the rate settles this fraction below the ceiling it found."""
+
+CEILING_MEMORY_FACTOR = 4.0
+"""A throttle within this many ``recovery_seconds`` of the last one continues an incident."""
 
 
 def check_budget(category: Category, per_second: float) -> float:
@@ -97,8 +105,14 @@ class LimiterConfig:
         bulk_shares: per category, the largest fraction of the current rate that bulk work
             may take (0 < share <= 1).
         floor_fraction: the adaptive rate never drops below ``budget * floor_fraction``.
-        decrease_factor: a counted throttle multiplies the current rate by this (0 < f < 1).
-        recovery_seconds: time the rate takes to climb from the floor back to the budget.
+        decrease_factor: a counted throttle multiplies the current rate by this (0 < f < 1)
+            when it starts an incident (no other counted throttle in the last
+            ``CEILING_MEMORY_FACTOR * recovery_seconds``).
+        recovery_seconds: time the rate takes to climb from the floor back to the budget;
+            also how long the rate holds below the ceiling after a throttle before probing.
+        ceiling_margin: after a throttle the rate climbs back to ``ceiling * (1 - margin)``
+            (the ceiling: the rate that was throttled, or what Cognito accepted in the last
+            second when throttled again within the memory) and holds there.
         throttle_cooldown_seconds: reports closer than ``max(this, 1 / rate)`` to the last
             counted throttle are the same burst and count once.
         max_sleep_seconds: the longest single sleep inside ``acquire`` before asking again,
@@ -115,6 +129,7 @@ class LimiterConfig:
     floor_fraction: float = 0.1
     decrease_factor: float = 0.5
     recovery_seconds: float = 30.0
+    ceiling_margin: float = CEILING_MARGIN
     throttle_cooldown_seconds: float = THROTTLE_COOLDOWN_SECONDS
     max_sleep_seconds: float = 0.25
 
@@ -133,6 +148,8 @@ class LimiterConfig:
             raise ValueError(f"floor_fraction must be in (0, 1], got {self.floor_fraction!r}")
         if not 0 < self.decrease_factor < 1:
             raise ValueError(f"decrease_factor must be in (0, 1), got {self.decrease_factor!r}")
+        if not 0 <= self.ceiling_margin < 1:
+            raise ValueError(f"ceiling_margin must be in [0, 1), got {self.ceiling_margin!r}")
         for name in ("recovery_seconds", "throttle_cooldown_seconds", "max_sleep_seconds"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

@@ -19,12 +19,18 @@ not matter):
   plus a little slack) and bulk calls are refused while any marker is live, so a request
   waits at most about one period behind a saturating campaign. A granted interactive call
   removes its own marker.
-* **Adaptive rate.** :meth:`RedisRateLimiter.report_throttle` multiplies the current rate
-  by ``decrease_factor`` (never below ``floor = budget * floor_fraction``). Reports within
-  ``max(cooldown, 1 / rate)`` of the last counted one belong to the same burst and count
-  once. The rate then climbs back linearly to the budget over ``recovery_seconds`` from the
-  floor; every script computes it lazily from the ``adapt`` hash, so no process has to run
-  in the background.
+* **Adaptive rate.** :meth:`RedisRateLimiter.report_throttle` lowers the rate. Reports
+  within ``max(cooldown, 1 / rate)`` of the last counted one belong to the same burst and
+  count once. A throttle that starts an incident (none counted in the last
+  ``CEILING_MEMORY_FACTOR * recovery_seconds``) multiplies the rate by ``decrease_factor``
+  and takes the throttled rate as the *ceiling*; one that continues an incident takes as
+  the ceiling what Cognito accepted in about the last second (grants minus throttle
+  reports, a sliding count kept in the ``adapt`` hash) and drops to just under it. Never
+  below ``floor = budget * floor_fraction``. The rate then climbs linearly (from the floor
+  to the budget in ``recovery_seconds``) up to ``ceiling * (1 - ceiling_margin)``, holds
+  there until ``recovery_seconds`` after the throttle, and climbs on to the budget (a
+  probe). Every script computes it lazily from the ``adapt`` hash, so no process has to
+  run in the background.
 * **Budget.** The configured budget can be overridden at run time (``budget`` key, written
   by :meth:`RedisRateLimiter.set_budget`); every script reads it, so a change applies to
   every worker on its next attempt.
@@ -32,7 +38,8 @@ not matter):
 Keys, per category (the braces are a Redis Cluster hash tag: one slot per category)::
 
     courier:rl:{UserResourceRead}:budget    string  run-time budget override, calls/s
-    courier:rl:{UserResourceRead}:adapt     hash    rate, at (last counted throttle), throttles
+    courier:rl:{UserResourceRead}:adapt     hash    rate, at, ceiling (last counted throttle),
+                                                    throttles; sliding count w, g, x, pe
     courier:rl:{UserResourceRead}:tat       string  global GCRA theoretical arrival time
     courier:rl:{UserResourceRead}:bulk_tat  string  bulk GCRA theoretical arrival time
     courier:rl:{UserResourceRead}:waiting   zset    interactive callers waiting: token -> until
@@ -194,6 +201,7 @@ class RedisRateLimiter:
                 repr(config.recovery_seconds),
                 repr(config.decrease_factor),
                 repr(config.throttle_cooldown_seconds),
+                repr(config.ceiling_margin),
             ],
         )
 
@@ -212,6 +220,7 @@ class RedisRateLimiter:
                 repr(config.budgets[category]),
                 repr(config.floor_fraction),
                 repr(config.recovery_seconds),
+                repr(config.ceiling_margin),
             ],
         )
         share = config.bulk_shares[category]
@@ -262,6 +271,7 @@ class RedisRateLimiter:
                 priority.value,
                 token,
                 repr(INTERACTIVE_MARKER_SLACK_SECONDS),
+                repr(config.ceiling_margin),
             ],
         )
         return _Answer(bool(int(granted)), max(0.0, float(wait)), float(now))

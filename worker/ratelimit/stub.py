@@ -3,9 +3,10 @@
 :class:`StubRateLimiter` runs the same algorithm as
 :class:`~worker.ratelimit.redis.RedisRateLimiter` (GCRA with a burst tolerance of one
 period, a second GCRA for bulk at ``rate * bulk_share``, interactive-waiting markers that
-hold bulk back, an adaptive rate lowered on throttles and recovering linearly) under a
-lock, on an injectable clock. Hand it a :class:`ManualClock` (whose ``sleep`` advances it)
-and code that waits for permits runs instantly and deterministically::
+hold bulk back, an adaptive rate lowered on throttles to just under the ceiling it finds,
+held there, then probing higher) under a lock, on an injectable clock. Hand it a
+:class:`ManualClock` (whose ``sleep`` advances it) and code that waits for permits runs
+instantly and deterministically::
 
     clock = ManualClock()
     limiter = StubRateLimiter(config, clock=clock, sleep=clock.sleep)
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 
 from worker.errors import PermitTimeoutError
 from worker.ratelimit.base import (
+    CEILING_MEMORY_FACTOR,
     Category,
     Grant,
     GrantObserver,
@@ -69,7 +71,34 @@ class _Bucket:
     waiting: dict[str, float] = field(default_factory=dict)  # token -> until
     adapted_rate: float | None = None
     adapted_at: float | None = None
+    ceiling: float | None = None
     throttles: int = 0
+    # sliding count of accepted calls (only once a throttle was counted)
+    window_start: float | None = None
+    granted: int = 0
+    reported: int = 0
+    previous_per_second: float = 0.0
+
+    def tally(self, now: float, *, granted: int = 0, reported: int = 0) -> None:
+        """Count grants and throttle reports in the sliding one-second window."""
+        if self.window_start is None or now - self.window_start >= 1:
+            self.previous_per_second = 0.0
+            if self.window_start is not None and now > self.window_start:
+                accepted = self.granted - self.reported
+                self.previous_per_second = accepted / (now - self.window_start)
+            self.window_start, self.granted, self.reported = now, 0, 0
+        self.granted += granted
+        self.reported += reported
+
+    def accepted_last_second(self, now: float) -> float | None:
+        """Calls accepted (grants minus throttles) in about the last second."""
+        if self.window_start is None:
+            return None
+        accepted = self.granted - self.reported
+        span = now - self.window_start
+        if span >= 1:
+            return max(0.0, accepted / span)
+        return max(0.0, accepted + self.previous_per_second * (1 - span))
 
 
 class StubRateLimiter:
@@ -147,11 +176,25 @@ class StubRateLimiter:
             bucket = self._buckets[category]
             now = self._clock()
             _, floor, rate = self._rates(category, bucket, now)
+            adapted = bucket.adapted_at is not None
+            if adapted:
+                bucket.tally(now, reported=1)
             cooldown = max(config.throttle_cooldown_seconds, 1 / rate)
             if bucket.adapted_at is not None and now - bucket.adapted_at < cooldown:
                 return
-            bucket.adapted_rate = max(floor, rate * config.decrease_factor)
+            new_rate, ceiling = rate * config.decrease_factor, rate
+            memory = CEILING_MEMORY_FACTOR * config.recovery_seconds
+            if bucket.adapted_at is not None and now - bucket.adapted_at <= memory:
+                accepted = bucket.accepted_last_second(now)
+                if accepted is not None:
+                    ceiling = min(rate, accepted)
+                    new_rate = max(new_rate, ceiling * (1 - config.ceiling_margin))
+            bucket.adapted_rate = max(floor, min(new_rate, rate))
             bucket.adapted_at = now
+            bucket.ceiling = ceiling
+            if not adapted:
+                bucket.window_start, bucket.granted, bucket.reported = now, 0, 0
+                bucket.previous_per_second = 0.0
             bucket.throttles += 1
 
     def state(self, category: Category) -> LimitState:
@@ -195,8 +238,13 @@ class StubRateLimiter:
         floor = budget * config.floor_fraction
         rate = budget
         if bucket.adapted_rate is not None and bucket.adapted_at is not None:
-            climbed = (budget - floor) * max(0.0, now - bucket.adapted_at) / config.recovery_seconds
-            rate = bucket.adapted_rate + climbed
+            base = bucket.adapted_rate
+            ceiling = bucket.ceiling if bucket.ceiling is not None else budget
+            slope = (budget - floor) / config.recovery_seconds
+            since = max(0.0, now - bucket.adapted_at)
+            plateau = max(base, ceiling * (1 - config.ceiling_margin))
+            hold = config.recovery_seconds
+            rate = min(plateau, base + slope * since) + slope * max(0.0, since - hold)
         return budget, floor, min(budget, max(floor, rate))
 
     def _attempt(self, category: Category, priority: Priority, token: str) -> tuple[float, float]:
@@ -225,4 +273,6 @@ class StubRateLimiter:
                 bucket.bulk_tat = bulk_tat + bulk_period
             else:
                 bucket.waiting.pop(token, None)
+            if bucket.adapted_at is not None:
+                bucket.tally(now, granted=1)
             return 0.0, now
