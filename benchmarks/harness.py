@@ -66,13 +66,19 @@ def flush(redis_url: str = BENCH_REDIS_URL) -> redis.Redis:
 
 @contextmanager
 def processes(
-    commands: Sequence[Sequence[str]], *, env: dict[str, str]
+    commands: Sequence[Sequence[str]], *, env: dict[str, str], quiet: bool = False
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Run ``commands`` as child processes for the duration of the block."""
+    """Run ``commands`` as child processes for the duration of the block.
+
+    ``quiet`` drops their stdout (a Celery worker's start-up banner) from the report.
+    """
+    stdout = subprocess.DEVNULL if quiet else None
     started: list[subprocess.Popen[bytes]] = []
     try:
         for command in commands:
-            started.append(subprocess.Popen(list(command), env=env, stdin=subprocess.DEVNULL))
+            started.append(
+                subprocess.Popen(list(command), env=env, stdin=subprocess.DEVNULL, stdout=stdout)
+            )
         yield started
     finally:
         for process in started:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +46,7 @@ from benchmarks.harness import (
     BENCH_REDIS_URL,
     flush,
     percentile,
+    processes,
     running_emulator_process,
     wait_until,
 )
@@ -132,33 +132,10 @@ def _courier_env(endpoint: str, budget: float) -> dict[str, str]:
 
 
 @contextmanager
-def _quiet_processes(commands: Sequence[Sequence[str]], *, env: dict[str, str]) -> Iterator[None]:
-    """Like ``harness.processes``, with each worker's start-up banner (stdout) dropped."""
-    started: list[subprocess.Popen[bytes]] = []
-    try:
-        for command in commands:
-            started.append(
-                subprocess.Popen(
-                    list(command), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
-                )
-            )
-        yield
-    finally:
-        for process in started:
-            process.terminate()
-        for process in started:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@contextmanager
 def courier_workers(endpoint: str, budget: float) -> Iterator[None]:
     """``WORKERS`` ``courier worker`` processes of ``THREADS`` threads each."""
     command = [sys.executable, "-m", "worker.cli", "worker", "-c", str(THREADS), "-l", "WARNING"]
-    with _quiet_processes([command] * WORKERS, env=_courier_env(endpoint, budget)):
+    with processes([command] * WORKERS, env=_courier_env(endpoint, budget), quiet=True):
         yield
 
 
@@ -175,7 +152,7 @@ def celery_workers(endpoint: str, budget: float) -> Iterator[None]:
     command = [sys.executable, "-m", "celery", "-A", "benchmarks.plain_rate_limited", "worker"]
     options = ["--pool", "threads", "-c", str(THREADS), "-l", "WARNING"]
     commands = [[*command, *options, "-n", f"plain{n}@%h"] for n in range(WORKERS)]
-    with _quiet_processes(commands, env=env):
+    with processes(commands, env=env, quiet=True):
         yield
 
 
