@@ -2,7 +2,8 @@
 
 It starts the local Cognito emulator in-process with a small pool made through ordinary
 boto3 calls, starts a real worker process (``courier worker``) on the configured Redis,
-submits real jobs through the producer API and prints what became of each. It uses a
+submits real jobs through the producer API, runs a small bulk campaign from CSV text, and
+prints what became of each. It uses a
 fresh seal key and a temporary client-secrets file, and leaves nothing but expiring job
 documents behind. Exit status 0 when every job ended as expected.
 """
@@ -37,6 +38,11 @@ console = Console()
 _PASSWORD = "Demo-Passw0rd!"  # noqa: S105 - a demo user's password inside the emulator
 
 
+_CAMPAIGN_USERS = [f"member{n:03d}" for n in range(1, 41)]
+# The campaign's input: 40 users, one repeated (dropped as a duplicate), two bad rows.
+_CAMPAIGN_CSV = "username\n" + "\n".join([*_CAMPAIGN_USERS, "member001", "", "bad name"]) + "\n"
+
+
 @dataclass(frozen=True)
 class _Case:
     title: str
@@ -56,6 +62,7 @@ def _make_pool(emulator: EmulatorHandle) -> dict[str, str]:
         UserPoolId=pool_id, ClientName="backend", GenerateSecret=True
     )["UserPoolClient"]
     users = {"alice": False, "bob": True, "carol": False, "dave": False, "erin": False}
+    users.update(dict.fromkeys(_CAMPAIGN_USERS, False))
     for username, confirmed in users.items():
         cognito.sign_up(
             ClientId=plain["ClientId"],
@@ -186,11 +193,32 @@ def run_demo(settings: Settings, *, as_json: bool = False) -> int:
             started = time.monotonic()
             outcomes = [(case, wait(case.job_id, timeout_seconds=60)) for case in cases]
             elapsed = time.monotonic() - started
-        return _report(outcomes, emulator, elapsed, as_json=as_json)
+            campaign = _run_campaign(pool["client_id"])
+        return _report(outcomes, campaign, emulator, elapsed, as_json=as_json)
+
+
+def _run_campaign(client_id: str) -> dict[str, Any]:
+    """A small bulk campaign from CSV text, followed to the end; its status document."""
+    from tasks.campaigns import campaign_status, start_campaign  # noqa: PLC0415
+
+    started = start_campaign(
+        client_id, data=_CAMPAIGN_CSV.encode(), file_format="csv", name="demo campaign"
+    )
+    console.print(
+        f"[bold]campaign[/] {started['id']}: {started['total']} users, "
+        f"{started['rejected']} rejected, {started['duplicates']} duplicate(s); sending"
+    )
+    deadline = time.monotonic() + 60
+    document = campaign_status(started["id"])
+    while document["state"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        document = campaign_status(started["id"])
+    return {**document, "rejects": started["rejects"], "duplicates": started["duplicates"]}
 
 
 def _report(
     outcomes: list[tuple[_Case, dict[str, Any]]],
+    campaign: dict[str, Any],
     emulator: EmulatorHandle,
     elapsed: float,
     *,
@@ -215,6 +243,21 @@ def _report(
             "[green]yes[/]" if ok else f"[red]no: {case.expected}[/]",
         )
     console.print(table)
+    campaign_ok = (
+        campaign["state"] == "done"
+        and campaign["counts"]["succeeded"] == len(_CAMPAIGN_USERS)
+        and campaign["rejected"] == 2
+        and campaign["duplicates"] == 1
+    )
+    all_ok &= campaign_ok
+    console.print(
+        f"campaign {campaign['id']}: {campaign['state']}, "
+        f"{campaign['counts']['succeeded']}/{campaign['total']} succeeded, "
+        f"{campaign['rejected']} rejected (lines "
+        f"{', '.join(str(r['line']) for r in campaign['rejects'])}), "
+        f"{campaign['duplicates']} duplicate dropped: "
+        + ("[green]as expected[/]" if campaign_ok else "[red]not as expected[/]")
+    )
     deliveries = [
         d
         for d in emulator.deliveries()
@@ -226,6 +269,7 @@ def _report(
                 {"title": case.title, "expected": case.expected, "status": doc}
                 for case, doc in outcomes
             ],
+            "campaign": campaign,
             "all_as_expected": all_ok,
             "deliveries": len(deliveries),
             "elapsed_seconds": round(elapsed, 3),
