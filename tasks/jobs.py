@@ -14,7 +14,7 @@ from typing import Any
 
 from worker.app import app
 from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
-from worker.errors import CourierError
+from worker.errors import CourierError, SealError
 from worker.ratelimit import Priority
 from worker.runtime import Runtime, get_runtime
 from worker.status import TERMINAL_STATES
@@ -68,7 +68,7 @@ def _finish(runtime: Runtime, job_id: str, outcome: Outcome) -> None:
 
 
 def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> str:
-    code = "CourierSealError" if type(exc).__name__ == "SealError" else "CourierInternalError"
+    code = "CourierSealError" if isinstance(exc, SealError) else "CourierInternalError"
     message = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
     log.error("job %s failed before reaching Cognito: %s", job_id, message)
     runtime.statuses.transition(job_id, "failed", error={"code": code, "message": message})
