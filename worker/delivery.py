@@ -16,23 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
+from tenacity import RetryCallState
 
 from worker.errors import (
     CognitoError,
     PermitTimeoutError,
     ThrottledError,
-    TransientError,
     UserCapReachedError,
 )
 from worker.ratelimit import Category, Priority
+from worker.retry import retrying
 from worker.userguard import user_key_for_access_token
 
 if TYPE_CHECKING:
@@ -179,18 +172,8 @@ def deliver(
         if on_retry is not None:
             on_retry(attempts)
 
-    retrying = Retrying(
-        stop=stop_after_attempt(settings.retry_max_attempts)
-        | stop_after_delay(settings.retry_max_seconds),
-        wait=wait_random_exponential(
-            multiplier=settings.retry_base_seconds, max=settings.retry_cap_seconds
-        ),
-        retry=retry_if_exception_type((TransientError, PermitTimeoutError)),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
     try:
-        delivery = retrying(attempt_once)
+        delivery = retrying(settings, before_sleep=before_sleep)(attempt_once)
     except UserCapReachedError as exc:
         return Outcome(
             "skipped",

@@ -18,10 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from worker.campaign.model import MAX_REJECTS_SHOWN
 from worker.cognito import make_client, to_cognito_error
-from worker.errors import CampaignError, ConfigurationError, InvalidRequestError
+from worker.errors import (
+    CampaignError,
+    CognitoError,
+    ConfigurationError,
+    InvalidRequestError,
+    PermitTimeoutError,
+    ThrottledError,
+)
 from worker.ratelimit.base import Category, Priority, RateLimiter
+from worker.retry import retrying
 from worker.settings import Settings
 from worker.validation import check_username
 
@@ -217,6 +227,35 @@ def require_iam_credentials(settings: Settings, purpose: str) -> None:
         raise CampaignError(f"{purpose} needs AWS IAM credentials: {exc}") from None
 
 
+def _list_page(
+    settings: Settings, limiter: RateLimiter, client: Any, params: dict[str, Any]
+) -> dict[str, Any]:
+    """One ListUsers page: a UserList permit per attempt, retried like every call.
+
+    Raises:
+        CognitoError: a permanent error, or a transient one that outlasted the retries.
+        PermitTimeoutError: no permit within the bounded wait, retries included.
+    """
+
+    def attempt() -> dict[str, Any]:
+        limiter.acquire(
+            Category.USER_LIST,
+            priority=Priority.BULK,
+            timeout_seconds=settings.permit_wait_max_seconds,
+        )
+        try:
+            page: dict[str, Any] = client.list_users(**params)
+        except (ClientError, BotoCoreError) as exc:
+            error = to_cognito_error(exc)
+            if isinstance(error, ThrottledError):
+                limiter.report_throttle(Category.USER_LIST)
+            raise error from None
+        return page
+
+    result: dict[str, Any] = retrying(settings)(attempt)
+    return result
+
+
 def list_pool_pages(
     settings: Settings,
     limiter: RateLimiter,
@@ -227,7 +266,8 @@ def list_pool_pages(
 ) -> Iterator[tuple[list[str], str | None]]:
     """Yield ``(usernames, next page token or None)`` for each ListUsers page.
 
-    Takes one ``UserList`` permit (bulk priority) before each page.
+    Takes one ``UserList`` permit (bulk priority) before each attempt at a page; throttled
+    and transient failures are retried (:mod:`worker.retry`).
 
     Raises:
         CampaignError: no IAM credentials (ListUsers is an IAM operation), or Cognito
@@ -239,11 +279,6 @@ def list_pool_pages(
         raise CampaignError(f"cannot list pool {user_pool_id}: {exc}") from None
     token = page_token
     while True:
-        limiter.acquire(
-            Category.USER_LIST,
-            priority=Priority.BULK,
-            timeout_seconds=settings.permit_wait_max_seconds,
-        )
         params: dict[str, Any] = {
             "UserPoolId": user_pool_id,
             "Limit": LIST_USERS_PAGE_SIZE,
@@ -254,12 +289,8 @@ def list_pool_pages(
         if token:
             params["PaginationToken"] = token
         try:
-            page = client.list_users(**params)
-        except Exception as exc:
-            try:
-                error = to_cognito_error(exc)
-            except TypeError:
-                raise exc from None
+            page = _list_page(settings, limiter, client, params)
+        except (CognitoError, PermitTimeoutError) as error:
             raise CampaignError(f"ListUsers on {user_pool_id} failed: {error}") from None
         token = page.get("PaginationToken")
         yield [user["Username"] for user in page.get("Users", []) if "Username" in user], token
