@@ -45,7 +45,16 @@ class Runtime:
             redis=client,
             gateway=CognitoGateway.from_settings(settings),
             limiter=make_rate_limiter(settings, client),
-            guard=UserGuard(client, cap_per_hour=settings.user_hourly_cap),
+            # With a seal key, user keys are HMACs under it: no guessable e-mail hashes.
+            guard=UserGuard(
+                client,
+                cap_per_hour=settings.user_hourly_cap,
+                secret=(
+                    settings.seal_key.get_secret_value().encode()
+                    if settings.seal_key is not None
+                    else None
+                ),
+            ),
             statuses=StatusStore(client, ttl_seconds=settings.status_ttl_seconds),
         )
 
