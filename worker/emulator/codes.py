@@ -11,6 +11,7 @@ from worker.emulator.tokens import TokenError
 
 if TYPE_CHECKING:
     from worker.emulator.core import Emulator
+    from worker.emulator.state import Pool, User
 
 __all__ = ["get_user_attribute_verification_code", "resend_confirmation_code"]
 
@@ -63,22 +64,17 @@ def resend_confirmation_code(emu: Emulator, params: dict[str, Any]) -> dict[str,
     target = delivery_target(pool, user)
     if target is None:
         raise invalid_parameter("Cannot resend codes. Auto verification not turned on.")
-    key = (pool.id, user.username, _RESEND)
-    if not emu.caps.allows(key):
-        raise _limit_exceeded()
-    emu.caps.record(key)
     medium, attribute, destination = target
-    details = deliver(
+    return _capped_delivery(
         emu,
-        operation=_RESEND,
-        pool=pool,
-        user=user,
-        client_id=client.id,
+        _RESEND,
+        pool,
+        user,
+        client.id,
         medium=medium,
         attribute=attribute,
         destination=destination,
     )
-    return {"CodeDeliveryDetails": details}
 
 
 def get_user_attribute_verification_code(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
@@ -100,18 +96,46 @@ def get_user_attribute_verification_code(emu: Emulator, params: dict[str, Any]) 
     destination = user.attributes.get(name)
     if not destination:
         raise invalid_parameter(f"Invalid attribute: {name} is not set for this user.")
-    key = (pool.id, user.username, _VERIFY)
+    return _capped_delivery(
+        emu,
+        _VERIFY,
+        pool,
+        user,
+        claims.client_id,
+        medium=medium,
+        attribute=name,
+        destination=destination,
+    )
+
+
+def _capped_delivery(
+    emu: Emulator,
+    operation: str,
+    pool: Pool,
+    user: User,
+    client_id: str,
+    *,
+    medium: str,
+    attribute: str,
+    destination: str,
+) -> dict[str, Any]:
+    """Count the call against the user's hourly cap, then deliver a code.
+
+    Raises:
+        ServiceError: LimitExceededException when the user already had their calls.
+    """
+    key = (pool.id, user.username, operation)
     if not emu.caps.allows(key):
         raise _limit_exceeded()
     emu.caps.record(key)
     details = deliver(
         emu,
-        operation=_VERIFY,
+        operation=operation,
         pool=pool,
         user=user,
-        client_id=claims.client_id,
+        client_id=client_id,
         medium=medium,
-        attribute=name,
+        attribute=attribute,
         destination=destination,
     )
     return {"CodeDeliveryDetails": details}

@@ -71,51 +71,24 @@ class _Member:
 
     def problems(self, value: Any) -> Iterable[str]:
         shown = "Value" if self.sensitive else f"Value '{value}'"
+        prefix = f"{shown} at '{self.wire}' failed to satisfy constraint: Member must"
         if self.kind == "string":
-            size = len(value)
-            if self.min is not None and size < self.min:
-                yield (
-                    f"{shown} at '{self.wire}' failed to satisfy constraint: "
-                    f"Member must have length greater than or equal to {self.min}"
-                )
-            if self.max is not None and size > self.max:
-                yield (
-                    f"{shown} at '{self.wire}' failed to satisfy constraint: "
-                    f"Member must have length less than or equal to {self.max}"
-                )
-            if self.pattern is not None and size and not self.pattern.fullmatch(value):
-                yield (
-                    f"{shown} at '{self.wire}' failed to satisfy constraint: "
-                    f"Member must satisfy regular expression pattern: {self.pattern_text}"
-                )
+            yield from self._bounds(prefix, "length", len(value))
+            if self.pattern is not None and value and not self.pattern.fullmatch(value):
+                yield f"{prefix} satisfy regular expression pattern: {self.pattern_text}"
             if self.enum is not None and value not in self.enum:
-                yield (
-                    f"{shown} at '{self.wire}' failed to satisfy constraint: "
-                    f"Member must satisfy enum value set: [{', '.join(self.enum)}]"
-                )
+                yield f"{prefix} satisfy enum value set: [{', '.join(self.enum)}]"
         elif self.kind in ("integer", "long"):
-            if self.min is not None and value < self.min:
-                yield (
-                    f"{shown} at '{self.wire}' failed to satisfy constraint: "
-                    f"Member must have value greater than or equal to {self.min}"
-                )
-            if self.max is not None and value > self.max:
-                yield (
-                    f"{shown} at '{self.wire}' failed to satisfy constraint: "
-                    f"Member must have value less than or equal to {self.max}"
-                )
+            yield from self._bounds(prefix, "value", value)
         elif self.kind in ("list", "map"):
-            size = len(value)
-            if self.min is not None and size < self.min:
-                yield (
-                    f"{shown} at '{self.wire}' failed to satisfy constraint: "
-                    f"Member must have length greater than or equal to {self.min}"
-                )
-            if self.max is not None and size > self.max:
-                yield (
-                    f"{shown} at '{self.wire}' failed to satisfy constraint: "
-                    f"Member must have length less than or equal to {self.max}"
-                )
+            yield from self._bounds(prefix, "length", len(value))
+
+    def _bounds(self, prefix: str, what: str, measure: float) -> Iterable[str]:
+        """The model's min/max messages for a length or a value."""
+        if self.min is not None and measure < self.min:
+            yield f"{prefix} have {what} greater than or equal to {self.min}"
+        if self.max is not None and measure > self.max:
+            yield f"{prefix} have {what} less than or equal to {self.max}"
 
 
 def _type_ok(kind: str, value: Any) -> bool:
