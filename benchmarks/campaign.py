@@ -38,6 +38,7 @@ from benchmarks.harness import (
     percentile,
     processes,
     running_emulator_process,
+    unsigned_client,
     wait_until,
 )
 from worker.emulator.synthetic import PUBLIC_CLIENT_ID, username
@@ -107,18 +108,11 @@ def celery_message_cost(messages: int) -> float:
 
 def bare_loop(endpoint: str, threads: int, *, seconds: float, first: int) -> float:
     """Calls/s of ``threads`` threads calling ResendConfirmationCode as fast as they can."""
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    config = Config(retries={"total_max_attempts": 1}, signature_version=UNSIGNED)
     counts = [0] * threads
     stop_at = time.perf_counter() + seconds
 
     def run(index: int) -> None:
-        client = boto3.session.Session().client(
-            "cognito-idp", endpoint_url=endpoint, region_name="us-east-1", config=config
-        )
+        client = unsigned_client(endpoint)
         n = first + index * 1_000_000 // threads
         while time.perf_counter() < stop_at:
             client.resend_confirmation_code(ClientId=PUBLIC_CLIENT_ID, Username=username(n))

@@ -14,8 +14,12 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from typing import Any
 
+import boto3
 import redis
+from botocore import UNSIGNED
+from botocore.config import Config
 
 from worker.emulator import EmulatorHandle
 
@@ -25,10 +29,28 @@ __all__ = [
     "percentile",
     "processes",
     "running_emulator_process",
+    "unsigned_client",
     "wait_until",
 ]
 
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def unsigned_client(endpoint_url: str) -> Any:
+    """A bare boto3 cognito-idp client: unsigned, botocore retries off, 64 connections.
+
+    What the baselines call Cognito with: nothing of cognito-courier in the way.
+    """
+    return boto3.session.Session().client(
+        "cognito-idp",
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        config=Config(
+            signature_version=UNSIGNED,
+            retries={"total_max_attempts": 1},
+            max_pool_connections=64,
+        ),
+    )
 
 
 def free_port() -> int:

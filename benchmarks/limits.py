@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,17 +202,22 @@ class Steady:
     throttled: int
 
 
-def steady(emulator: EmulatorHandle, *, budget: float, seconds: float, pipeline: str) -> Steady:
-    """Saturate ``budget`` for ``seconds`` with ``pipeline`` ("courier" or "celery")."""
+def _loaded_workers(
+    emulator: EmulatorHandle, *, budget: float, seconds: float, pipeline: str
+) -> AbstractContextManager[None]:
+    """Queue enough work for ``seconds`` at ``budget``; the workers of ``pipeline`` to run it."""
     _prepare(emulator)
     jobs = int(budget * (seconds + WARMUP_SECONDS + 15) * 1.2) + 100
     if pipeline == "courier":
         _enqueue_courier(jobs)
-        workers = courier_workers(emulator.endpoint_url, budget)
-    else:
-        _enqueue_plain(jobs)
-        workers = celery_workers(emulator.endpoint_url, budget)
-    with workers:
+        return courier_workers(emulator.endpoint_url, budget)
+    _enqueue_plain(jobs)
+    return celery_workers(emulator.endpoint_url, budget)
+
+
+def steady(emulator: EmulatorHandle, *, budget: float, seconds: float, pipeline: str) -> Steady:
+    """Saturate ``budget`` for ``seconds`` with ``pipeline`` ("courier" or "celery")."""
+    with _loaded_workers(emulator, budget=budget, seconds=seconds, pipeline=pipeline):
         first = _wait_for_first_call(emulator)
         time.sleep(WARMUP_SECONDS + seconds)
         stats = emulator.stats()
@@ -247,23 +252,14 @@ class Halving:
 
 def quota_halves(emulator: EmulatorHandle, *, seconds: float, pipeline: str) -> Halving:
     """B = Q = 50 for ``seconds / 2``, then Q = 25 for ``seconds / 2``."""
-    _prepare(emulator)
-    budget = QUOTA
-    jobs = int(budget * (seconds + WARMUP_SECONDS + 15) * 1.2) + 100
-    if pipeline == "courier":
-        _enqueue_courier(jobs)
-        workers = courier_workers(emulator.endpoint_url, budget)
-    else:
-        _enqueue_plain(jobs)
-        workers = celery_workers(emulator.endpoint_url, budget)
-    with workers:
+    with _loaded_workers(emulator, budget=QUOTA, seconds=seconds, pipeline=pipeline):
         _wait_for_first_call(emulator)
         time.sleep(WARMUP_SECONDS + seconds / 2)
         dropped_at = time.time()
         emulator.configure(user_resource_read_per_second=HALVED_QUOTA)
         time.sleep(seconds / 2)
         stats = emulator.stats()
-        limiter = _limiter_state(budget) if pipeline == "courier" else "-"
+        limiter = _limiter_state(QUOTA) if pipeline == "courier" else "-"
     counts = Counts.of(stats)
     calls, throttled = counts.total()
     first_full, last_full = int(dropped_at) + 1, int(float(stats["now"])) - 1

@@ -13,10 +13,9 @@ import threading
 import time
 from typing import Any
 
-import boto3
-from botocore import UNSIGNED
-from botocore.config import Config
 from celery import Celery
+
+from benchmarks.harness import unsigned_client
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 ENDPOINT_URL = os.environ.get("BENCH_ENDPOINT_URL", "http://127.0.0.1:9229")
@@ -44,16 +43,7 @@ def _clients() -> tuple[Any, Any]:
         if _client is None:
             import redis
 
-            _client = boto3.session.Session().client(
-                "cognito-idp",
-                region_name="us-east-1",
-                endpoint_url=ENDPOINT_URL,
-                config=Config(
-                    signature_version=UNSIGNED,
-                    retries={"total_max_attempts": 1},
-                    max_pool_connections=64,
-                ),
-            )
+            _client = unsigned_client(ENDPOINT_URL)
             _redis = redis.Redis.from_url(REDIS_URL)
     return _client, _redis
 

@@ -17,10 +17,9 @@ import os
 import threading
 from typing import Any
 
-import boto3
-from botocore import UNSIGNED
-from botocore.config import Config
 from celery import Celery
+
+from benchmarks.harness import unsigned_client
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 ENDPOINT_URL = os.environ.get("BENCH_ENDPOINT_URL", "http://127.0.0.1:9229")
@@ -46,16 +45,7 @@ def _cognito() -> Any:
     global _client  # noqa: PLW0603
     with _lock:
         if _client is None:
-            _client = boto3.session.Session().client(
-                "cognito-idp",
-                region_name="us-east-1",
-                endpoint_url=ENDPOINT_URL,
-                config=Config(
-                    signature_version=UNSIGNED,
-                    retries={"total_max_attempts": 1},
-                    max_pool_connections=64,
-                ),
-            )
+            _client = unsigned_client(ENDPOINT_URL)
     return _client
 
 
