@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from worker.campaign.model import DEFAULT_CHUNK_SIZE
 from worker.cli.output import console, emit, err_console, fail
 from worker.errors import CourierError
 
@@ -51,6 +52,21 @@ def start(
     on_user_cap: Annotated[
         str, typer.Option("--on-user-cap", help="defer (wait for the user's hour) or skip.")
     ] = "defer",
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Rows per stored chunk (1-100000).")
+    ] = DEFAULT_CHUNK_SIZE,
+    window: Annotated[
+        int | None,
+        typer.Option("--window", help="Chunks in flight at once (default: worker threads)."),
+    ] = None,
+    lease_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--lease-seconds",
+            help="Idle time after which a chunk's holder is presumed dead and it is resent "
+            "(default: the longest delivery + 30 s).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start a campaign (or, with --dry-run, only check its input)."""
@@ -69,6 +85,9 @@ def start(
             name=name,
             dry_run=dry_run,
             on_user_cap="skip" if on_user_cap == "skip" else "defer",
+            chunk_size=chunk_size,
+            window=window,
+            lease_seconds=lease_seconds,
         )
     except CourierError as exc:
         fail(exc, as_json=as_json)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from worker.ratelimit.base import (
+    BURST_TOLERANCE,
     COGNITO_QUOTA_PER_SECOND,
     Category,
     Grant,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     # vocabulary
+    "BURST_TOLERANCE",
     "COGNITO_QUOTA_PER_SECOND",
     "Category",
     "Grant",

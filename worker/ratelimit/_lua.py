@@ -90,7 +90,7 @@ ACQUIRE = (
     + """
 -- KEYS: budget, adapt, tat, bulk_tat, waiting
 -- ARGV: default budget, floor fraction, recovery seconds, bulk share, priority, token,
---       waiting-marker slack seconds, ceiling margin
+--       waiting-marker slack seconds, ceiling margin, burst tolerance (fraction of a period)
 -- returns {1, '0', now} when granted, {0, wait seconds, now} when refused
 local now = clock()
 local budget = budget_of(KEYS[1], ARGV[1])
@@ -98,10 +98,12 @@ local floor = budget * tonumber(ARGV[2])
 local rate, adapted = rate_of(KEYS[2], budget, floor, tonumber(ARGV[3]), tonumber(ARGV[8]), now)
 local period = 1 / rate
 
--- GCRA, burst tolerance of one period: conforming when tat - period <= now
+-- GCRA with a burst tolerance of a fraction of a period: conforming when
+-- tat - tolerance * period <= now
+local tolerance = tonumber(ARGV[9])
 local tat = tonumber(redis.call('GET', KEYS[3])) or now
 if tat < now then tat = now end
-local wait = tat - period - now
+local wait = tat - tolerance * period - now
 
 local bulk = ARGV[5] == 'bulk'
 local bulk_period, bulk_tat
@@ -112,7 +114,7 @@ if bulk then
   bulk_period = period / tonumber(ARGV[4])
   bulk_tat = tonumber(redis.call('GET', KEYS[4])) or now
   if bulk_tat < now then bulk_tat = now end
-  local bulk_wait = bulk_tat - bulk_period - now
+  local bulk_wait = bulk_tat - tolerance * bulk_period - now
   if bulk_wait > wait then wait = bulk_wait end
 end
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from worker.settings import Settings
 
 __all__ = [
+    "BURST_TOLERANCE",
     "CEILING_MARGIN",
     "CEILING_MEMORY_FACTOR",
     "COGNITO_QUOTA_PER_SECOND",
@@ -57,6 +58,16 @@ COGNITO_QUOTA_PER_SECOND: Mapping[Category, float] = MappingProxyType(
     {Category.USER_RESOURCE_READ: 50.0, Category.USER_LIST: 30.0}
 )
 """Cognito's default quota per account and Region (adjustable through AWS Service Quotas)."""
+
+BURST_TOLERANCE = 0.25
+"""How early, as a fraction of one period ``1 / rate``, a call may pass its theoretical time.
+
+GCRA grants at most ``1 + floor((W + tolerance) / period)`` calls in any window of ``W``
+seconds: with a quarter period, ``budget + 1`` in every 1-second window, leaving three
+quarters of a period for the spread between a permit and the call reaching Cognito
+(thread scheduling, the GIL) before a window could see ``budget + 2``. A caller that wakes
+up later than the tolerance loses the difference, so it must not be much smaller either.
+"""
 
 THROTTLE_COOLDOWN_SECONDS = 1.0
 """Throttle reports closer than this to the last counted one belong to the same burst."""

@@ -7,11 +7,13 @@ Algorithm (one atomic Lua script per attempt, on Redis's own clock, so hosts' cl
 not matter):
 
 * **GCRA** (generic cell rate algorithm). The key ``tat`` holds the *theoretical arrival
-  time* of the next call. With period ``T = 1 / rate`` a call at ``now`` conforms when
-  ``max(tat, now) - T <= now``, and then ``tat = max(tat, now) + T``. The burst tolerance
-  of one period lets a caller that arrives a little late keep its slot (no capacity is
-  lost to scheduling jitter) and allows at most one extra call: no 1-second window ever
-  holds more than ``budget + 1`` grants across all processes.
+  time* of the next call. With period ``T = 1 / rate`` and the burst tolerance
+  ``tau = BURST_TOLERANCE * T`` (a quarter period) a call at ``now`` conforms when
+  ``max(tat, now) - tau <= now``, and then ``tat = max(tat, now) + T``. The tolerance lets
+  a caller that arrives a little late keep its slot (little capacity is lost to scheduling
+  jitter) while no window of ``W`` seconds holds more than ``1 + floor((W + tau) / T)``
+  grants across all processes: ``budget + 1`` per second, with three quarters of a period
+  to spare for the spread between a grant and its call reaching Cognito.
 * **Priority.** A bulk call must also conform to a second GCRA (``bulk_tat``) running at
   ``rate * bulk_share``; both are checked and advanced in the same script. An interactive
   call passes the global GCRA only. When an interactive call is refused it leaves a
@@ -59,6 +61,7 @@ from redis import Redis
 from worker.errors import PermitTimeoutError
 from worker.ratelimit import _lua
 from worker.ratelimit.base import (
+    BURST_TOLERANCE,
     Category,
     Grant,
     GrantObserver,
@@ -272,6 +275,7 @@ class RedisRateLimiter:
                 token,
                 repr(INTERACTIVE_MARKER_SLACK_SECONDS),
                 repr(config.ceiling_margin),
+                repr(BURST_TOLERANCE),
             ],
         )
         return _Answer(bool(int(granted)), max(0.0, float(wait)), float(now))

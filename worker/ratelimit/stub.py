@@ -1,12 +1,12 @@
 """An in-process limiter with the Redis limiter's semantics, for unit tests.
 
 :class:`StubRateLimiter` runs the same algorithm as
-:class:`~worker.ratelimit.redis.RedisRateLimiter` (GCRA with a burst tolerance of one
-period, a second GCRA for bulk at ``rate * bulk_share``, interactive-waiting markers that
-hold bulk back, an adaptive rate lowered on throttles to just under the ceiling it finds,
-held there, then probing higher) under a lock, on an injectable clock. Hand it a
-:class:`ManualClock` (whose ``sleep`` advances it) and code that waits for permits runs
-instantly and deterministically::
+:class:`~worker.ratelimit.redis.RedisRateLimiter` (GCRA with a burst tolerance of
+:data:`~worker.ratelimit.base.BURST_TOLERANCE` of a period, a second GCRA for bulk at
+``rate * bulk_share``, interactive-waiting markers that hold bulk back, an adaptive rate
+lowered on throttles to just under the ceiling it finds, held there, then probing higher)
+under a lock, on an injectable clock. Hand it a :class:`ManualClock` (whose ``sleep``
+advances it) and code that waits for permits runs instantly and deterministically::
 
     clock = ManualClock()
     limiter = StubRateLimiter(config, clock=clock, sleep=clock.sleep)
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from worker.errors import PermitTimeoutError
 from worker.ratelimit.base import (
+    BURST_TOLERANCE,
     CEILING_MEMORY_FACTOR,
     Category,
     Grant,
@@ -255,7 +256,7 @@ class StubRateLimiter:
             _, _, rate = self._rates(category, bucket, now)
             period = 1 / rate
             tat = max(bucket.tat, now)
-            wait = tat - period - now
+            wait = tat - BURST_TOLERANCE * period - now
             bucket.waiting = {t: until for t, until in bucket.waiting.items() if until > now}
             bulk = priority is Priority.BULK
             bulk_period = period / self._config.bulk_shares[category]
@@ -263,7 +264,7 @@ class StubRateLimiter:
             if bulk:
                 if wait < period and bucket.waiting:
                     wait = period
-                wait = max(wait, bulk_tat - bulk_period - now)
+                wait = max(wait, bulk_tat - BURST_TOLERANCE * bulk_period - now)
             if wait > 0:
                 if not bulk:
                     bucket.waiting[token] = now + wait + _MARKER_SLACK_SECONDS
