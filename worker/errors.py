@@ -12,6 +12,7 @@ policy asks this tree (``isinstance(exc, TransientError)``), never string matche
     ├── CampaignError               a campaign cannot be created or driven as asked
     │   └── CampaignNotFoundError   no campaign with that id
     ├── PermitTimeoutError          the global limiter gave no permit within the bounded wait
+    ├── StalePermitError            a call was about to leave too long after its permit
     ├── UserCapReachedError         the per-user guard refused: Cognito would answer LimitExceeded
     └── CognitoError                Cognito (or the network on the way) answered with a failure
         ├── TransientError          may succeed if tried again after a pause
@@ -38,6 +39,7 @@ __all__ = [
     "PermitTimeoutError",
     "RequestRejectedError",
     "SealError",
+    "StalePermitError",
     "ServiceFaultError",
     "ThrottledError",
     "TransientError",
@@ -86,6 +88,10 @@ class CampaignNotFoundError(CampaignError):
 
 class PermitTimeoutError(CourierError):
     """Raised when the global rate limiter grants no permit within the bounded wait."""
+
+
+class StalePermitError(CourierError):
+    """Raised before sending when a call's permit is stale; a fresh permit is taken."""
 
 
 class UserCapReachedError(CourierError):

@@ -33,6 +33,13 @@ from worker.ratelimit.base import (
     Priority,
     RateLimiter,
 )
+from worker.ratelimit.freshness import (
+    MAX_STALE_PERMITS,
+    MIN_FRESH_SECONDS,
+    fresh_seconds,
+    refuse_stale_send,
+    send_with_fresh_permit,
+)
 from worker.ratelimit.redis import RedisRateLimiter
 from worker.ratelimit.stub import ManualClock, StubRateLimiter
 
@@ -57,6 +64,12 @@ __all__ = [
     "RedisRateLimiter",
     "StubRateLimiter",
     "make_rate_limiter",
+    # a permit is good for a moment only
+    "MAX_STALE_PERMITS",
+    "MIN_FRESH_SECONDS",
+    "fresh_seconds",
+    "refuse_stale_send",
+    "send_with_fresh_permit",
 ]
 
 

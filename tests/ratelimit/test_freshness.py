@@ -1,0 +1,149 @@
+"""A permit goes stale: a call that would leave too long after it takes a fresh one."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import Pool
+from worker.emulator import EmulatorHandle
+from worker.errors import PermitTimeoutError
+from worker.ratelimit import (
+    MAX_STALE_PERMITS,
+    Category,
+    Grant,
+    Priority,
+    StubRateLimiter,
+    fresh_seconds,
+    refuse_stale_send,
+    send_with_fresh_permit,
+)
+
+from .conftest import make_config
+
+URR = Category.USER_RESOURCE_READ
+
+
+def _limiter(grants: list[Grant], budget: float = 1000.0) -> StubRateLimiter:
+    return StubRateLimiter(make_config(budget), on_grant=grants.append)
+
+
+def _send(limiter: StubRateLimiter, send: Any) -> Any:
+    return send_with_fresh_permit(
+        limiter, URR, send, priority=Priority.BULK, timeout_seconds=5.0, fresh_for_seconds=0.01
+    )
+
+
+def test_deadline_is_half_a_period_up_to_100_per_second() -> None:
+    assert fresh_seconds(50.0) == pytest.approx(0.01)
+    assert fresh_seconds(20.0) == pytest.approx(0.025)
+    assert fresh_seconds(100.0) == pytest.approx(0.005)
+    assert fresh_seconds(101.0) is None
+    assert fresh_seconds(1_000_000.0) is None
+
+
+def test_without_a_deadline_a_late_call_still_uses_one_permit() -> None:
+    grants: list[Grant] = []
+
+    def send() -> str:
+        time.sleep(0.02)
+        refuse_stale_send()
+        return "sent"
+
+    limiter = _limiter(grants)
+    answer = send_with_fresh_permit(
+        limiter, URR, send, priority=Priority.BULK, timeout_seconds=5.0, fresh_for_seconds=None
+    )
+    assert (answer, len(grants)) == ("sent", 1)
+
+
+def test_a_prompt_call_uses_its_one_permit() -> None:
+    grants: list[Grant] = []
+
+    def send() -> str:
+        refuse_stale_send()
+        return "sent"
+
+    assert _send(_limiter(grants), send) == "sent"
+    assert len(grants) == 1
+
+
+def test_a_late_call_is_refused_before_it_leaves_and_takes_a_fresh_permit() -> None:
+    grants: list[Grant] = []
+    left: list[int] = []
+
+    def send() -> str:
+        if len(grants) == 1:
+            time.sleep(0.03)  # descheduled between the permit and the socket
+        refuse_stale_send()
+        left.append(len(grants))
+        return "sent"
+
+    assert _send(_limiter(grants), send) == "sent"
+    assert len(grants) == 2
+    assert left == [2]  # only the call on the fresh permit left
+
+
+def test_after_repeated_stale_permits_the_call_goes_anyway() -> None:
+    grants: list[Grant] = []
+
+    def send() -> str:
+        time.sleep(0.02)
+        refuse_stale_send()
+        return "sent"
+
+    assert _send(_limiter(grants), send) == "sent"
+    assert len(grants) == MAX_STALE_PERMITS + 1
+
+
+def test_no_deadline_outside_a_permit_and_none_left_behind() -> None:
+    refuse_stale_send()  # nothing set on this thread: passes
+    grants: list[Grant] = []
+    with pytest.raises(ValueError, match="boom"):
+        _send(_limiter(grants), lambda: (_ for _ in ()).throw(ValueError("boom")))
+    time.sleep(0.02)
+    refuse_stale_send()  # the failed send cleared its deadline
+
+
+def test_permit_timeouts_pass_through() -> None:
+    limiter = _limiter([], budget=0.5)
+    limiter.acquire(URR, priority=Priority.BULK, timeout_seconds=0)
+    with pytest.raises(PermitTimeoutError):
+        send_with_fresh_permit(
+            limiter,
+            URR,
+            lambda: "never",
+            priority=Priority.BULK,
+            timeout_seconds=0.1,
+            fresh_for_seconds=0.01,
+        )
+
+
+def test_a_stale_boto3_request_never_reaches_cognito(emulator: EmulatorHandle, pool: Pool) -> None:
+    """A real boto3 client over HTTP: the stale request is refused before it is written."""
+    username = pool.add_user("stale-permit-user")
+    client = emulator.client()
+    stalls = iter([0.03])
+    requests: list[float] = []
+
+    def stall(**_: object) -> None:  # runs just before the freshness check
+        requests.append(time.monotonic())
+        time.sleep(next(stalls, 0.0))
+
+    client.meta.events.register("before-send", stall)
+    client.meta.events.register("before-send", refuse_stale_send)
+    grants: list[Grant] = []
+    answer = _send(
+        _limiter(grants),
+        lambda: client.resend_confirmation_code(ClientId=pool.client_id, Username=username),
+    )
+    assert answer["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
+    assert (len(grants), len(requests)) == (2, 2)  # the first, stale, was built but not sent
+    resent = [
+        d
+        for d in emulator.deliveries()
+        if d["username"] == username and d["operation"] == "ResendConfirmationCode"
+    ]
+    assert len(resent) == 1

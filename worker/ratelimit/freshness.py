@@ -1,0 +1,110 @@
+"""A permit is good for a moment only: the call must leave soon after it, or ask again.
+
+The limiter spaces its grants one period apart, but a grant only shapes what Cognito sees
+if the call leaves right after it. A thread that is descheduled between its grant and the
+socket (the GIL, a busy core, a garbage collection) sends late, and its call lands next
+to the calls granted after it: measured with 4 workers x 8 threads on 2 cores, one call in
+a few thousand left 20-130 ms after its grant, and that was enough for a rolling second at
+the emulator to hold ``budget + 2`` calls while the grants held ``budget + 1``.
+
+So a call carries a send deadline: :func:`send_with_fresh_permit` takes a permit, starts
+the clock, and runs the call; the botocore ``before-send`` handler
+:func:`refuse_stale_send` (registered on the gateway's client) raises
+:class:`~worker.errors.StalePermitError` when the request is about to leave after the
+deadline. Nothing was sent, the permit is spent unused (it only ever lowers the rate), and
+a fresh one is taken. After :data:`MAX_STALE_PERMITS` stale permits in a row the call goes
+anyway, so a worker on an overloaded host still makes progress.
+
+The deadline is half a period of the configured budget: with the GCRA tolerance of a
+quarter period that leaves a quarter period for the network (at 50 calls/s, 10 ms and
+5 ms). Above 100 calls/s (half a period under :data:`MIN_FRESH_SECONDS`) there is no
+deadline: a late call then moves less than 1% of a second's calls, and ordinary scheduling
+noise would void permits for nothing. The clock starts when ``acquire`` returns, so a
+thread slow to wake up on the Redis reply is not covered; the outliers measured were after
+that point.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar, cast
+
+from worker.errors import StalePermitError
+from worker.ratelimit.base import Category, Priority, RateLimiter
+
+__all__ = [
+    "MAX_STALE_PERMITS",
+    "MIN_FRESH_SECONDS",
+    "fresh_seconds",
+    "refuse_stale_send",
+    "send_with_fresh_permit",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MIN_FRESH_SECONDS = 0.005
+"""The shortest send deadline; a shorter one (a faster budget) means no deadline at all."""
+
+MAX_STALE_PERMITS = 5
+"""Stale permits in a row after which the call is sent late rather than not at all."""
+
+_deadline = threading.local()
+
+
+def fresh_seconds(budget_per_second: float) -> float | None:
+    """How long after its permit a call may still leave: half a period; None above 100/s."""
+    half_period = 0.5 / budget_per_second
+    return half_period if half_period >= MIN_FRESH_SECONDS else None
+
+
+def refuse_stale_send(**_: object) -> None:
+    """botocore ``before-send`` handler: refuse a request that leaves after its deadline.
+
+    Requests sent outside :func:`send_with_fresh_permit` (no deadline set on this thread)
+    pass untouched.
+
+    Raises:
+        StalePermitError: the deadline set for this thread has passed.
+    """
+    deadline: float | None = getattr(_deadline, "at", None)
+    if deadline is not None and time.monotonic() > deadline:
+        late_ms = (time.monotonic() - deadline) * 1000
+        raise StalePermitError(f"the permit went stale {late_ms:.1f} ms before the call left")
+
+
+def send_with_fresh_permit(
+    limiter: RateLimiter,
+    category: Category,
+    send: Callable[[], T],
+    *,
+    priority: Priority,
+    timeout_seconds: float,
+    fresh_for_seconds: float | None,
+) -> T:
+    """Take a permit and run ``send`` while it is fresh; a stale one is replaced.
+
+    ``send`` must make exactly one request through a client that has
+    :func:`refuse_stale_send` registered for ``before-send``. With ``fresh_for_seconds``
+    None (see :func:`fresh_seconds`) it is one permit and one send, with no deadline.
+
+    Raises:
+        PermitTimeoutError: no permit within ``timeout_seconds`` (per permit taken).
+        Exception: whatever ``send`` raises, except a stale refusal that is retried.
+    """
+    stale_allowed = MAX_STALE_PERMITS if fresh_for_seconds is not None else 0
+    for _ in range(stale_allowed):
+        limiter.acquire(category, priority=priority, timeout_seconds=timeout_seconds)
+        _deadline.at = time.monotonic() + cast("float", fresh_for_seconds)
+        try:
+            return send()
+        except StalePermitError as exc:
+            log.debug("%s; taking a fresh permit", exc)
+        finally:
+            _deadline.at = None
+    limiter.acquire(category, priority=priority, timeout_seconds=timeout_seconds)
+    return send()  # late rather than never
