@@ -2,10 +2,10 @@
 
 Four workers of four threads each (``python -m worker.cli worker -c 4``) run for the whole
 module against the test Redis and the session's emulator; each test sets the budget it
-needs through the limiter's run-time override (the key ``courier limit set`` writes), so
-every consumer of the queues - these subprocesses and, when another module started it, the
-session's in-process worker - takes permits from the same budget. What the emulator saw
-(per-second counts, delivery timestamps) is the judge.
+needs through the limiter's run-time override (the key ``courier limit set`` writes). The
+session's in-process worker stops consuming the queues for the module, so these
+subprocesses alone run the jobs. What the emulator saw (per-second counts, delivery
+timestamps) is the judge.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import redis
 from typer.testing import CliRunner
 
 from tasks import submit_resend, wait
+from worker.app import BULK_QUEUE, INTERACTIVE_QUEUE, app
 from worker.emulator import EmulatorHandle
 from worker.ratelimit import Category, RedisRateLimiter, make_rate_limiter
 from worker.runtime import Runtime
@@ -35,8 +36,6 @@ URR = Category.USER_RESOURCE_READ
 
 
 def _ping_names() -> set[str]:
-    from worker.app import app
-
     replies = app.control.ping(timeout=0.5) or []
     return {name for reply in replies for name in reply}
 
@@ -82,8 +81,26 @@ def workers(redis_url: str, emulator_session: EmulatorHandle) -> Iterator[list[s
                 process.wait()
 
 
+@pytest.fixture(scope="module")
+def only_the_subprocesses(workers: list[str], celery_worker_session: Any) -> Iterator[None]:
+    """The session's in-process worker stops consuming while this module runs.
+
+    It would otherwise take some of these jobs with the test settings (a 5 s permit wait),
+    and at 4 calls/s shared by 20 threads one of them could time out waiting for a permit.
+    """
+    hostname = [celery_worker_session.hostname]
+    for queue in (INTERACTIVE_QUEUE, BULK_QUEUE):
+        replies = app.control.cancel_consumer(queue, destination=hostname, reply=True)
+        assert replies, f"the in-process worker did not stop consuming {queue}"
+    yield
+    for queue in (INTERACTIVE_QUEUE, BULK_QUEUE):
+        app.control.add_consumer(queue, destination=hostname, reply=True)
+
+
 @pytest.fixture
-def limiter(workers: list[str], runtime: Runtime, redis_client: redis.Redis) -> RedisRateLimiter:
+def limiter(
+    only_the_subprocesses: None, runtime: Runtime, redis_client: redis.Redis
+) -> RedisRateLimiter:
     """The shared limiter, its budget set to BUDGET for every process."""
     made = make_rate_limiter(runtime.settings, redis_client)
     made.set_budget(URR, BUDGET)
@@ -133,7 +150,8 @@ def _wait_all(job_ids: Sequence[str], timeout_seconds: float) -> None:
     deadline = time.monotonic() + timeout_seconds
     for job_id in job_ids:
         left = max(0.1, deadline - time.monotonic())
-        assert wait(job_id, timeout_seconds=left)["state"] == "succeeded"
+        document = wait(job_id, timeout_seconds=left)
+        assert document["state"] == "succeeded", document
 
 
 def test_four_processes_share_one_budget_and_use_it(

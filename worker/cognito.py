@@ -72,6 +72,7 @@ from worker.errors import (
     ThrottledError,
     UserLimitExceededError,
 )
+from worker.ratelimit.freshness import refuse_stale_send
 from worker.settings import Settings
 
 if TYPE_CHECKING:
@@ -163,6 +164,8 @@ def make_client(settings: Settings, *, signed: bool = False) -> CognitoIdentityP
         endpoint_url=settings.cognito_endpoint_url,
         config=Config(**options),
     )
+    # a call that would leave too long after its permit is refused unsent (see the module)
+    client.meta.events.register("before-send", refuse_stale_send)
     return client
 
 

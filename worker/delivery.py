@@ -21,12 +21,13 @@ from tenacity import RetryCallState
 from worker.errors import (
     CognitoError,
     PermitTimeoutError,
+    StalePermitError,
     ThrottledError,
     UserCapReachedError,
 )
-from worker.ratelimit import Category, Priority
+from worker.ratelimit import Category, Priority, fresh_seconds, send_with_fresh_permit
 from worker.retry import retrying
-from worker.userguard import user_key_for_access_token
+from worker.userguard import GuardDecision, user_key_for_access_token
 
 if TYPE_CHECKING:
     from worker.runtime import Runtime
@@ -121,39 +122,59 @@ def deliver(
     *,
     priority: Priority,
     on_retry: Callable[[int], None] | None = None,
+    reserved: GuardDecision | None = None,
 ) -> Outcome:
     """Run ``request`` to an outcome.
 
     ``on_retry(attempts_so_far)`` is called before each backoff sleep (the job turns
-    ``retrying``). Returns ``skipped`` with ``CourierUserCapReached`` when the per-user
-    guard refuses, ``failed`` with Cognito's code for permanent errors and for transient
-    ones that outlast the retry bounds, ``succeeded`` with CodeDeliveryDetails otherwise.
+    ``retrying``). ``reserved`` is the per-user guard's decision for the first attempt when
+    the caller already asked for it (a campaign reserves a batch of rows in one round trip
+    with :meth:`~worker.userguard.PerUserGuard.reserve_many`, for ``request.operation`` and
+    ``request.user_key()``); every later attempt asks the guard again. Returns ``skipped``
+    with ``CourierUserCapReached`` when the per-user guard refuses, ``failed`` with
+    Cognito's code for permanent errors and for transient ones that outlast the retry
+    bounds, ``succeeded`` with CodeDeliveryDetails otherwise.
     """
     settings = runtime.settings
     user_key = request.user_key()
     attempts = 0
+    first = reserved
+    fresh_for = fresh_seconds(settings.rate_limit)
 
     def attempt_once() -> dict[str, str]:
-        nonlocal attempts
-        decision = runtime.guard.reserve(request.operation, user_key)
+        nonlocal attempts, first
+        decision, first = first, None
+        if decision is None:
+            decision = runtime.guard.reserve(request.operation, user_key)
         if not decision.allowed:
             raise UserCapReachedError(
                 f"{decision.calls_in_window} calls for this user in the last hour; Cognito "
                 f"allows {settings.user_hourly_cap}",
                 retry_after_seconds=decision.retry_after_seconds,
             )
+
+        def send() -> dict[str, str]:
+            nonlocal attempts
+            try:
+                return _call(runtime, request)
+            except StalePermitError:
+                attempts -= 1  # refused before it left: not an attempt
+                raise
+            finally:
+                attempts += 1
+
         try:
-            runtime.limiter.acquire(
+            return send_with_fresh_permit(
+                runtime.limiter,
                 Category.USER_RESOURCE_READ,
+                send,
                 priority=priority,
                 timeout_seconds=settings.permit_wait_max_seconds,
+                fresh_for_seconds=fresh_for,
             )
         except PermitTimeoutError:
             runtime.guard.release(request.operation, user_key)  # nothing was sent
             raise
-        attempts += 1
-        try:
-            return _call(runtime, request)
         except ThrottledError:
             # Someone else spent the shared quota: slow every worker down, and give the
             # user's slot back (a throttled call does not count against the user's cap).

@@ -8,8 +8,10 @@ guard first and skips the call when the user's hour is spent.
 Algorithm: one sorted set per (operation, user) holding the times of the calls made in the
 window, on Redis's own clock. One atomic Lua script trims entries older than the window,
 counts the rest and, below the cap, records the new call; at the cap it answers how long
-until the oldest call that keeps the count at the cap rolls off. ``release`` removes the
-latest entry (the call never reached Cognito). Keys expire one window after the last call.
+until the oldest call that keeps the count at the cap rolls off. ``reserve_many`` runs
+the same step for several users in one script call (a campaign reserves its claimed rows in
+one round trip). ``release`` removes the latest entry (the call never reached Cognito).
+Keys expire one window after the last call.
 
 Key: ``courier:guard:{operation}:{sha256(user key)}`` (the user key never sits in Redis in
 clear; pass ``secret`` to make it an HMAC, which also hides dictionary-guessable names).
@@ -30,7 +32,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,24 +49,47 @@ __all__ = [
 
 GUARD_KEY_PREFIX = "courier:guard"
 
-_RESERVE = """
--- KEYS: the user's call log; ARGV: cap, window seconds, member token
--- returns {allowed 1/0, retry after seconds, calls in window (after recording)}
+_RESERVE_FUNCTION = """
+-- reserve(key, now, cap, window, member) -> {allowed 1/0, retry after seconds, calls}
+local function reserve(key, now, cap, window, member)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', now - window))
+  local n = redis.call('ZCARD', key)
+  if n >= cap then
+    local oldest = redis.call('ZRANGE', key, n - cap, n - cap, 'WITHSCORES')
+    local retry = tonumber(oldest[2]) + window - now
+    return {0, string.format('%.17g', math.max(0, retry)), n}
+  end
+  redis.call('ZADD', key, string.format('%.17g', now), member)
+  redis.call('PEXPIRE', key, math.ceil(window * 1000))
+  return {1, '0', n + 1}
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local cap = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.17g', now - window))
-local n = redis.call('ZCARD', KEYS[1])
-if n >= cap then
-  local oldest = redis.call('ZRANGE', KEYS[1], n - cap, n - cap, 'WITHSCORES')
-  local retry = tonumber(oldest[2]) + window - now
-  return {0, string.format('%.17g', math.max(0, retry)), n}
-end
-redis.call('ZADD', KEYS[1], string.format('%.17g', now), ARGV[3])
-redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
-return {1, '0', n + 1}
 """
+
+_RESERVE = (
+    _RESERVE_FUNCTION
+    + """
+-- KEYS: the user's call log; ARGV: cap, window seconds, member token
+return reserve(KEYS[1], now, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
+"""
+)
+
+_RESERVE_MANY = (
+    _RESERVE_FUNCTION
+    + """
+-- KEYS: one call log per call, in order; ARGV: cap, window seconds, member token prefix
+-- returns the three answers of each call, one after the other
+local cap, window, answers = tonumber(ARGV[1]), tonumber(ARGV[2]), {}
+for i, key in ipairs(KEYS) do
+  local answer = reserve(key, now, cap, window, ARGV[3] .. ':' .. i)
+  answers[#answers + 1] = answer[1]
+  answers[#answers + 1] = answer[2]
+  answers[#answers + 1] = answer[3]
+end
+return answers
+"""
+)
 
 _COUNT = """
 -- KEYS: the user's call log; ARGV: window seconds; returns the calls in the window
@@ -96,6 +121,10 @@ class PerUserGuard(Protocol):
 
     def reserve(self, operation: str, user_key: str) -> GuardDecision:
         """Record a call unless the user's window is full; say which."""
+        ...
+
+    def reserve_many(self, operation: str, user_keys: Sequence[str]) -> list[GuardDecision]:
+        """:meth:`reserve` for each of ``user_keys`` in turn, in one step; one decision each."""
         ...
 
     def release(self, operation: str, user_key: str) -> None:
@@ -153,6 +182,7 @@ class UserGuard:
         self._secret = secret
         self._prefix = key_prefix
         self._reserve = redis.register_script(_RESERVE)
+        self._reserve_many = redis.register_script(_RESERVE_MANY)
         self._count = redis.register_script(_COUNT)
 
     def key(self, operation: str, user_key: str) -> str:
@@ -177,6 +207,28 @@ class UserGuard:
             args=[self._cap, repr(self._window), uuid.uuid4().hex],
         )
         return GuardDecision(bool(int(allowed)), float(retry), int(calls))
+
+    def reserve_many(self, operation: str, user_keys: Sequence[str]) -> list[GuardDecision]:
+        """:meth:`reserve` for each of ``user_keys`` in order, in one script call (one round
+        trip for a campaign's batch of rows); returns one decision per key, in order.
+
+        A key given twice is reserved twice, the second time seeing the first.
+
+        Raises:
+            ValueError: when ``operation`` or one of ``user_keys`` is empty (nothing is
+                reserved then).
+            redis.RedisError: when Redis cannot be reached.
+        """
+        if not user_keys:
+            return []
+        flat = self._reserve_many(
+            keys=[self.key(operation, user_key) for user_key in user_keys],
+            args=[self._cap, repr(self._window), uuid.uuid4().hex],
+        )
+        return [
+            GuardDecision(bool(int(flat[i])), float(flat[i + 1]), int(flat[i + 2]))
+            for i in range(0, len(flat), 3)
+        ]
 
     def release(self, operation: str, user_key: str) -> None:
         """Remove the latest recorded call (it never reached Cognito).
@@ -242,6 +294,17 @@ class StubUserGuard:
                 return GuardDecision(False, max(0.0, retry), len(calls))
             calls.append(now)
             return GuardDecision(True, 0.0, len(calls))
+
+    def reserve_many(self, operation: str, user_keys: Sequence[str]) -> list[GuardDecision]:
+        """:meth:`reserve` for each of ``user_keys`` in order; one decision per key.
+
+        Raises:
+            ValueError: when ``operation`` or one of ``user_keys`` is empty (nothing is
+                reserved then).
+        """
+        for user_key in user_keys:
+            _check_names(operation, user_key)
+        return [self.reserve(operation, user_key) for user_key in user_keys]
 
     def release(self, operation: str, user_key: str) -> None:
         """Remove the latest recorded call.

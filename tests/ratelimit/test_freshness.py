@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import pytest
 
 from tests.conftest import Pool
+from worker.cognito import CognitoGateway, make_client
+from worker.delivery import ResendRequest, deliver
 from worker.emulator import EmulatorHandle
 from worker.errors import PermitTimeoutError
 from worker.ratelimit import (
@@ -20,6 +23,7 @@ from worker.ratelimit import (
     refuse_stale_send,
     send_with_fresh_permit,
 )
+from worker.runtime import Runtime
 
 from .conftest import make_config
 
@@ -86,6 +90,23 @@ def test_a_late_call_is_refused_before_it_leaves_and_takes_a_fresh_permit() -> N
     assert left == [2]  # only the call on the fresh permit left
 
 
+def test_the_deadline_runs_from_the_granting_attempt_not_from_acquire_returning() -> None:
+    grants: list[Grant] = []
+
+    def slow_to_return(grant: Grant) -> None:  # runs between the grant and acquire returning
+        grants.append(grant)
+        if len(grants) == 1:
+            time.sleep(0.03)
+
+    def send() -> str:
+        refuse_stale_send()
+        return "sent"
+
+    limiter = StubRateLimiter(make_config(1000.0), on_grant=slow_to_return)
+    assert _send(limiter, send) == "sent"
+    assert len(grants) == 2
+
+
 def test_after_repeated_stale_permits_the_call_goes_anyway() -> None:
     grants: list[Grant] = []
 
@@ -141,6 +162,35 @@ def test_a_stale_boto3_request_never_reaches_cognito(emulator: EmulatorHandle, p
     )
     assert answer["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
     assert (len(grants), len(requests)) == (2, 2)  # the first, stale, was built but not sent
+    resent = [
+        d
+        for d in emulator.deliveries()
+        if d["username"] == username and d["operation"] == "ResendConfirmationCode"
+    ]
+    assert len(resent) == 1
+
+
+def test_deliver_replaces_a_stale_permit_and_counts_one_attempt(
+    runtime: Runtime, pool: Pool, emulator: EmulatorHandle
+) -> None:
+    """The production path: make_client's before-send check, deliver(), the emulator."""
+    username = pool.add_user("stale-deliver-user")
+    client = make_client(runtime.settings)
+    stalls = iter([0.05])  # the first request is built, then its thread stalls 50 ms
+
+    def stall(**_: object) -> None:
+        time.sleep(next(stalls, 0.0))
+
+    client.meta.events.register_first("before-send", stall)
+    grants: list[Grant] = []
+    limiter = StubRateLimiter(make_config(runtime.settings.rate_limit), on_grant=grants.append)
+    stalled = dataclasses.replace(
+        runtime, gateway=CognitoGateway(runtime.settings, client), limiter=limiter
+    )
+    outcome = deliver(
+        stalled, ResendRequest(pool.client_id, username), priority=Priority.INTERACTIVE
+    )
+    assert (outcome.state, outcome.attempts, len(grants)) == ("succeeded", 1, 2)
     resent = [
         d
         for d in emulator.deliveries()

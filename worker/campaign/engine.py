@@ -55,8 +55,9 @@ class Tuning:
         slice_seconds: a chunk task gives its thread back after this long (and requeues).
         tick_seconds: period of the timer pump (below the visibility timeout).
         batch_rows: most deferred rows in one retry batch.
-        claim_rows: rows a chunk task claims (and records) per script call; at most this
-            many per member may be sent twice after a crash.
+        claim_rows: most rows a chunk task claims (and records) per script call (it
+            starts at 4 and doubles while rows settle fast); at most this many per member
+            may be sent twice after a crash.
     """
 
     window: int
@@ -64,7 +65,7 @@ class Tuning:
     slice_seconds: float
     tick_seconds: float
     batch_rows: int
-    claim_rows: int = 4
+    claim_rows: int = 16
 
     @classmethod
     def from_meta(cls, meta: dict[str, str]) -> Tuning:
@@ -75,7 +76,7 @@ class Tuning:
             slice_seconds=float(meta["slice_seconds"]),
             tick_seconds=float(meta["tick_seconds"]),
             batch_rows=int(meta.get("batch_rows", meta["chunk_size"])),
-            claim_rows=int(meta.get("claim_rows", 4)),
+            claim_rows=int(meta.get("claim_rows", 16)),
         )
 
 

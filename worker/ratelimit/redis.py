@@ -71,6 +71,7 @@ from worker.ratelimit.base import (
     check_budget,
     check_timeout,
 )
+from worker.ratelimit.freshness import note_granting_attempt
 
 __all__ = ["KEY_PREFIX", "RedisRateLimiter"]
 
@@ -152,9 +153,11 @@ class RedisRateLimiter:
         token = uuid.uuid4().hex
         start = self._monotonic()
         while True:
+            attempt_started = time.monotonic()
             answer = self._attempt(category, priority, token)
             waited = self._monotonic() - start
             if answer.granted:
+                note_granting_attempt(attempt_started)
                 if self._on_grant is not None:
                     self._on_grant(Grant(category, priority, waited, answer.now))
                 return waited

@@ -35,6 +35,7 @@ from worker.ratelimit.base import (
     check_budget,
     check_timeout,
 )
+from worker.ratelimit.freshness import note_granting_attempt
 
 __all__ = ["ManualClock", "StubRateLimiter"]
 
@@ -146,9 +147,11 @@ class StubRateLimiter:
         token = uuid.uuid4().hex
         start = self._clock()
         while True:
+            attempt_started = time.monotonic()
             wait, now = self._attempt(category, priority, token)
             waited = now - start
             if wait == 0.0:
+                note_granting_attempt(attempt_started)
                 if self._on_grant is not None:
                     self._on_grant(Grant(category, priority, waited, now))
                 return waited
