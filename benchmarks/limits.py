@@ -1,6 +1,6 @@
 """Benchmark the global rate limit against the emulator's quota (issue 4), baselines included.
 
-    .venv/bin/python -m benchmarks.limits [--seconds 30] [--quick]
+    .venv/bin/python -m benchmarks.limits [--seconds 60] [--quick]
 
 Everything runs as real processes on this machine: one emulator (``python -m
 worker.emulator``, UserResourceRead quota Q = 50/s, bucket capacity = one second of quota)
@@ -432,7 +432,7 @@ def _print_priority(run: PriorityRun) -> None:
 def main() -> None:
     """Run the scenarios and print their figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per run")
     parser.add_argument("--quick", action="store_true", help="about a minute, for smoke use")
     args = parser.parse_args()
     seconds = 8.0 if args.quick else args.seconds

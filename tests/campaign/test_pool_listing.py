@@ -1,14 +1,19 @@
-"""Listing a pool through ListUsers: a UserList permit per attempt, faults retried."""
+"""Listing a pool through ListUsers: a UserList permit per attempt, faults retried, cancel."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
-from tests.campaign.conftest import POOL_ID
+from tasks.campaigns import cancel_campaign
+from tests.campaign.conftest import CLIENT_ID, POOL_ID
+from worker.campaign.ingest import CampaignOptions, create_campaign, ingest_pool_step
 from worker.campaign.sources import list_pool_pages
 from worker.emulator import EmulatorHandle
 from worker.errors import CampaignError
-from worker.ratelimit import Category, LimiterConfig, StubRateLimiter
+from worker.ratelimit import Category, LimiterConfig, RateLimiter, StubRateLimiter
+from worker.runtime import Runtime
 from worker.settings import Settings
 
 
@@ -44,3 +49,36 @@ def test_a_permanent_listing_error_is_a_campaign_error(
     with pytest.raises(CampaignError, match="ResourceNotFoundException"):
         list(list_pool_pages(settings, limiter, "us-east-1_NoSuchPool"))
     assert emulator.stats()["totals"]["ListUsers"] == 1
+
+
+@pytest.mark.usefixtures("iam")
+def test_cancel_stops_a_pool_listing(runtime: Runtime, emulator: EmulatorHandle) -> None:
+    settings = runtime.settings
+    options = CampaignOptions(
+        client_id=CLIENT_ID,
+        source={"kind": "pool", "user_pool_id": POOL_ID, "filter": 'username ^= "user000"'},
+    )  # 10,000 names match the prefix, 5,000 exist: 84 pages of 60
+    store, _ = create_campaign(runtime.redis, settings, "cafe0000cafe0000", options)
+    stub = StubRateLimiter(LimiterConfig.from_settings(settings))
+    permits = 0
+
+    class CancelOnTheSecondPage:
+        """The stub limiter; the operator cancels while the second page is being listed."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(stub, name)
+
+        def acquire(self, category: Category, **options: object) -> float:
+            nonlocal permits
+            permits += 1
+            if permits == 2:
+                assert cancel_campaign(store.id)["state"] == "cancelled"
+            return stub.acquire(category, **options)  # type: ignore[arg-type]
+
+    limiter = cast("RateLimiter", CancelOnTheSecondPage())
+    assert ingest_pool_step(store, settings, limiter, budget_seconds=60.0)
+    assert emulator.stats()["totals"]["ListUsers"] == 2  # not 84
+    doc = store.status()
+    assert doc["state"] == "cancelled"
+    assert doc["total"] == 120
+    assert doc["counts"]["cancelled"] == 120  # the page listed after the cancel too

@@ -162,7 +162,8 @@ def ingest_pool_step(
 
     Each page is stored with the next page token in one MULTI, so the listing resumes
     exactly where it stopped. Rows rejected by validation (none expected from Cognito)
-    are counted in ``rejected``.
+    are counted in ``rejected``. A cancelled campaign stops listing after the page in
+    hand (complete, True).
 
     Raises:
         CampaignError: the listing failed (no IAM credentials, unknown pool, bad filter).
@@ -193,6 +194,12 @@ def ingest_pool_step(
             store.redis.hset(store.keys.meta, mapping=extra)
         if token is None:
             store.finish_ingest(rejected=rejected, duplicates=0)
+            return True
+        if store.redis.hget(store.keys.meta, "state") == b"cancelled":
+            # stop listing: no more ListUsers calls, and the rows of the pages listed
+            # since the cancel are cancelled like the others
+            store.finish_ingest(rejected=rejected, duplicates=0)
+            store.sweep(chunk_size=size, with_running=False)
             return True
         if time.monotonic() > stop_at:
             return False
