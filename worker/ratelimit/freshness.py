@@ -3,12 +3,13 @@
 The limiter spaces its grants one period apart, but a grant only shapes what Cognito sees
 if the call leaves right after it. A thread that is descheduled between its grant and the
 socket (the GIL, a busy core, a garbage collection) sends late, and its call lands next
-to the calls granted after it: measured with 4 workers x 8 threads on 2 cores, one call in
-a few thousand left 20-130 ms after its grant, and that was enough for a rolling second at
-the emulator to hold ``budget + 2`` calls while the grants held ``budget + 1``.
+to the calls granted after it: measured with 4 workers x 8 threads on 2 cores, about one
+call in a thousand left more than 10 ms after its grant, a few over 100 ms, and that was
+enough for a rolling second at the emulator to hold ``budget + 2`` calls while the grants
+held ``budget + 1``.
 
-So a call carries a send deadline: :func:`send_with_fresh_permit` takes a permit, starts
-the clock, and runs the call; the botocore ``before-send`` handler
+So a call carries a send deadline: :func:`send_with_fresh_permit` takes a permit, sets the
+deadline, and runs the call; the botocore ``before-send`` handler
 :func:`refuse_stale_send` (registered on the gateway's client) raises
 :class:`~worker.errors.StalePermitError` when the request is about to leave after the
 deadline. Nothing was sent, the permit is spent unused (it only ever lowers the rate), and
