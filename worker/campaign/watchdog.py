@@ -16,13 +16,14 @@ import logging
 import threading
 from typing import Any
 
+import redis
 from celery import bootsteps
 
 __all__ = ["CampaignWatchdog", "pump_live_campaigns"]
 
 log = logging.getLogger(__name__)
 
-_PUMPED_STATES = frozenset({b"running", b"ingesting"})
+_PUMPED_STATES = frozenset({b"active", b"cancelled"})  # control states (meta ``state``)
 
 
 def pump_live_campaigns(period_seconds: float) -> int:
@@ -38,12 +39,19 @@ def pump_live_campaigns(period_seconds: float) -> int:
     ttl = runtime.settings.campaign_ttl_seconds
     for campaign_id in list_campaign_ids(client, ttl_seconds=ttl):
         store = CampaignStore(client, campaign_id)
-        if client.hget(store.keys.meta, "state") not in _PUMPED_STATES:
-            continue
+        state, finished_at = client.hmget(store.keys.meta, ["state", "finished_at"])
+        if state not in _PUMPED_STATES or finished_at is not None:
+            continue  # gone, paused (resume pumps it) or finished
         lock = store.keys.prefix + "watchdog"
         if not client.set(lock, 1, nx=True, px=max(1, int(period_seconds * 900))):
             continue  # another worker pumped it within this period
-        pump(store, DISPATCHER)
+        try:
+            pump(store, DISPATCHER)
+        except redis.RedisError:
+            raise  # Redis is gone for every campaign: the next period tries again
+        except Exception:  # one broken campaign must not stall the others
+            log.exception("campaign watchdog: pumping campaign %s failed", campaign_id)
+            continue
         pumped += 1
     return pumped
 

@@ -1,0 +1,38 @@
+"""The campaign watchdog pumps every live campaign, even when one of them is broken.
+
+Found the hard way: it once compared the control state (``active``) with the status
+document's states (``running``) and never pumped anything.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.campaign.conftest import CLIENT_ID
+from worker.campaign import engine
+from worker.campaign.ingest import CampaignOptions, create_campaign
+from worker.campaign.store import CampaignStore
+from worker.campaign.watchdog import pump_live_campaigns
+from worker.runtime import Runtime
+
+
+def test_one_broken_campaign_does_not_stall_the_others(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = CampaignOptions(client_id=CLIENT_ID, source={"kind": "file"})
+    ids = ["0badc0de0badc0de", "900d900d900d900d", "9a05ed009a05ed00", "f1f1f1f1f1f1f1f1"]
+    for campaign_id in ids:
+        create_campaign(runtime.redis, runtime.settings, campaign_id, options)
+    CampaignStore(runtime.redis, ids[2]).set_state("paused", allowed_from={"active"})
+    runtime.redis.hset(CampaignStore(runtime.redis, ids[3]).keys.meta, "finished_at", 1.0)
+    pumped: list[str] = []
+
+    def pump(store: CampaignStore, dispatcher: object) -> int:
+        if store.id == ids[0]:
+            raise RuntimeError("a campaign the pump chokes on")
+        pumped.append(store.id)
+        return 0
+
+    monkeypatch.setattr(engine, "pump", pump)
+    assert pump_live_campaigns(5.0) == 1
+    assert pumped == [ids[1]]
