@@ -223,4 +223,7 @@ def test_keys_expire_with_the_campaign_ttl(
     assert len(keys) >= 6
     ttl = runtime.settings.campaign_ttl_seconds
     for key in keys:
-        assert 0 < runtime.redis.ttl(key) <= ttl, key
+        remaining = runtime.redis.ttl(key)
+        # -2: emptied and gone since the scan (a worker released its last lease meanwhile);
+        # what must never happen is -1, a key left without an expiry
+        assert remaining == -2 or 0 < remaining <= ttl, (key, remaining)
