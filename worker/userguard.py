@@ -49,47 +49,32 @@ __all__ = [
 
 GUARD_KEY_PREFIX = "courier:guard"
 
-_RESERVE_FUNCTION = """
--- reserve(key, now, cap, window, member) -> {allowed 1/0, retry after seconds, calls}
-local function reserve(key, now, cap, window, member)
+_RESERVE = """
+-- KEYS: one call log per call, in order; ARGV: cap, window seconds, member token prefix
+-- returns {allowed 1/0, retry after seconds, calls in window (after recording)} for each
+-- call, one after the other; a key given twice sees its first reservation the second time
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local cap, window, answers = tonumber(ARGV[1]), tonumber(ARGV[2]), {}
+for i, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', now - window))
   local n = redis.call('ZCARD', key)
   if n >= cap then
     local oldest = redis.call('ZRANGE', key, n - cap, n - cap, 'WITHSCORES')
     local retry = tonumber(oldest[2]) + window - now
-    return {0, string.format('%.17g', math.max(0, retry)), n}
+    answers[#answers + 1] = 0
+    answers[#answers + 1] = string.format('%.17g', math.max(0, retry))
+    answers[#answers + 1] = n
+  else
+    redis.call('ZADD', key, string.format('%.17g', now), ARGV[3] .. ':' .. i)
+    redis.call('PEXPIRE', key, math.ceil(window * 1000))
+    answers[#answers + 1] = 1
+    answers[#answers + 1] = '0'
+    answers[#answers + 1] = n + 1
   end
-  redis.call('ZADD', key, string.format('%.17g', now), member)
-  redis.call('PEXPIRE', key, math.ceil(window * 1000))
-  return {1, '0', n + 1}
-end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-"""
-
-_RESERVE = (
-    _RESERVE_FUNCTION
-    + """
--- KEYS: the user's call log; ARGV: cap, window seconds, member token
-return reserve(KEYS[1], now, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
-"""
-)
-
-_RESERVE_MANY = (
-    _RESERVE_FUNCTION
-    + """
--- KEYS: one call log per call, in order; ARGV: cap, window seconds, member token prefix
--- returns the three answers of each call, one after the other
-local cap, window, answers = tonumber(ARGV[1]), tonumber(ARGV[2]), {}
-for i, key in ipairs(KEYS) do
-  local answer = reserve(key, now, cap, window, ARGV[3] .. ':' .. i)
-  answers[#answers + 1] = answer[1]
-  answers[#answers + 1] = answer[2]
-  answers[#answers + 1] = answer[3]
 end
 return answers
 """
-)
 
 _COUNT = """
 -- KEYS: the user's call log; ARGV: window seconds; returns the calls in the window
@@ -182,7 +167,6 @@ class UserGuard:
         self._secret = secret
         self._prefix = key_prefix
         self._reserve = redis.register_script(_RESERVE)
-        self._reserve_many = redis.register_script(_RESERVE_MANY)
         self._count = redis.register_script(_COUNT)
 
     def key(self, operation: str, user_key: str) -> str:
@@ -202,11 +186,7 @@ class UserGuard:
             ValueError: when ``operation`` or ``user_key`` is empty.
             redis.RedisError: when Redis cannot be reached.
         """
-        allowed, retry, calls = self._reserve(
-            keys=[self.key(operation, user_key)],
-            args=[self._cap, repr(self._window), uuid.uuid4().hex],
-        )
-        return GuardDecision(bool(int(allowed)), float(retry), int(calls))
+        return self.reserve_many(operation, [user_key])[0]
 
     def reserve_many(self, operation: str, user_keys: Sequence[str]) -> list[GuardDecision]:
         """:meth:`reserve` for each of ``user_keys`` in order, in one script call (one round
@@ -221,7 +201,7 @@ class UserGuard:
         """
         if not user_keys:
             return []
-        flat = self._reserve_many(
+        flat = self._reserve(
             keys=[self.key(operation, user_key) for user_key in user_keys],
             args=[self._cap, repr(self._window), uuid.uuid4().hex],
         )
