@@ -155,13 +155,12 @@ def deliver(
 
         def send() -> dict[str, str]:
             nonlocal attempts
+            attempts += 1
             try:
                 return _call(runtime, request)
             except StalePermitError:
                 attempts -= 1  # refused before it left: not an attempt
                 raise
-            finally:
-                attempts += 1
 
         try:
             return send_with_fresh_permit(

@@ -34,10 +34,21 @@ def _limiter(grants: list[Grant], budget: float = 1000.0) -> StubRateLimiter:
     return StubRateLimiter(make_config(budget), on_grant=grants.append)
 
 
-def _send(limiter: StubRateLimiter, send: Any) -> Any:
+def _send(limiter: StubRateLimiter, send: Any, fresh_for_seconds: float | None = 0.01) -> Any:
     return send_with_fresh_permit(
-        limiter, URR, send, priority=Priority.BULK, timeout_seconds=5.0, fresh_for_seconds=0.01
+        limiter,
+        URR,
+        send,
+        priority=Priority.BULK,
+        timeout_seconds=5.0,
+        fresh_for_seconds=fresh_for_seconds,
     )
+
+
+def _always_20_ms_late() -> str:
+    time.sleep(0.02)
+    refuse_stale_send()
+    return "sent"
 
 
 def test_deadline_is_half_a_period_up_to_100_per_second() -> None:
@@ -50,16 +61,7 @@ def test_deadline_is_half_a_period_up_to_100_per_second() -> None:
 
 def test_without_a_deadline_a_late_call_still_uses_one_permit() -> None:
     grants: list[Grant] = []
-
-    def send() -> str:
-        time.sleep(0.02)
-        refuse_stale_send()
-        return "sent"
-
-    limiter = _limiter(grants)
-    answer = send_with_fresh_permit(
-        limiter, URR, send, priority=Priority.BULK, timeout_seconds=5.0, fresh_for_seconds=None
-    )
+    answer = _send(_limiter(grants), _always_20_ms_late, fresh_for_seconds=None)
     assert (answer, len(grants)) == ("sent", 1)
 
 
@@ -109,13 +111,7 @@ def test_the_deadline_runs_from_the_granting_attempt_not_from_acquire_returning(
 
 def test_after_repeated_stale_permits_the_call_goes_anyway() -> None:
     grants: list[Grant] = []
-
-    def send() -> str:
-        time.sleep(0.02)
-        refuse_stale_send()
-        return "sent"
-
-    assert _send(_limiter(grants), send) == "sent"
+    assert _send(_limiter(grants), _always_20_ms_late) == "sent"
     assert len(grants) == MAX_STALE_PERMITS + 1
 
 

@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from worker.errors import StalePermitError
 from worker.ratelimit.base import Category, Priority, RateLimiter
@@ -84,8 +84,9 @@ def refuse_stale_send(**_: object) -> None:
         StalePermitError: the deadline set for this thread has passed.
     """
     deadline: float | None = getattr(_deadline, "at", None)
-    if deadline is not None and time.monotonic() > deadline:
-        late_ms = (time.monotonic() - deadline) * 1000
+    now = time.monotonic()
+    if deadline is not None and now > deadline:
+        late_ms = (now - deadline) * 1000
         raise StalePermitError(f"the permit went stale {late_ms:.1f} ms before the call left")
 
 
@@ -108,17 +109,17 @@ def send_with_fresh_permit(
         PermitTimeoutError: no permit within ``timeout_seconds`` (per permit taken).
         Exception: whatever ``send`` raises, except a stale refusal that is retried.
     """
-    stale_allowed = MAX_STALE_PERMITS if fresh_for_seconds is not None else 0
-    for _ in range(stale_allowed):
-        _granting.started = None
-        limiter.acquire(category, priority=priority, timeout_seconds=timeout_seconds)
-        started = getattr(_granting, "started", None) or time.monotonic()
-        _deadline.at = started + cast("float", fresh_for_seconds)
-        try:
-            return send()
-        except StalePermitError as exc:
-            log.debug("%s; taking a fresh permit", exc)
-        finally:
-            _deadline.at = None
+    if fresh_for_seconds is not None:
+        for _ in range(MAX_STALE_PERMITS):
+            _granting.started = None
+            limiter.acquire(category, priority=priority, timeout_seconds=timeout_seconds)
+            started = getattr(_granting, "started", None) or time.monotonic()
+            _deadline.at = started + fresh_for_seconds
+            try:
+                return send()
+            except StalePermitError as exc:
+                log.debug("%s; taking a fresh permit", exc)
+            finally:
+                _deadline.at = None
     limiter.acquire(category, priority=priority, timeout_seconds=timeout_seconds)
     return send()  # late rather than never
