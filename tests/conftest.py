@@ -1,13 +1,16 @@
 """Shared fixtures: a real Redis, the emulator over HTTP, a runtime and a real worker.
 
 The environment is set before anything imports :mod:`worker.app` (which reads settings
-once, at import). Tests use the Redis at COURIER_TEST_REDIS_URL (default db 15 of the
-local server) and delete only ``courier:*`` keys between tests, so Celery's own bindings
-survive for the session-wide worker.
+once, at import). Tests use a private ``redis-server`` started for the session on a free
+port (:class:`worker.redisserver.PrivateRedis`, removed at exit), or the Redis at
+COURIER_TEST_REDIS_URL when that is set; they delete only ``courier:*`` keys between
+tests, so Celery's own bindings survive for the session-wide worker. No test touches a
+database it did not create.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 from collections.abc import Iterator
@@ -17,7 +20,15 @@ from typing import Any
 import pytest
 import redis
 
-TEST_REDIS_URL = os.environ.get("COURIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from worker.redisserver import PrivateRedis
+
+if "COURIER_TEST_REDIS_URL" not in os.environ:
+    _SESSION_REDIS = PrivateRedis()
+    _SESSION_REDIS.start()
+    atexit.register(_SESSION_REDIS.close)
+    # Child processes (real `courier worker`s, the ratelimit conftest) read the same URL.
+    os.environ["COURIER_TEST_REDIS_URL"] = _SESSION_REDIS.url
+TEST_REDIS_URL = os.environ["COURIER_TEST_REDIS_URL"]
 os.environ["COURIER_REDIS_URL"] = TEST_REDIS_URL
 os.environ.setdefault("COURIER_SEAL_KEY", "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE=")
 

@@ -1,7 +1,7 @@
 """``courier demo --json`` from start to end, as ``make demo`` runs it.
 
-It gets a Redis database of its own (COURIER_TEST_DEMO_REDIS_URL, default db 12), so the
-test session's in-process worker, which serves another emulator, never takes its jobs.
+It gets a private Redis server of its own, so the test session's in-process worker, which
+serves another emulator, never takes its jobs.
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ import os
 import subprocess
 import sys
 
-import redis
-
-DEMO_REDIS_URL = os.environ.get("COURIER_TEST_DEMO_REDIS_URL", "redis://127.0.0.1:6379/12")
+from worker.redisserver import PrivateRedis
 
 
 def test_demo_runs_every_job_and_a_campaign_as_expected() -> None:
-    redis.Redis.from_url(DEMO_REDIS_URL).flushdb()
-    env = {**os.environ, "COURIER_REDIS_URL": DEMO_REDIS_URL}
+    with PrivateRedis() as server:
+        _run_demo(server.url)
+
+
+def _run_demo(redis_url: str) -> None:
+    env = {**os.environ, "COURIER_REDIS_URL": redis_url}
     env.pop("COURIER_SEAL_KEY", None)  # the demo makes its own
     result = subprocess.run(
         [sys.executable, "-m", "worker.cli", "demo", "--json"],

@@ -2,9 +2,9 @@
 
 ``stub`` is the in-process double on the real clock, ``fakeredis`` the Redis backend on
 fakeredis[lua], ``redis`` the Redis backend on the real server at COURIER_TEST_REDIS_URL
-(default redis://127.0.0.1:6379/15). Like the project's top-level conftest, the fixture
-deletes every ``courier:*`` key before and after each test rather than FLUSHDB, so a
-session-wide Celery worker sharing that database keeps its bindings.
+(the session's private server, set by the top-level conftest). Like the top-level
+conftest, the fixture deletes every ``courier:*`` key before and after each test rather
+than FLUSHDB, so a session-wide Celery worker sharing that database keeps its bindings.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from worker.ratelimit import (
 )
 from worker.userguard import PerUserGuard, StubUserGuard, UserGuard
 
-REDIS_URL = os.environ.get("COURIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ["COURIER_TEST_REDIS_URL"]
 BACKENDS = ["stub", "fakeredis", "redis"]
 
 
