@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint typecheck unit demo bench clean
+.PHONY: install test check lint typecheck unit test-resilience demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,13 @@ check: lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: check unit
+# Fault scenarios on real processes (~5-10 min); figures printed at the end and kept in
+# .pytest_cache/resilience-figures.json.
+test-resilience: $(STAMP)
+	COURIER_RESILIENCE_FIGURES=$${COURIER_RESILIENCE_FIGURES:-.pytest_cache/resilience-figures.json} \
+		$(BIN)/pytest tests/resilience -m resilience
+
+test: check unit test-resilience
 
 demo: $(STAMP)
 	$(BIN)/courier demo
