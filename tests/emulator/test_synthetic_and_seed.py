@@ -146,7 +146,14 @@ def test_seed_file_identity_settings(tmp_path: Path) -> None:
             {"id": "hidingclient00000000000001", "prevent_user_existence_errors": "ENABLED"},
             {"id": "plainclient000000000000001"},
         ],
-        "users": [{"username": "Kay@example.com", "status": "UNCONFIRMED"}],
+        "schema": [{"Name": "plan", "AttributeDataType": "String"}],
+        "users": [
+            {
+                "username": "Kay@example.com",
+                "status": "UNCONFIRMED",
+                "attributes": {"custom:plan": "pro"},
+            }
+        ],
     }
     path.write_text(json.dumps({"pools": [pool]}))
     with running_emulator(EmulatorConfig(seed_file=path)) as handle:
@@ -155,6 +162,7 @@ def test_seed_file_identity_settings(tmp_path: Path) -> None:
         attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
         assert user["Username"] == attributes["sub"]
         assert attributes["email"] == "Kay@example.com"
+        assert attributes["custom:plan"] == "pro"
         client.resend_confirmation_code(
             ClientId="plainclient000000000000001", Username="kay@example.com"
         )
@@ -194,6 +202,14 @@ def test_seed_file_identity_settings(tmp_path: Path) -> None:
             "pools[0].users[1]: duplicate username 'A'",
         ),
         ({"pools": [], "scripts": {}}, "'scripts' must be a list"),
+        (
+            {"pools": [{"schema": [{"Name": "plan"}]}]},
+            "pools[0]: schema: Invalid AttributeDataType input",
+        ),
+        (
+            {"pools": [{"users": [{"username": "a", "attributes": {"thing": "1"}}]}]},
+            "pools[0].users[0]: Attributes did not conform to the schema: thing: Attribute",
+        ),
     ],
 )
 def test_bad_seed_files_name_the_problem(tmp_path: Path, document: Any, expected: str) -> None:

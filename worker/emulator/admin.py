@@ -15,6 +15,7 @@ from worker.emulator.common import (
     user_document,
 )
 from worker.emulator.errors import ServiceError, invalid_parameter, not_authorized
+from worker.emulator.schema import build_schema, check_user_attributes, schema_document
 from worker.emulator.state import DEFAULT_PASSWORD_POLICY, AppClient, Pool, User
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def pool_document(pool: Pool) -> dict[str, Any]:
         "EmailConfiguration": {"EmailSendingAccount": pool.email_sending_account},
         "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False},
         "UserPoolTier": "ESSENTIALS",
+        "SchemaAttributes": schema_document(pool.schema),
     }
     if pool.case_sensitive_setting is not None:
         doc["UsernameConfiguration"] = {"CaseSensitive": pool.case_sensitive_setting}
@@ -105,6 +107,7 @@ def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
             None if username_config is None else bool(username_config["CaseSensitive"])
         ),
         username_attributes=username_attributes,
+        schema=build_schema(params.get("Schema")),
     )
     emu.directory.add_pool(pool)
     return {"UserPool": pool_document(pool)}
@@ -203,6 +206,7 @@ def admin_create_user(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
         password=password,
         attributes=parse_attributes(params.get("UserAttributes")),
     )
+    check_user_attributes(pool.schema, user.attributes, sign_up=False)
     pool.add_user(user)
     return {"User": user_document(user)}
 

@@ -16,6 +16,7 @@ from worker.emulator.common import (
     parse_attributes,
 )
 from worker.emulator.errors import ServiceError, invalid_parameter, not_authorized
+from worker.emulator.schema import check_user_attributes
 
 if TYPE_CHECKING:
     from worker.emulator.core import Emulator
@@ -39,7 +40,6 @@ def sign_up(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
             "UsernameExistsException", existing_user_message(pool, username, admin=False)
         )
     password: str = params.get("Password") or ""
-    check_password(pool, password)
     user = new_user(
         pool,
         username,
@@ -48,6 +48,8 @@ def sign_up(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
         password=password,
         attributes=parse_attributes(params.get("UserAttributes")),
     )
+    check_user_attributes(pool.schema, user.attributes, sign_up=True)
+    check_password(pool, password)
     pool.add_user(user)
     result: dict[str, Any] = {"UserConfirmed": False, "UserSub": user.sub}
     target = delivery_target(pool, user)

@@ -29,30 +29,6 @@ __all__ = ["get_user_attribute_verification_code", "resend_confirmation_code"]
 _RESEND = "ResendConfirmationCode"
 _VERIFY = "GetUserAttributeVerificationCode"
 _VERIFIABLE = {"email": "EMAIL", "phone_number": "SMS"}
-_STANDARD_ATTRIBUTES = frozenset(
-    {
-        "address",
-        "birthdate",
-        "email",
-        "email_verified",
-        "family_name",
-        "gender",
-        "given_name",
-        "locale",
-        "middle_name",
-        "name",
-        "nickname",
-        "phone_number",
-        "phone_number_verified",
-        "picture",
-        "preferred_username",
-        "profile",
-        "sub",
-        "updated_at",
-        "website",
-        "zoneinfo",
-    }
-)
 
 
 def _limit_exceeded() -> ServiceError:
@@ -110,7 +86,7 @@ def get_user_attribute_verification_code(emu: Emulator, params: dict[str, Any]) 
     if pool is None or user is None:
         raise ServiceError("UserNotFoundException", "User does not exist.")
     name: str = params["AttributeName"]
-    if name not in _STANDARD_ATTRIBUTES and not name.startswith("custom:"):
+    if name not in pool.schema:
         raise invalid_parameter(f"Invalid attribute name: {name}")
     medium = _VERIFIABLE.get(name)
     if medium is None:

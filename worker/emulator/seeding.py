@@ -9,6 +9,7 @@ Seed file (JSON)::
         "email_sending_account": "COGNITO_DEFAULT",   # or "DEVELOPER"
         "case_sensitive": false,                # optional; absent: case sensitive
         "username_attributes": ["email"],        # optional: users sign in with e-mail
+        "schema": [{"Name": "plan", "AttributeDataType": "String"}],  # as CreateUserPool
         "clients": [
             {"id": "exampleweb0000000000000001", "name": "web",
              "prevent_user_existence_errors": "ENABLED"},   # optional, default LEGACY
@@ -40,6 +41,7 @@ from worker.emulator import synthetic
 from worker.emulator.common import new_user
 from worker.emulator.config import EmulatorConfig
 from worker.emulator.errors import ServiceError
+from worker.emulator.schema import build_schema, check_user_attributes
 from worker.emulator.state import AppClient, Directory, Pool
 
 __all__ = ["SeedError", "build_directory"]
@@ -79,9 +81,14 @@ def _load_pool(directory: Directory, raw: Any, where: str) -> Pool:
         "phone_number",
     }:
         raise SeedError(f"{where}: username_attributes must list email/phone_number")
+    try:
+        schema = build_schema(raw.get("schema"))
+    except ServiceError as exc:
+        raise SeedError(f"{where}: schema: {exc.message}") from None
     pool = Pool(
         id=pool_id,
         name=_text(raw, "name", where, default=pool_id),
+        schema=schema,
         region=pool_id.split("_", 1)[0],
         auto_verified_attributes=tuple(verified),
         email_sending_account=sending,
@@ -144,6 +151,7 @@ def _load_users(directory: Directory, pool: Pool, entries: Any, where: str) -> N
                 password=str(entry.get("password", "")),
                 attributes={k: str(v) for k, v in attributes.items()},
             )
+            check_user_attributes(pool.schema, user.attributes, sign_up=False)
         except ServiceError as exc:
             raise SeedError(f"{spot}: {exc.message}") from None
         pool.add_user(user)

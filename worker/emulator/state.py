@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.emulator import synthetic
+from worker.emulator.schema import STANDARD, SchemaAttribute
 
 __all__ = ["DEFAULT_PASSWORD_POLICY", "AppClient", "Directory", "Pool", "User"]
 
@@ -105,6 +106,7 @@ class Pool:
     synthetic_count: int = 0
     case_sensitive_setting: bool | None = None
     username_attributes: tuple[str, ...] = ()
+    schema: dict[str, SchemaAttribute] = field(default_factory=lambda: dict(STANDARD))
     password_policy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PASSWORD_POLICY))
     created: float = field(default_factory=time.time)
     clients: dict[str, AppClient] = field(default_factory=dict)
