@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import base64
-import time
 from typing import TYPE_CHECKING, Any
 
 from worker.emulator.common import (
     check_password,
+    existing_user_message,
     find_client,
     find_pool,
+    new_user,
     parse_attributes,
     user_document,
 )
-from worker.emulator.errors import ServiceError, not_authorized
+from worker.emulator.errors import ServiceError, invalid_parameter, not_authorized
+from worker.emulator.schema import build_schema, check_user_attributes, schema_document
 from worker.emulator.state import DEFAULT_PASSWORD_POLICY, AppClient, Pool, User
 
 if TYPE_CHECKING:
@@ -34,8 +36,12 @@ __all__ = [
 
 
 def pool_document(pool: Pool) -> dict[str, Any]:
-    """A pool as DescribeUserPool shows it."""
-    return {
+    """A pool as DescribeUserPool shows it.
+
+    ``UsernameConfiguration`` and ``UsernameAttributes`` appear only when the pool was
+    created with them (they are optional in UserPoolType).
+    """
+    doc: dict[str, Any] = {
         "Id": pool.id,
         "Name": pool.name,
         "Arn": pool.arn,
@@ -49,7 +55,13 @@ def pool_document(pool: Pool) -> dict[str, Any]:
         "EmailConfiguration": {"EmailSendingAccount": pool.email_sending_account},
         "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False},
         "UserPoolTier": "ESSENTIALS",
+        "SchemaAttributes": schema_document(pool.schema),
     }
+    if pool.case_sensitive_setting is not None:
+        doc["UsernameConfiguration"] = {"CaseSensitive": pool.case_sensitive_setting}
+    if pool.username_attributes:
+        doc["UsernameAttributes"] = list(pool.username_attributes)
+    return doc
 
 
 def _client_document(client: AppClient) -> dict[str, Any]:
@@ -60,6 +72,7 @@ def _client_document(client: AppClient) -> dict[str, Any]:
         "CreationDate": client.created,
         "LastModifiedDate": client.created,
         "ExplicitAuthFlows": list(client.explicit_auth_flows),
+        "PreventUserExistenceErrors": client.prevent_user_existence_errors,
     }
     if client.secret is not None:
         doc["ClientSecret"] = client.secret
@@ -67,10 +80,22 @@ def _client_document(client: AppClient) -> dict[str, Any]:
 
 
 def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
-    """Create an empty pool (email sending COGNITO_DEFAULT unless DEVELOPER is asked)."""
+    """Create an empty pool (email sending COGNITO_DEFAULT unless DEVELOPER is asked).
+
+    ``UsernameConfiguration.CaseSensitive`` absent means case sensitive (API reference,
+    UsernameConfigurationType: true "is the default value"). ``UsernameAttributes`` and
+    ``AliasAttributes`` exclude each other (API reference, CreateUserPool:
+    InvalidParameterException).
+    """
     email_config = params.get("EmailConfiguration") or {}
     policy = dict(DEFAULT_PASSWORD_POLICY)
     policy.update((params.get("Policies") or {}).get("PasswordPolicy") or {})
+    username_attributes = tuple(params.get("UsernameAttributes") or ())
+    if username_attributes and params.get("AliasAttributes"):
+        raise invalid_parameter(
+            "Only one of the following can be set: UsernameAttributes and AliasAttributes."
+        )
+    username_config = params.get("UsernameConfiguration")
     pool = Pool(
         id=emu.directory.new_pool_id(),
         name=params["PoolName"],
@@ -78,6 +103,11 @@ def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
         auto_verified_attributes=tuple(params.get("AutoVerifiedAttributes") or ()),
         email_sending_account=email_config.get("EmailSendingAccount", "COGNITO_DEFAULT"),
         password_policy=policy,
+        case_sensitive_setting=(
+            None if username_config is None else bool(username_config["CaseSensitive"])
+        ),
+        username_attributes=username_attributes,
+        schema=build_schema(params.get("Schema")),
     )
     emu.directory.add_pool(pool)
     return {"UserPool": pool_document(pool)}
@@ -124,6 +154,7 @@ def create_user_pool_client(emu: Emulator, params: dict[str, Any]) -> dict[str, 
         pool_id=pool.id,
         secret=emu.directory.new_secret() if params.get("GenerateSecret") else None,
         explicit_auth_flows=tuple(params.get("ExplicitAuthFlows") or ()),
+        prevent_user_existence_errors=params.get("PreventUserExistenceErrors") or "LEGACY",
     )
     emu.directory.add_client(client)
     return {"UserPoolClient": _client_document(client)}
@@ -148,20 +179,34 @@ def _existing_user(pool: Pool, username: str, *, for_update: bool = False) -> Us
 
 
 def admin_create_user(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
-    """Create a user in FORCE_CHANGE_PASSWORD (no invitation is recorded)."""
+    """Create a user in FORCE_CHANGE_PASSWORD (no invitation is recorded).
+
+    ``MessageAction=RESEND`` creates nothing: it re-sends the invitation of an existing
+    user and answers that user, or UserNotFoundException for a missing one (API
+    reference, AdminCreateUser: "Set to RESEND to resend the invitation message to a user
+    that already exists"; moto's ``test_admin_resend_invitation_missing_user`` for the
+    answer "User does not exist.").
+    """
     pool = find_pool(emu, params["UserPoolId"])
     username: str = params["Username"]
+    if params.get("MessageAction") == "RESEND":
+        user = _existing_user(pool, username)
+        return {"User": user_document(user)}
     if pool.get_user(username) is not None:
-        raise ServiceError("UsernameExistsException", "User account already exists")
+        raise ServiceError(
+            "UsernameExistsException", existing_user_message(pool, username, admin=True)
+        )
     password = params.get("TemporaryPassword") or "Temp-" + emu.directory.new_secret()[:12] + "1!"
     check_password(pool, password)
-    user = User(
-        username=username,
+    user = new_user(
+        pool,
+        username,
         sub=emu.directory.new_sub(),
         status="FORCE_CHANGE_PASSWORD",
         password=password,
         attributes=parse_attributes(params.get("UserAttributes")),
     )
+    check_user_attributes(pool.schema, user.attributes, sign_up=False)
     pool.add_user(user)
     return {"User": user_document(user)}
 
@@ -173,7 +218,7 @@ def admin_confirm_sign_up(emu: Emulator, params: dict[str, Any]) -> dict[str, An
     if user.status == "CONFIRMED":
         raise not_authorized("User cannot be confirmed. Current status is CONFIRMED")
     user.status = "CONFIRMED"
-    user.modified = time.time()
+    user.touch()
     return {}
 
 
@@ -184,7 +229,7 @@ def admin_set_user_password(emu: Emulator, params: dict[str, Any]) -> dict[str, 
     user = _existing_user(pool, params["Username"], for_update=True)
     user.password = params["Password"]
     user.status = "CONFIRMED" if params.get("Permanent") else "FORCE_CHANGE_PASSWORD"
-    user.modified = time.time()
+    user.touch()
     return {}
 
 

@@ -10,11 +10,13 @@ from worker.emulator.common import (
     check_secret_hash,
     deliver,
     delivery_target,
+    existing_user_message,
     find_client,
+    new_user,
     parse_attributes,
 )
 from worker.emulator.errors import ServiceError, invalid_parameter, not_authorized
-from worker.emulator.state import User
+from worker.emulator.schema import check_user_attributes
 
 if TYPE_CHECKING:
     from worker.emulator.core import Emulator
@@ -23,22 +25,31 @@ __all__ = ["initiate_auth", "sign_up"]
 
 
 def sign_up(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
-    """Register an UNCONFIRMED user and send it a confirmation code (recorded)."""
+    """Register an UNCONFIRMED user and send it a confirmation code (recorded).
+
+    The name is checked against the pool's case rule and username attributes (see
+    :mod:`worker.emulator.state`): in a case-insensitive pool ``ALICE`` is refused when
+    ``alice`` exists, with UsernameExistsException.
+    """
     client = find_client(emu, params["ClientId"])
     username: str = params["Username"]
     check_secret_hash(client, username, params.get("SecretHash"))
     pool = emu.directory.pools[client.pool_id]
     if pool.get_user(username) is not None:
-        raise ServiceError("UsernameExistsException", "User already exists")
+        raise ServiceError(
+            "UsernameExistsException", existing_user_message(pool, username, admin=False)
+        )
     password: str = params.get("Password") or ""
-    check_password(pool, password)
-    user = User(
-        username=username,
+    user = new_user(
+        pool,
+        username,
         sub=emu.directory.new_sub(),
         status="UNCONFIRMED",
         password=password,
         attributes=parse_attributes(params.get("UserAttributes")),
     )
+    check_user_attributes(pool.schema, user.attributes, sign_up=True)
+    check_password(pool, password)
     pool.add_user(user)
     result: dict[str, Any] = {"UserConfirmed": False, "UserSub": user.sub}
     target = delivery_target(pool, user)
@@ -75,6 +86,8 @@ def initiate_auth(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     pool = emu.directory.pools[client.pool_id]
     user = pool.get_user(username)
     if user is None:
+        if client.hides_missing_users:
+            raise not_authorized("Incorrect username or password.")
         raise ServiceError("UserNotFoundException", "User does not exist.")
     if not secrets.compare_digest(user.password.encode(), str(auth["PASSWORD"]).encode()):
         raise not_authorized("Incorrect username or password.")

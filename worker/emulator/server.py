@@ -214,12 +214,14 @@ async def _script(request: web.Request) -> web.Response:
         username = body.get("username")
         if operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}")
-        if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
-            raise ValueError("errors must be a list of strings")
-        emu.injector.add_script(operation, errors, username)
+        if not isinstance(errors, list):
+            raise ValueError("errors must be a list of strings or {code, message} objects")
+        if username is not None and not isinstance(username, str):
+            raise ValueError("username must be a string or null")
+        count = emu.injector.add_script(operation, errors, username)
     except (KeyError, ValueError) as exc:
         return _bad_request(f"bad script: {exc}")
-    return web.json_response({"status": "scripted", "count": len(errors)})
+    return web.json_response({"status": "scripted", "count": count})
 
 
 def build_app(emu: Emulator) -> web.Application:
