@@ -5,6 +5,13 @@ after success) is acknowledged without a call; a job found ``running`` or ``retr
 in flight when a worker died, and the repeat is counted in ``courier:jobs:redelivered``.
 Whatever happens, the job ends in a terminal state; an unexpected fault is recorded as
 ``failed`` with ``CourierInternalError`` rather than left ``running``.
+
+What Celery (and so Flower) sees mirrors the status document: a job that ended
+``failed`` raises :class:`~worker.errors.JobFailedError` with the error's code and message
+*after* its status is recorded, so the task is a FAILURE (declared in ``throws``: one log
+line, no traceback, no retry, and the late ack still happens); ``succeeded`` returns
+``"succeeded"``; ``skipped`` returns ``"skipped: <code>: <message>"`` (a SUCCESS, since
+nothing went wrong, whose result says why no code was sent).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Any
 
 from worker.app import app
 from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
-from worker.errors import CourierError, SealError
+from worker.errors import CourierError, JobFailedError, SealError
 from worker.ratelimit import Priority
 from worker.runtime import Runtime, get_runtime
 from worker.status import TERMINAL_STATES
@@ -37,7 +44,9 @@ def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) 
         log.warning("job %s has no status document (expired?); not sending", job_id)
         return "unknown"
     if previous in TERMINAL_STATES:
-        return previous  # a duplicate delivery of a finished job: acknowledge, send nothing
+        # A duplicate delivery of a finished job: send nothing, repeat the recorded outcome.
+        error = statuses.get(job_id).get("error") or {}
+        return _task_result(previous, error.get("code"), error.get("message"))
     if previous in ("running", "retrying"):
         runtime.redis.incr(REDELIVERED_KEY)
         log.warning("job %s was in flight when a worker stopped; sending again", job_id)
@@ -47,7 +56,16 @@ def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) 
 
     outcome = deliver(runtime, request, priority=Priority.INTERACTIVE, on_retry=mark_retrying)
     _finish(runtime, job_id, outcome)
-    return outcome.state
+    return _task_result(outcome.state, outcome.error_code, outcome.error_message)
+
+
+def _task_result(state: str, code: str | None, message: str | None) -> str:
+    """The task's result for a recorded outcome; raises JobFailedError for ``failed``."""
+    if state == "failed":
+        raise JobFailedError(code or "CourierInternalError", message or "")
+    if state == "skipped":
+        return f"skipped: {code}: {message}"
+    return state
 
 
 def _finish(runtime: Runtime, job_id: str, outcome: Outcome) -> None:
@@ -67,15 +85,18 @@ def _finish(runtime: Runtime, job_id: str, outcome: Outcome) -> None:
     )
 
 
-def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> str:
+def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> JobFailedError:
+    """Record ``failed`` for a fault outside the delivery; the error for the task to raise."""
+    if isinstance(exc, JobFailedError):
+        return exc  # already recorded by _run
     code = "CourierSealError" if isinstance(exc, SealError) else "CourierInternalError"
     message = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
     log.error("job %s failed before reaching Cognito: %s", job_id, message)
     runtime.statuses.transition(job_id, "failed", error={"code": code, "message": message})
-    return "failed"
+    return JobFailedError(code, message)
 
 
-@app.task(name="courier.resend_confirmation_code")
+@app.task(name="courier.resend_confirmation_code", throws=(JobFailedError,))
 def resend_confirmation_code(
     job_id: str,
     client_id: str,
@@ -83,7 +104,13 @@ def resend_confirmation_code(
     sealed_secret_hash: str | None = None,
     client_metadata: dict[str, str] | None = None,
 ) -> str:
-    """Send a fresh confirmation code to ``username``; returns the job's final state."""
+    """Send a fresh confirmation code to ``username``.
+
+    Returns ``"succeeded"`` or ``"skipped: <code>: <message>"``.
+
+    Raises:
+        JobFailedError: the job ended ``failed`` (recorded first), with its code and message.
+    """
     runtime = get_runtime()
     try:
         secret_hash = (
@@ -92,17 +119,21 @@ def resend_confirmation_code(
         request = ResendRequest(client_id, username, secret_hash, client_metadata)
         return _run(runtime, job_id, request)
     except Exception as exc:
-        return _fail_safely(runtime, job_id, exc)
+        raise _fail_safely(runtime, job_id, exc) from None
 
 
-@app.task(name="courier.get_user_attribute_verification_code")
+@app.task(name="courier.get_user_attribute_verification_code", throws=(JobFailedError,))
 def get_user_attribute_verification_code(
     job_id: str,
     sealed_access_token: str,
     attribute_name: str,
     client_metadata: dict[str, str] | None = None,
 ) -> str:
-    """Send an attribute verification code for the token's user; returns the final state."""
+    """Send an attribute verification code for the token's user (results as above).
+
+    Raises:
+        JobFailedError: the job ended ``failed`` (recorded first), with its code and message.
+    """
     runtime = get_runtime()
     try:
         request = VerifyRequest(
@@ -110,7 +141,7 @@ def get_user_attribute_verification_code(
         )
         return _run(runtime, job_id, request)
     except Exception as exc:
-        return _fail_safely(runtime, job_id, exc)
+        raise _fail_safely(runtime, job_id, exc) from None
 
 
 def kwargs_repr(kwargs: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from celery.signals import worker_process_init
 from kombu import Exchange, Queue
 
 from worker.campaign.watchdog import CampaignWatchdog
+from worker.logs import connect_worker_signals
 from worker.settings import Settings, load_settings
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
@@ -84,6 +85,8 @@ configure(load_settings())
 # Every worker pumps live campaigns on its own timer, so a killed worker that held the
 # campaign's timer message cannot stall it until the visibility timeout.
 app.steps["worker"].add(CampaignWatchdog)
+# Worker log lines in COURIER_LOG_FORMAT, with the job and campaign ids of the task at hand.
+connect_worker_signals()
 
 
 @worker_process_init.connect

@@ -14,6 +14,7 @@ from functools import cached_property
 import redis
 
 from worker.cognito import CognitoGateway
+from worker.liveness import Heartbeat
 from worker.ratelimit import RateLimiter, make_rate_limiter
 from worker.sealing import Sealer
 from worker.settings import Settings, load_settings
@@ -57,6 +58,11 @@ class Runtime:
             ),
             statuses=StatusStore(client, ttl_seconds=settings.status_ttl_seconds),
         )
+
+    @cached_property
+    def heartbeat(self) -> Heartbeat:
+        """This process's heartbeat: renews the leases of the work it holds."""
+        return Heartbeat(self.redis, period_seconds=self.settings.heartbeat_seconds)
 
     @cached_property
     def sealer(self) -> Sealer:

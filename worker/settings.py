@@ -11,7 +11,7 @@ import json
 import math
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -129,13 +129,69 @@ class Settings(BaseSettings):
         default=_ONE_WEEK_SECONDS, ge=60, description="How long job status documents live."
     )
     campaign_watchdog_seconds: float = Field(
-        default=5.0,
+        default=2.0,
         gt=0,
-        description="Period at which every worker pumps running campaigns (crash recovery).",
+        description=(
+            "Period of every worker's watchdog: pumps running campaigns and reaps work whose "
+            "holder stopped heartbeating."
+        ),
+    )
+    lease_seconds: float = Field(
+        default=15.0,
+        ge=3,
+        description=(
+            "A holder of work (campaign chunk, interactive job) that sends no heartbeat for "
+            "this long is presumed dead and its work is handed on."
+        ),
+    )
+    heartbeat_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="Period at which a worker renews the leases of the work it holds.",
+    )
+    redis_wait_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Longest that work in hand waits for an unreachable Redis before handing its "
+            "lease back."
+        ),
     )
     campaign_ttl_seconds: int = Field(
         default=_ONE_WEEK_SECONDS * 2, ge=60, description="How long campaign data lives."
     )
+
+    # --- what operators see ----------------------------------------------------------------
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or one JSON object a line (worker, front and CLI).",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="TCP port of a worker's Prometheus /metrics; None: not served.",
+    )
+    flower_basic_auth: SecretStr | None = Field(
+        default=None,
+        description="user:password (comma-separated for several) for `courier flower`.",
+    )
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _check_basic_auth(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for pair in value.get_secret_value().split(","):
+            user, sep, password = pair.strip().partition(":")
+            if not (user and sep and password):
+                raise ValueError("must be user:password (comma-separated for several)")
+        return value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("redis_url")
     @classmethod
@@ -179,6 +235,16 @@ class Settings(BaseSettings):
                 f"COURIER_VISIBILITY_TIMEOUT_SECONDS ({self.visibility_timeout_seconds}) must "
                 f"exceed the longest a task can run ({longest:.0f} s: retries + permit wait "
                 "+ read timeout)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_heartbeat(self) -> Settings:
+        if self.heartbeat_seconds * 3 > self.lease_seconds:
+            raise ValueError(
+                f"COURIER_HEARTBEAT_SECONDS ({self.heartbeat_seconds:g}) must be at most a "
+                f"third of COURIER_LEASE_SECONDS ({self.lease_seconds:g}), so one late "
+                "heartbeat does not lose a live holder's work"
             )
         return self
 

@@ -17,11 +17,14 @@ Figures recorded with :func:`record` are printed at the end of the session (the
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,18 +33,22 @@ from typing import Any, TypeVar
 
 import redis
 
+from worker.campaign.store import CampaignStore
 from worker.emulator import EmulatorHandle
 from worker.redisserver import free_port
 
 __all__ = [
     "FIGURES",
+    "CampaignWatch",
     "EmulatorProcess",
     "Figure",
     "WorkerProcess",
     "courier",
     "courier_command",
+    "longest_gap",
     "record",
     "run",
+    "tasks_received",
     "recovery_seconds",
     "wait_until",
 ]
@@ -119,7 +126,7 @@ class _Figures:
             value = f"{row.value:.1f}" if isinstance(row.value, float) else str(row.value)
             verdict = {True: "met", False: "MISSED", None: ""}[row.met]
             target = f"target {row.target}" if row.target else ""
-            lines.append(f"  {row.name:<44} {value:>10}  {target:<28} {verdict}".rstrip())
+            lines.append(f"  {row.name:<52} {value:>8}  {target:<28} {verdict}".rstrip())
         return lines
 
 
@@ -398,3 +405,81 @@ def start_campaign(env: dict[str, str], path: Path, client_id: str, *options: st
     document = read_json(done.stdout)
     campaign_id: str = document["id"]
     return campaign_id
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One look at a campaign: when, its status document, and who held which member."""
+
+    at: float
+    status: dict[str, Any]
+    owners: dict[str, str]
+
+
+class CampaignWatch:
+    """Samples a campaign's status and lease owners every ``interval_seconds`` in a thread.
+
+    Redis errors while sampling (a restart under test) are skipped, not raised.
+    """
+
+    def __init__(self, client: redis.Redis, campaign_id: str, *, interval_seconds: float = 0.2):
+        self.store = CampaignStore(client, campaign_id)
+        self.samples: list[Sample] = []
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="campaign-watch", daemon=True)
+
+    def __enter__(self) -> CampaignWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status = self.store.status()
+                raw = self.store.redis.hgetall(self.store.keys.owners)
+            except redis.RedisError:
+                self._stop.wait(self._interval)
+                continue
+            owners = {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
+            self.samples.append(Sample(time.time(), status, owners))
+            self._stop.wait(self._interval)
+
+    def latest(self) -> dict[str, Any]:
+        """The latest status document (read now)."""
+        status: dict[str, Any] = self.store.status()
+        return status
+
+    def wait_done(self, *, timeout_seconds: float) -> dict[str, Any]:
+        """Wait for the campaign to be ``done``; returns its final status document."""
+
+        def done() -> dict[str, Any] | None:
+            try:
+                status = self.latest()
+            except redis.RedisError:
+                return None
+            return status if status["state"] == "done" else None
+
+        return wait_until(done, timeout_seconds=timeout_seconds, what="the campaign to finish")
+
+    def first(self, check: Callable[[Sample], bool], *, after: float) -> float | None:
+        """The time of the first sample after ``after`` for which ``check`` holds."""
+        for sample in self.samples:
+            if sample.at >= after and check(sample):
+                return sample.at
+        return None
+
+
+def longest_gap(times: Iterable[float], *, start: float, end: float) -> float:
+    """The longest stretch in [start, end] with no call (``times``: epoch seconds)."""
+    points = [start, *sorted(t for t in times if start <= t <= end), end]
+    return max(b - a for a, b in itertools.pairwise(points))
+
+
+def tasks_received(log: str) -> set[str]:
+    """Task ids a worker's INFO log says it received (``Task name[id] received``)."""
+    return set(re.findall(r"Task [\w.]+\[([0-9a-f-]+)\] received", log))

@@ -83,12 +83,9 @@ def create_campaign(
     client: redis.Redis, settings: Settings, campaign_id: str, options: CampaignOptions
 ) -> tuple[CampaignStore, int]:
     """Write a new campaign's meta (state ``ingesting``); returns the store and expire_at."""
-    # A lease is renewed at every claim and record, so it only has to outlast the longest
-    # single delivery; a dead worker's rows then come back in minutes, not at the
-    # visibility timeout.
-    lease = options.lease_seconds or min(
-        float(settings.visibility_timeout_seconds), settings.longest_call_seconds + 30.0
-    )
+    # The holder's heartbeat renews its lease every few seconds while its process lives,
+    # however long a delivery takes; a dead worker's rows come back within seconds.
+    lease = options.lease_seconds or settings.lease_seconds
     fields: dict[str, str | int | float] = {
         "name": options.name or f"campaign {campaign_id}",
         "client_id": options.client_id,

@@ -74,6 +74,18 @@ class CampaignStore:
         """Run one of :mod:`worker.campaign.scripts` by name."""
         return self._scripts[script](keys=list(keys), args=list(args))
 
+    def renew(self, member: str, token: str, ttl_seconds: float, *, client: Any = None) -> Any:
+        """Push the lease of ``member`` held by ``token`` to now + ``ttl_seconds``.
+
+        Returns 1 when renewed, 0 when ``token`` no longer holds it; with ``client`` (a
+        pipeline) the call is queued there and its reply comes with the pipeline's.
+        """
+        return self._scripts["RENEW"](
+            keys=[self.keys.leases, self.keys.owners],
+            args=[member, token, ttl_seconds],
+            client=client,
+        )
+
     # --- creation and ingest ------------------------------------------------------------
 
     def create(self, *, ttl_seconds: int, fields: dict[str, str | int | float]) -> float:

@@ -63,8 +63,8 @@ def start(
         float | None,
         typer.Option(
             "--lease-seconds",
-            help="Idle time after which a chunk's holder is presumed dead and it is resent "
-            "(default: the longest delivery + 30 s).",
+            help="Seconds without a heartbeat after which a chunk's holder is presumed dead "
+            "and the chunk is handed on (default: COURIER_LEASE_SECONDS, 15).",
         ),
     ] = None,
     as_json: JsonOption = False,
