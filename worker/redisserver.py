@@ -158,6 +158,11 @@ class PrivateRedis:
         return self._dir
 
     @property
+    def binary(self) -> str | None:
+        """The ``redis-server`` it runs (known once started, or when given)."""
+        return self._binary
+
+    @property
     def pid(self) -> int | None:
         """The server's process id while it runs."""
         return self._process.pid if self._process is not None else None
@@ -170,8 +175,9 @@ class PrivateRedis:
         """
         if self._process is not None and self._process.poll() is None:
             return
+        self._binary = self._binary or find_redis_server()
         args = [
-            self._binary or find_redis_server(),
+            self._binary,
             "--bind", self.host,
             *self._listen_args(),
             "--dir", str(self._dir),
