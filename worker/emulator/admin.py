@@ -82,6 +82,10 @@ def _client_document(client: AppClient) -> dict[str, Any]:
 def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     """Create an empty pool (email sending COGNITO_DEFAULT unless DEVELOPER is asked).
 
+    The pool's Region (its id's prefix, its ARN, its tokens' ``iss``) is the Region the
+    client called: the SigV4 credential scope, else the Host (``cognito-idp.<region>.
+    amazonaws.com``), else the emulator's ``--region``.
+
     ``UsernameConfiguration.CaseSensitive`` absent means case sensitive (API reference,
     UsernameConfigurationType: true "is the default value"). ``UsernameAttributes`` and
     ``AliasAttributes`` exclude each other (API reference, CreateUserPool:
@@ -96,10 +100,11 @@ def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
             "Only one of the following can be set: UsernameAttributes and AliasAttributes."
         )
     username_config = params.get("UsernameConfiguration")
+    region = emu.call_region
     pool = Pool(
-        id=emu.directory.new_pool_id(),
+        id=emu.directory.new_pool_id(region),
         name=params["PoolName"],
-        region=emu.config.region,
+        region=region,
         auto_verified_attributes=tuple(params.get("AutoVerifiedAttributes") or ()),
         email_sending_account=email_config.get("EmailSendingAccount", "COGNITO_DEFAULT"),
         password_policy=policy,

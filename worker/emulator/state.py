@@ -196,10 +196,13 @@ class Directory:
         self.scripts: list[dict[str, Any]] = []
         self._rng = random.Random(f"directory/{seed}")  # noqa: S311 - reproducible ids
 
-    def new_pool_id(self) -> str:
-        """A fresh pool id shaped like Cognito's (``<region>_<9 alphanumerics>``)."""
+    def new_pool_id(self, region: str | None = None) -> str:
+        """A fresh pool id shaped like Cognito's (``<region>_<9 alphanumerics>``).
+
+        ``region`` defaults to the emulator's own.
+        """
         while True:
-            pool_id = f"{self.region}_" + "".join(self._rng.choices(_ALNUM, k=9))
+            pool_id = f"{region or self.region}_" + "".join(self._rng.choices(_ALNUM, k=9))
             if pool_id not in self.pools:
                 return pool_id
 
