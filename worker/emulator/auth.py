@@ -116,7 +116,7 @@ def initiate_auth(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
             "Session": secrets.token_urlsafe(48),
             "ChallengeParameters": {"USER_ID_FOR_SRP": user.username},
         }
-    result = _tokens(emu, pool, client.id, user, grant=None)
+    result = _tokens(emu, pool, client, user, grant=None)
     result["AuthenticationResult"]["RefreshToken"] = emu.tokens.new_refresh_token(
         pool_id=pool.id,
         client_id=client.id,
@@ -148,20 +148,35 @@ def _refresh(emu: Emulator, client: AppClient, auth: dict[str, Any]) -> dict[str
     check_secret_hash(client, user.username, auth.get("SECRET_HASH"))
     if not user.enabled:
         raise not_authorized("User is disabled.")
-    return _tokens(emu, pool, client.id, user, grant=grant)
+    return _tokens(emu, pool, client, user, grant=grant)
+
+
+_UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86_400}
+
+
+def _lifetime(emu: Emulator, client: AppClient, setting: str, unit_key: str) -> float:
+    """A token lifetime in seconds: the client's ``AccessTokenValidity`` / ``IdTokenValidity``
+    in its ``TokenValidityUnits`` (default hours, API reference CreateUserPoolClient), else
+    the emulator's ``access_token_lifetime_seconds``."""
+    value = client.settings.get(setting)
+    if value is None:
+        return emu.config.access_token_lifetime_seconds
+    unit = (client.settings.get("TokenValidityUnits") or {}).get(unit_key, "hours")
+    return float(value) * _UNIT_SECONDS.get(unit, 3600)
 
 
 def _tokens(
-    emu: Emulator, pool: Pool, client_id: str, user: User, *, grant: RefreshGrant | None
+    emu: Emulator, pool: Pool, client: AppClient, user: User, *, grant: RefreshGrant | None
 ) -> dict[str, Any]:
-    lifetime = emu.config.access_token_lifetime_seconds
+    lifetime = _lifetime(emu, client, "AccessTokenValidity", "AccessToken")
     access, identity = emu.tokens.issue(
         pool_id=pool.id,
-        client_id=client_id,
+        client_id=client.id,
         username=user.username,
         sub=user.sub,
         attributes=user.attributes,
         lifetime_seconds=lifetime,
+        id_lifetime_seconds=_lifetime(emu, client, "IdTokenValidity", "IdToken"),
         grant=grant,
     )
     return {

@@ -66,6 +66,14 @@ def _int_b64(number: int) -> str:
     return _b64url(number.to_bytes((number.bit_length() + 7) // 8, "big"))
 
 
+def _expiry(clock: float, lifetime_seconds: float) -> float:
+    """``exp``: whole seconds as Cognito writes them; a fractional lifetime (tests) stays
+    exact to the millisecond."""
+    if float(lifetime_seconds).is_integer():
+        return math.ceil(clock + lifetime_seconds)
+    return round(clock + lifetime_seconds, 3)
+
+
 @functools.cache
 def _process_keys() -> dict[str, rsa.RSAPrivateKey]:
     """This process's two signing keys, generated on first use."""
@@ -162,20 +170,18 @@ class TokenIssuer:
         sub: str,
         attributes: dict[str, str],
         lifetime_seconds: float,
+        id_lifetime_seconds: float | None = None,
         grant: RefreshGrant | None = None,
     ) -> tuple[str, str]:
-        """A fresh (access token, ID token) pair valid for ``lifetime_seconds``.
+        """A fresh (access token, ID token) pair valid for ``lifetime_seconds`` (the ID
+        token for ``id_lifetime_seconds`` when given).
 
         ``grant`` (a refresh) keeps the original ``auth_time`` and ``origin_jti``.
         """
         clock = time.time()
         now = int(clock)
-        # whole seconds as Cognito writes them; a fractional lifetime (tests) stays exact
-        exp: float = (
-            math.ceil(clock + lifetime_seconds)
-            if float(lifetime_seconds).is_integer()
-            else round(clock + lifetime_seconds, 3)
-        )
+        exp = _expiry(clock, lifetime_seconds)
+        id_exp = exp if id_lifetime_seconds is None else _expiry(clock, id_lifetime_seconds)
         auth_time = grant.auth_time if grant else now
         origin_jti = grant.origin_jti if grant else str(uuid.uuid4())
         event_id = str(uuid.uuid4())
@@ -209,7 +215,7 @@ class TokenIssuer:
             "event_id": event_id,
             "token_use": "id",
             "auth_time": auth_time,
-            "exp": exp,
+            "exp": id_exp,
             "iat": now,
             "jti": str(uuid.uuid4()),
         }
