@@ -158,19 +158,19 @@ def deliver(
         asked = time.monotonic()
 
         def send() -> dict[str, str]:
-            nonlocal attempts, asked
-            now = time.monotonic()
-            metrics.record_permit_wait(priority.value, now - asked)
-            asked = now  # a stale permit's successor waits from here
+            nonlocal attempts
+            granted = time.monotonic()
             attempts += 1
             try:
                 answer = _call(runtime, request)
             except StalePermitError:
-                attempts -= 1  # refused before it left: not an attempt
+                attempts -= 1  # refused before it left: not an attempt; the wait goes on
                 raise
             except CognitoError as exc:
+                metrics.record_permit_wait(priority.value, granted - asked)
                 metrics.record_attempt(request.operation, exc.code)
                 raise
+            metrics.record_permit_wait(priority.value, granted - asked)
             metrics.record_attempt(request.operation, "succeeded")
             return answer
 
