@@ -16,6 +16,7 @@ from worker.campaign.watchdog import CampaignWatchdog
 from worker.logs import connect_worker_signals
 from worker.redistls import redis_tls_options
 from worker.settings import Settings, load_settings
+from worker.workermetrics import MetricsServer
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
 
@@ -91,6 +92,8 @@ configure(load_settings())
 # Every worker pumps live campaigns on its own timer, so a killed worker that held the
 # campaign's timer message cannot stall it until the visibility timeout.
 app.steps["worker"].add(CampaignWatchdog)
+# Each worker serves its own metrics on COURIER_METRICS_PORT (worker.workermetrics).
+app.steps["worker"].add(MetricsServer)
 # Worker log lines in COURIER_LOG_FORMAT, with the job and campaign ids of the task at hand.
 connect_worker_signals()
 
