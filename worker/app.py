@@ -109,9 +109,9 @@ def _fresh_runtime_after_fork(**_: Any) -> None:
 @worker_init.connect
 def _record_threads(sender: Any = None, **_: Any) -> None:
     # The real thread count (-c wins over the settings) sizes boto3's connection pools.
-    from worker.runtime import reset_runtime, set_worker_threads  # noqa: PLC0415
+    # Sent before any bootstep or task builds this process's runtime.
+    from worker.runtime import set_worker_threads  # noqa: PLC0415
 
     concurrency = getattr(sender, "concurrency", None)
     if isinstance(concurrency, int) and concurrency > 0:
         set_worker_threads(concurrency)
-        reset_runtime()  # a runtime built before this (at import) resizes on next use
