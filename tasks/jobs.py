@@ -17,6 +17,7 @@ nothing went wrong, whose result says why no code was sent).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from worker.app import app
@@ -24,7 +25,8 @@ from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
 from worker.errors import CourierError, JobFailedError, SealError
 from worker.ratelimit import Priority
 from worker.runtime import Runtime, get_runtime
-from worker.status import TERMINAL_STATES
+from worker.status import TERMINAL_STATES, job_key
+from worker.workermetrics import record_delivery, record_job_duration
 
 __all__ = [
     "REDELIVERED_KEY",
@@ -55,7 +57,7 @@ def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) 
         statuses.transition(job_id, "retrying", attempts=attempts)
 
     outcome = deliver(runtime, request, priority=Priority.INTERACTIVE, on_retry=mark_retrying)
-    _finish(runtime, job_id, outcome)
+    _finish(runtime, job_id, outcome, request.operation)
     return _task_result(outcome.state, outcome.error_code, outcome.error_message)
 
 
@@ -68,7 +70,7 @@ def _task_result(state: str, code: str | None, message: str | None) -> str:
     return state
 
 
-def _finish(runtime: Runtime, job_id: str, outcome: Outcome) -> None:
+def _finish(runtime: Runtime, job_id: str, outcome: Outcome, operation: str) -> None:
     runtime.statuses.transition(
         job_id,
         outcome.state,
@@ -76,6 +78,7 @@ def _finish(runtime: Runtime, job_id: str, outcome: Outcome) -> None:
         delivery=outcome.delivery,
         error=outcome.error,
     )
+    _observe_duration(runtime, job_id, operation, outcome.state)
     log.info(
         "job %s %s after %d attempt(s)%s",
         job_id,
@@ -85,7 +88,13 @@ def _finish(runtime: Runtime, job_id: str, outcome: Outcome) -> None:
     )
 
 
-def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> JobFailedError:
+def _observe_duration(runtime: Runtime, job_id: str, operation: str, state: str) -> None:
+    created_at = runtime.redis.hget(job_key(job_id), "created_at")
+    if isinstance(created_at, bytes):
+        record_job_duration(operation, state, created_at.decode(), datetime.now(UTC))
+
+
+def _fail_safely(runtime: Runtime, job_id: str, operation: str, exc: Exception) -> JobFailedError:
     """Record ``failed`` for a fault outside the delivery; the error for the task to raise."""
     if isinstance(exc, JobFailedError):
         return exc  # already recorded by _run
@@ -93,6 +102,8 @@ def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> JobFailedErro
     message = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
     log.error("job %s failed before reaching Cognito: %s", job_id, message)
     runtime.statuses.transition(job_id, "failed", error={"code": code, "message": message})
+    record_delivery(operation, "failed", code)
+    _observe_duration(runtime, job_id, operation, "failed")
     return JobFailedError(code, message)
 
 
@@ -119,7 +130,7 @@ def resend_confirmation_code(
         request = ResendRequest(client_id, username, secret_hash, client_metadata)
         return _run(runtime, job_id, request)
     except Exception as exc:
-        raise _fail_safely(runtime, job_id, exc) from None
+        raise _fail_safely(runtime, job_id, ResendRequest.operation, exc) from None
 
 
 @app.task(name="courier.get_user_attribute_verification_code", throws=(JobFailedError,))
@@ -141,7 +152,7 @@ def get_user_attribute_verification_code(
         )
         return _run(runtime, job_id, request)
     except Exception as exc:
-        raise _fail_safely(runtime, job_id, exc) from None
+        raise _fail_safely(runtime, job_id, VerifyRequest.operation, exc) from None
 
 
 def kwargs_repr(kwargs: dict[str, Any]) -> str:

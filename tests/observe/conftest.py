@@ -9,6 +9,8 @@ backend service does.
 from __future__ import annotations
 
 import os
+import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +18,19 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.resilience.harness import EmulatorProcess, WorkerProcess, submit_resends, wait_until
+from tests.resilience.harness import (
+    EmulatorProcess,
+    WorkerProcess,
+    courier_command,
+    submit_resends,
+    wait_until,
+)
 from worker.redisserver import PrivateRedis, free_port
 
 SEAL_KEY = "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE="
 CLIENT_ID = "synthetic0client0000000001"
 """The synthetic pool's public client (``courier emulator --users N``)."""
+API_TOKEN = "t0ken-observe"
 TERMINAL = {"succeeded", "failed", "skipped", "cancelled"}
 
 
@@ -94,3 +103,38 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             worker.stop()
         emulator.stop()
         server.close()
+
+
+@pytest.fixture
+def idle_redis() -> Iterator[PrivateRedis]:
+    """A Redis with no worker on it: what producers queue stays queued."""
+    with PrivateRedis() as server:
+        yield server
+
+
+@pytest.fixture
+def front_url(idle_redis: PrivateRedis, tmp_path: Path) -> Iterator[str]:
+    """A real ``courier api`` process on ``idle_redis`` (JSON logs in ``api.log``); its URL."""
+    port = free_port()
+    env = stack_env(idle_redis.url, "http://127.0.0.1:9", api_tokens=API_TOKEN, log_format="json")
+    log = (tmp_path / "api.log").open("wb")
+    process = subprocess.Popen(
+        [*courier_command(), "api", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, (tmp_path / "api.log").read_text()
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(healthy, timeout_seconds=30, what="the HTTP front")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
