@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.observe.conftest import CLIENT_ID, Stack
+from tests.observe.conftest import CLIENT_ID, Stack, serving
 from tests.resilience.harness import courier, courier_command, wait_until
 from worker.redisserver import free_port
 
@@ -40,30 +40,11 @@ def flower_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     port = free_port()
     env = {**stack.env, "COURIER_FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}"}
     log_path = folder / "flower.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*courier_command(), "flower", "--port", str(port), "--db", str(folder / "f.db")],
-            env=env,
-            cwd=folder,
-            stdout=log,
-            stderr=log,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, log_path.read_text()
-        try:
-            return _get(f"{url}/healthcheck", auth=False)[0] == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(healthy, timeout_seconds=60, what="Flower")
+    args = ["flower", "--port", str(port), "--db", str(folder / "f.db")]
+    with serving(args, env=env, log_path=log_path, health_path="/healthcheck", port=port) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        assert PASSWORD not in log_path.read_text(encoding="utf-8", errors="replace")
+    assert PASSWORD not in log_path.read_text(encoding="utf-8", errors="replace")
+    assert (folder / "f.db").exists() or list(folder.glob("f.db*"))  # state saved at stop
 
 
 def _tasks(url: str) -> dict[str, dict[str, Any]]:
