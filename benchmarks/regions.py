@@ -46,7 +46,9 @@ def regional_pools(
     users: list[tuple[str, list[str]]] = []
     for region in regions:
         client = EmulatorHandle(endpoint_url, region=region).client()
-        pool = client.create_user_pool(PoolName=region)["UserPool"]["Id"]
+        pool = client.create_user_pool(PoolName=region, AutoVerifiedAttributes=["email"])[
+            "UserPool"
+        ]["Id"]
         app = client.create_user_pool_client(UserPoolId=pool, ClientName="app")
         client_id = app["UserPoolClient"]["ClientId"]
         names = [f"{region}-{n:04d}" for n in range(users_per_region)]
