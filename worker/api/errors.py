@@ -62,7 +62,12 @@ _ERRORS: Final[dict[type[Exception], tuple[int, str]]] = {
     CampaignNotFoundError: (404, "CampaignNotFound"),
     CampaignError: (400, "InvalidCampaignException"),
 }
-_HTTP_KINDS: Final = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge"}
+_HTTP_KINDS: Final = {
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    408: "RequestTimeout",
+    413: "RequestEntityTooLarge",
+}
 
 
 def error_response(
@@ -98,7 +103,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         kind = _HTTP_KINDS.get(exc.status_code, "HttpError")
-        return error_response(exc.status_code, kind, str(exc.detail), exc.headers)
+        headers = dict(exc.headers or {})
+        if "Allow" in headers:  # Starlette joins a set: in no stable order
+            headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
+        return error_response(exc.status_code, kind, str(exc.detail), headers)
 
     app.add_exception_handler(ApiError, api_error)
     for exc_class in _ERRORS:
