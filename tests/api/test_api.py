@@ -510,7 +510,18 @@ def _run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[Any, dict[str
     from worker.cli.api import api
 
     served: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+
+    def run(server: uvicorn.Server, sockets: Any = None) -> None:
+        config = server.config
+        served.update(
+            app=config.app,
+            host=config.host,
+            port=config.port,
+            access_log=config.access_log,
+            protocol=config.http,
+        )
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setattr("worker.runtime.set_runtime", lambda runtime: None)
     cli = typer.Typer()
     cli.command()(api)
