@@ -365,3 +365,16 @@ def test_without_token_operations_the_front_says_so(
             assert client.get(f"/?{RESEND}&Username=bob").status_code == 202
     finally:
         front.close()
+
+
+def test_unicode_usernames_are_accepted(http: httpx.Client) -> None:
+    for name in ("zoë", "名前", "ᄀᄁ", "a\u0301", "x™", "user+tag@example.com"):
+        response = http.post(
+            "/", json={"Action": "ResendConfirmationCode", "ClientId": "c1", "Username": name}
+        )
+        assert response.status_code == 202, (name, response.text)
+    for name in ("a b", "a\u200bb", "a\u20f1", "a\ue000", "a\x00"):  # Zs, Cf, Cn, Co, Cc
+        response = http.post(
+            "/", json={"Action": "ResendConfirmationCode", "ClientId": "c1", "Username": name}
+        )
+        _refused(response, "InvalidParameterException", "Username: character 2")

@@ -6,10 +6,9 @@ checks that every served route is in this document and every operation here is s
 and schemathesis checks every answer against it.
 
 The seed (``shared/seed/000_ffb6cb0eb5b29a3c.txt``, Swagger 2.0) put its two GET
-operations at ``/?Action=...``; a path cannot hold a query, so they are the paths
-``/#Action=ResendConfirmationCode`` and ``/#Action=GetUserAttributeVerificationCode``
-with a required one-value ``Action`` query parameter, as the APIs.guru conversions of
-AWS's Query-protocol models write them (clients drop the fragment: both are ``GET /``).
+operations at ``/?Action=...``. A path cannot hold a query, and two GET operations cannot
+share ``/``, so ``GET /`` takes its query string as one form-exploded object that is one
+of two shapes (``oneOf``), each with its ``Action`` and Cognito's required members.
 Constraints are botocore's cognito-idp 2016-04-18 model (lengths, patterns, required
 members); the AccessToken length cap is the project's
 (:data:`worker.validation.ACCESS_TOKEN_MAX_LENGTH`).
@@ -22,10 +21,7 @@ from typing import Any, Final
 from worker.api.decode import MAX_BODY_BYTES, MAX_DEPTH
 from worker.validation import ACCESS_TOKEN_MAX_LENGTH
 
-__all__ = ["RESEND_PATH", "VERIFY_PATH", "openapi_document"]
-
-RESEND_PATH: Final = "/#Action=ResendConfirmationCode"
-VERIFY_PATH: Final = "/#Action=GetUserAttributeVerificationCode"
+__all__ = ["openapi_document"]
 
 _PRINTABLE = r"\p{L}\p{M}\p{S}\p{N}\p{P}"
 _STRINGS: Final[dict[str, dict[str, Any]]] = {
@@ -124,28 +120,51 @@ def _accepted(description: str) -> dict[str, Any]:
             }
         },
         "content": {_JSON: {"schema": _ref("Job")}},
+        "links": {
+            "GetJob": {
+                "operationId": "getJob",
+                "parameters": {"job_id": "$response.body#/id"},
+            }
+        },
     }
 
 
-def _get_operation(action: str) -> dict[str, Any]:
+def _query_shape(action: str) -> dict[str, Any]:
     required, optional = _ACTIONS[action]
-    parameters: list[dict[str, Any]] = [
-        {
-            "in": "query",
-            "name": "Action",
-            "required": True,
-            "schema": {"type": "string", "enum": [action]},
-        }
-    ]
-    parameters += [
-        {"in": "query", "name": name, "required": name in required, "schema": _STRINGS[name]}
-        for name in (*required, *optional)
-    ]
+    properties: dict[str, Any] = {"Action": {"type": "string", "const": action}}
+    properties |= {name: _STRINGS[name] for name in (*required, *optional)}
     return {
-        "operationId": action[0].lower() + action[1:],
-        "summary": f"Queue a {action} call (the seed's GET form)",
+        "title": action,
+        "type": "object",
+        "required": ["Action", *required],
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def _get_operation() -> dict[str, Any]:
+    """The seed's two GET operations, as one operation on ``GET /``: the query string is one
+    form-exploded object (``?Action=..&ClientId=..``), one of two shapes, each with
+    Cognito's required members. (Two GET operations cannot share a path in OpenAPI, and a
+    path cannot hold a query as the seed's ``/?Action=...`` keys did.)"""
+    return {
+        "operationId": "getAction",
+        "summary": "Queue a ResendConfirmationCode or GetUserAttributeVerificationCode call "
+        "(the seed's GET operations resendConfirmationCode and "
+        "getUserAttributeVerificationCode)",
         "tags": ["Jobs"],
-        "parameters": parameters,
+        "parameters": [
+            {
+                "in": "query",
+                "name": "parameters",
+                "required": True,
+                "style": "form",
+                "explode": True,
+                "description": "Action and its parameters, each its own query parameter. "
+                "Prefer POST / for an AccessToken: query strings end up in logs.",
+                "schema": {"oneOf": [_query_shape(action) for action in _ACTIONS]},
+            }
+        ],
         "responses": {"202": _accepted("Queued: the job status document."), **_ERRORS},
     }
 
@@ -297,23 +316,13 @@ def _paths() -> dict[str, Any]:
     text = {"text/plain": {"schema": {"type": "string"}}}
     html = {"text/html": {"schema": {"type": "string"}}}
     return {
-        RESEND_PATH: {"get": _get_operation("ResendConfirmationCode")},
-        VERIFY_PATH: {"get": _get_operation("GetUserAttributeVerificationCode")},
         "/": {
+            "get": _get_operation(),
             "post": {
                 "operationId": "postAction",
                 "summary": "Queue either call, parameters in a JSON body (the safe way to "
                 "send an AccessToken)",
                 "tags": ["Jobs"],
-                "parameters": [
-                    {
-                        "in": "query",
-                        "name": "Action",
-                        "required": False,
-                        "description": "May repeat the body's Action; must then agree.",
-                        "schema": {"enum": list(_ACTIONS)},
-                    }
-                ],
                 "requestBody": {
                     "required": True,
                     "content": {_JSON: {"schema": _ref("ActionRequest")}},
@@ -323,7 +332,7 @@ def _paths() -> dict[str, Any]:
                     **_ERRORS,
                     **_BODY_ERRORS,
                 },
-            }
+            },
         },
         "/jobs/{job_id}": {
             "get": {
@@ -360,6 +369,9 @@ def _paths() -> dict[str, Any]:
                         "headers": {"Location": {"required": True, "schema": {"type": "string"}}},
                         "content": {_JSON: {"schema": _ref("CampaignStart")}},
                     },
+                    "404": _error(
+                        "The user pool to list does not exist (ResourceNotFoundException)."
+                    ),
                     **_ERRORS,
                     **_BODY_ERRORS,
                 },

@@ -85,6 +85,13 @@ def action_label(name: object) -> str:
     return name if isinstance(name, str) and name in _ACTIONS else "Invalid"
 
 
+def _no_nulls(params: Mapping[str, Any]) -> None:
+    """JSON ``null`` is not a value: a parameter is given, or left out (never rewritten)."""
+    for name, value in params.items():
+        if value is None:
+            raise invalid(name, "null is not a value: leave the parameter out instead")
+
+
 def check_parameters(action_name: object, params: Mapping[str, Any]) -> _Action:
     """The action named, after checking the parameter names (values are the producer's job).
 
@@ -97,6 +104,7 @@ def check_parameters(action_name: object, params: Mapping[str, Any]) -> _Action:
     action = _ACTIONS.get(action_name) if isinstance(action_name, str) else None
     if action is None:  # the value is not echoed: it may be anything pasted there
         raise ApiError(400, "InvalidAction", f"Action: must be one of {choices}")
+    _no_nulls(params)
     for name in params:
         if name in _UNSUPPORTED:
             raise invalid(name, "not supported for queued requests")
@@ -193,7 +201,8 @@ def campaign_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
     for name in body:
         if name not in _CAMPAIGN_FIELDS:
             raise invalid(name, "not a campaign field")
-    given = {name: value for name, value in body.items() if value is not None}
+    _no_nulls(body)
+    given = dict(body)
     if "ClientId" not in given:
         raise ApiError(400, "MissingParameter", "ClientId: is required for a campaign")
     title = given.get("Name")
