@@ -1,60 +1,78 @@
 """The Celery tasks that run single jobs (queue ``interactive``).
 
 Each task reads its job's status document first: a job already terminal (a redelivery
-after success) is acknowledged without a call; a job found ``running`` or ``retrying`` was
-in flight when a worker died, and the repeat is counted in ``courier:jobs:redelivered``.
-Whatever happens, the job ends in a terminal state; an unexpected fault is recorded as
-``failed`` with ``CourierInternalError`` rather than left ``running``.
+after success) is acknowledged without a call, and so is a job another live worker holds;
+a job found ``running`` or ``retrying`` was in flight when a worker died, and the repeat
+is counted (the document's ``redeliveries``, ``courier:jobs:redelivered``). While the
+job runs, the worker's heartbeat renews its short lease, so if this worker dies the
+reaper (:mod:`worker.reaper`) sends the job again within seconds. Every call that leaves
+is counted in ``attempts`` before it leaves. Whatever happens, the job ends in a terminal
+state; an unexpected fault is recorded as ``failed`` with ``CourierInternalError``
+rather than left ``running``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from worker.app import app
 from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
 from worker.errors import CourierError, SealError
+from worker.liveness import holder_token
 from worker.ratelimit import Priority
+from worker.reaper import TASK_BY_OPERATION, kwargs_repr
 from worker.runtime import Runtime, get_runtime
-from worker.status import TERMINAL_STATES
+from worker.status import REDELIVERED_KEY, TERMINAL_STATES
 
 __all__ = [
     "REDELIVERED_KEY",
     "get_user_attribute_verification_code",
+    "kwargs_repr",
     "resend_confirmation_code",
 ]
 
 log = logging.getLogger(__name__)
 
-REDELIVERED_KEY = "courier:jobs:redelivered"
-
 
 def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) -> str:
     statuses = runtime.statuses
-    previous = statuses.start(job_id)
+    token = holder_token()
+    lease_seconds = runtime.settings.lease_seconds
+    previous, base = statuses.start(job_id, holder=token, lease_seconds=lease_seconds)
     if previous is None:
         log.warning("job %s has no status document (expired?); not sending", job_id)
         return "unknown"
     if previous in TERMINAL_STATES:
         return previous  # a duplicate delivery of a finished job: acknowledge, send nothing
+    if previous == "held":
+        log.info("job %s runs on another live worker; not sending it twice", job_id)
+        return "running"
     if previous in ("running", "retrying"):
-        runtime.redis.incr(REDELIVERED_KEY)
         log.warning("job %s was in flight when a worker stopped; sending again", job_id)
 
     def mark_retrying(attempts: int) -> None:
-        statuses.transition(job_id, "retrying", attempts=attempts)
+        statuses.transition(job_id, "retrying", attempts=base + attempts)
 
-    outcome = deliver(runtime, request, priority=Priority.INTERACTIVE, on_retry=mark_retrying)
-    _finish(runtime, job_id, outcome)
+    def count_attempt() -> None:
+        statuses.count_attempt(job_id)
+
+    with runtime.heartbeat.holding(statuses.lease(job_id, token, lease_seconds)):
+        outcome = deliver(
+            runtime,
+            request,
+            priority=Priority.INTERACTIVE,
+            on_retry=mark_retrying,
+            on_attempt=count_attempt,
+        )
+        _finish(runtime, job_id, outcome, base)
     return outcome.state
 
 
-def _finish(runtime: Runtime, job_id: str, outcome: Outcome) -> None:
+def _finish(runtime: Runtime, job_id: str, outcome: Outcome, base: int) -> None:
     runtime.statuses.transition(
         job_id,
         outcome.state,
-        attempts=outcome.attempts,
+        attempts=base + outcome.attempts,
         delivery=outcome.delivery,
         error=outcome.error,
     )
@@ -62,7 +80,7 @@ def _finish(runtime: Runtime, job_id: str, outcome: Outcome) -> None:
         "job %s %s after %d attempt(s)%s",
         job_id,
         outcome.state,
-        outcome.attempts,
+        base + outcome.attempts,
         f" ({outcome.error_code})" if outcome.error_code else "",
     )
 
@@ -75,7 +93,7 @@ def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> str:
     return "failed"
 
 
-@app.task(name="courier.resend_confirmation_code")
+@app.task(name=TASK_BY_OPERATION[ResendRequest.operation])
 def resend_confirmation_code(
     job_id: str,
     client_id: str,
@@ -95,7 +113,7 @@ def resend_confirmation_code(
         return _fail_safely(runtime, job_id, exc)
 
 
-@app.task(name="courier.get_user_attribute_verification_code")
+@app.task(name=TASK_BY_OPERATION[VerifyRequest.operation])
 def get_user_attribute_verification_code(
     job_id: str,
     sealed_access_token: str,
@@ -111,12 +129,3 @@ def get_user_attribute_verification_code(
         return _run(runtime, job_id, request)
     except Exception as exc:
         return _fail_safely(runtime, job_id, exc)
-
-
-def kwargs_repr(kwargs: dict[str, Any]) -> str:
-    """What Celery events and Flower show for a job's arguments: secrets redacted."""
-    shown = {
-        key: ("<sealed>" if key.startswith("sealed_") and value is not None else value)
-        for key, value in kwargs.items()
-    }
-    return repr(shown)

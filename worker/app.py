@@ -12,13 +12,11 @@ from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Exchange, Queue
 
-from worker.campaign.watchdog import CampaignWatchdog
+from worker.queues import BULK_QUEUE, INTERACTIVE_QUEUE
 from worker.settings import Settings, load_settings
+from worker.watchdog import Watchdog
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
-
-INTERACTIVE_QUEUE = "interactive"
-BULK_QUEUE = "bulk"
 
 
 def _config(settings: Settings) -> dict[str, Any]:
@@ -81,9 +79,9 @@ def configure(settings: Settings) -> None:
 
 
 configure(load_settings())
-# Every worker pumps live campaigns on its own timer, so a killed worker that held the
-# campaign's timer message cannot stall it until the visibility timeout.
-app.steps["worker"].add(CampaignWatchdog)
+# Every worker runs the watchdog: it reaps work whose holder stopped heartbeating and pumps
+# live campaigns, so nothing waits for a dead worker's messages (the visibility timeout).
+app.steps["worker"].add(Watchdog)
 
 
 @worker_process_init.connect
