@@ -5,20 +5,30 @@ after success) is acknowledged without a call, and so is a job another live work
 a job found ``running`` or ``retrying`` was in flight when a worker died, and the repeat
 is counted (the document's ``redeliveries``, ``courier:jobs:redelivered``). While the
 job runs, the worker's heartbeat renews its short lease, so if this worker dies the
-reaper (:mod:`worker.reaper`) sends the job again within seconds. Every call that leaves
-is counted in ``attempts`` before it leaves. Whatever happens, the job ends in a terminal
-state; an unexpected fault is recorded as ``failed`` with ``CourierInternalError``
-rather than left ``running``.
+reaper (:mod:`worker.reaper`) sends the job again within seconds; a Redis outage is
+waited out (COURIER_REDIS_WAIT_MAX_SECONDS) rather than failing the job. Every call that
+leaves is counted in ``attempts`` before it leaves. Whatever happens, the job ends in a
+terminal state; an unexpected fault is recorded as ``failed`` with
+``CourierInternalError`` rather than left ``running``.
+
+What Celery (and so Flower) sees mirrors the status document: a job that ended
+``failed`` raises :class:`~worker.errors.JobFailedError` with the error's code and message
+*after* its status is recorded, so the task is a FAILURE (declared in ``throws``: one log
+line, no traceback, no retry, and the late ack still happens); ``succeeded`` returns
+``"succeeded"``; ``skipped`` returns ``"skipped: <code>: <message>"`` (a SUCCESS, since
+nothing went wrong, whose result says why no code was sent).
 """
 
 from __future__ import annotations
 
 import logging
 
+import redis
+
 from worker.app import app
 from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
-from worker.errors import CourierError, SealError
-from worker.liveness import holder_token
+from worker.errors import CourierError, JobFailedError, SealError
+from worker.liveness import holder_token, patiently
 from worker.ratelimit import Priority
 from worker.reaper import TASK_BY_OPERATION, kwargs_repr
 from worker.runtime import Runtime, get_runtime
@@ -43,7 +53,9 @@ def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) 
         log.warning("job %s has no status document (expired?); not sending", job_id)
         return "unknown"
     if previous in TERMINAL_STATES:
-        return previous  # a duplicate delivery of a finished job: acknowledge, send nothing
+        # A duplicate delivery of a finished job: send nothing, repeat the recorded outcome.
+        error = statuses.get(job_id).get("error") or {}
+        return _task_result(previous, error.get("code"), error.get("message"))
     if previous == "held":
         log.info("job %s runs on another live worker; not sending it twice", job_id)
         return "running"
@@ -56,16 +68,36 @@ def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) 
     def count_attempt() -> None:
         statuses.count_attempt(job_id)
 
-    with runtime.heartbeat.holding(statuses.lease(job_id, token, lease_seconds)):
-        outcome = deliver(
+    def run() -> Outcome:
+        # a Redis failure inside comes before the call left (limiter, guard) or after a
+        # throttled one: delivering again once Redis is back sends no code twice
+        return deliver(
             runtime,
             request,
             priority=Priority.INTERACTIVE,
             on_retry=mark_retrying,
             on_attempt=count_attempt,
         )
-        _finish(runtime, job_id, outcome, base)
-    return outcome.state
+
+    within = runtime.settings.redis_wait_max_seconds
+    with runtime.heartbeat.holding(statuses.lease(job_id, token, lease_seconds)):
+        outcome = patiently(runtime.redis, run, within_seconds=within, what=f"job {job_id}")
+        patiently(
+            runtime.redis,
+            lambda: _finish(runtime, job_id, outcome, base),
+            within_seconds=within,
+            what=f"job {job_id}",
+        )
+    return _task_result(outcome.state, outcome.error_code, outcome.error_message)
+
+
+def _task_result(state: str, code: str | None, message: str | None) -> str:
+    """The task's result for a recorded outcome; raises JobFailedError for ``failed``."""
+    if state == "failed":
+        raise JobFailedError(code or "CourierInternalError", message or "")
+    if state == "skipped":
+        return f"skipped: {code}: {message}"
+    return state
 
 
 def _finish(runtime: Runtime, job_id: str, outcome: Outcome, base: int) -> None:
@@ -85,15 +117,18 @@ def _finish(runtime: Runtime, job_id: str, outcome: Outcome, base: int) -> None:
     )
 
 
-def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> str:
+def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> JobFailedError:
+    """Record ``failed`` for a fault outside the delivery; the error for the task to raise."""
+    if isinstance(exc, JobFailedError):
+        return exc  # already recorded by _run
     code = "CourierSealError" if isinstance(exc, SealError) else "CourierInternalError"
     message = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
     log.error("job %s failed before reaching Cognito: %s", job_id, message)
     runtime.statuses.transition(job_id, "failed", error={"code": code, "message": message})
-    return "failed"
+    return JobFailedError(code, message)
 
 
-@app.task(name=TASK_BY_OPERATION[ResendRequest.operation])
+@app.task(name=TASK_BY_OPERATION[ResendRequest.operation], throws=(JobFailedError,))
 def resend_confirmation_code(
     job_id: str,
     client_id: str,
@@ -101,7 +136,13 @@ def resend_confirmation_code(
     sealed_secret_hash: str | None = None,
     client_metadata: dict[str, str] | None = None,
 ) -> str:
-    """Send a fresh confirmation code to ``username``; returns the job's final state."""
+    """Send a fresh confirmation code to ``username``.
+
+    Returns ``"succeeded"`` or ``"skipped: <code>: <message>"``.
+
+    Raises:
+        JobFailedError: the job ended ``failed`` (recorded first), with its code and message.
+    """
     runtime = get_runtime()
     try:
         secret_hash = (
@@ -109,23 +150,31 @@ def resend_confirmation_code(
         )
         request = ResendRequest(client_id, username, secret_hash, client_metadata)
         return _run(runtime, job_id, request)
+    except redis.RedisError:
+        raise  # Redis stayed away: the lease runs out and the reaper sends the job again
     except Exception as exc:
-        return _fail_safely(runtime, job_id, exc)
+        raise _fail_safely(runtime, job_id, exc) from None
 
 
-@app.task(name=TASK_BY_OPERATION[VerifyRequest.operation])
+@app.task(name=TASK_BY_OPERATION[VerifyRequest.operation], throws=(JobFailedError,))
 def get_user_attribute_verification_code(
     job_id: str,
     sealed_access_token: str,
     attribute_name: str,
     client_metadata: dict[str, str] | None = None,
 ) -> str:
-    """Send an attribute verification code for the token's user; returns the final state."""
+    """Send an attribute verification code for the token's user (results as above).
+
+    Raises:
+        JobFailedError: the job ended ``failed`` (recorded first), with its code and message.
+    """
     runtime = get_runtime()
     try:
         request = VerifyRequest(
             runtime.sealer.open(sealed_access_token), attribute_name, client_metadata
         )
         return _run(runtime, job_id, request)
+    except redis.RedisError:
+        raise  # Redis stayed away: the lease runs out and the reaper sends the job again
     except Exception as exc:
-        return _fail_safely(runtime, job_id, exc)
+        raise _fail_safely(runtime, job_id, exc) from None

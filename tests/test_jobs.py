@@ -298,7 +298,12 @@ def test_an_unopenable_sealed_token_fails_the_job_clearly(runtime: Runtime) -> N
     from tasks.jobs import get_user_attribute_verification_code
 
     runtime.statuses.create("bad-seal", "GetUserAttributeVerificationCode")
-    assert get_user_attribute_verification_code.run("bad-seal", "not-sealed", "email") == "failed"
+    from worker.errors import JobFailedError
+
+    # The task fails (a Celery FAILURE in Flower) after recording the failure.
+    with pytest.raises(JobFailedError, match="CourierSealError") as raised:
+        get_user_attribute_verification_code.run("bad-seal", "not-sealed", "email")
+    assert raised.value.code == "CourierSealError"
     document = job_status("bad-seal")
     assert document["state"] == "failed"
     assert document["error"]["code"] == "CourierSealError"

@@ -12,6 +12,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Exchange, Queue
 
+from worker.logs import connect_worker_signals
 from worker.queues import BULK_QUEUE, INTERACTIVE_QUEUE
 from worker.settings import Settings, load_settings
 from worker.watchdog import Watchdog
@@ -82,6 +83,8 @@ configure(load_settings())
 # Every worker runs the watchdog: it reaps work whose holder stopped heartbeating and pumps
 # live campaigns, so nothing waits for a dead worker's messages (the visibility timeout).
 app.steps["worker"].add(Watchdog)
+# Worker log lines in COURIER_LOG_FORMAT, with the job and campaign ids of the task at hand.
+connect_worker_signals()
 
 
 @worker_process_init.connect

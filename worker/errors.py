@@ -14,6 +14,7 @@ policy asks this tree (``isinstance(exc, TransientError)``), never string matche
     ├── PermitTimeoutError          the global limiter gave no permit within the bounded wait
     ├── StalePermitError            a call was about to leave too long after its permit
     ├── UserCapReachedError         the per-user guard refused: Cognito would answer LimitExceeded
+    ├── JobFailedError              a job ended ``failed``: its task fails (Celery FAILURE, Flower)
     └── CognitoError                Cognito (or the network on the way) answered with a failure
         ├── TransientError          may succeed if tried again after a pause
         │   ├── ThrottledError      TooManyRequestsException: the shared quota was spent
@@ -34,6 +35,7 @@ __all__ = [
     "ConfigurationError",
     "CourierError",
     "InvalidRequestError",
+    "JobFailedError",
     "JobNotFoundError",
     "PermanentError",
     "PermitTimeoutError",
@@ -100,6 +102,24 @@ class UserCapReachedError(CourierError):
     def __init__(self, message: str, *, retry_after_seconds: float) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class JobFailedError(CourierError):
+    """Raised by a job's task after it recorded ``failed``, so Celery and Flower show FAILURE.
+
+    ``code`` and ``message`` are the status document's ``error`` (Cognito's error code, or
+    a project code such as ``CourierPermitTimeout``). The task declares it in ``throws``:
+    Celery logs it on one line without a traceback, never retries it, and (with
+    ``task_acks_late``) acknowledges the message.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class CognitoError(CourierError):

@@ -11,7 +11,7 @@ import json
 import math
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -160,6 +160,38 @@ class Settings(BaseSettings):
     campaign_ttl_seconds: int = Field(
         default=_ONE_WEEK_SECONDS * 2, ge=60, description="How long campaign data lives."
     )
+
+    # --- what operators see ----------------------------------------------------------------
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or one JSON object a line (worker, front and CLI).",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="TCP port of a worker's Prometheus /metrics; None: not served.",
+    )
+    flower_basic_auth: SecretStr | None = Field(
+        default=None,
+        description="user:password (comma-separated for several) for `courier flower`.",
+    )
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _check_basic_auth(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for pair in value.get_secret_value().split(","):
+            user, sep, password = pair.strip().partition(":")
+            if not (user and sep and password):
+                raise ValueError("must be user:password (comma-separated for several)")
+        return value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("redis_url")
     @classmethod

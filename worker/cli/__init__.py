@@ -32,7 +32,20 @@ app.command()(api)
 def main() -> None:
     """Entry point of the ``courier`` console script."""
     try:
+        _configure_logging()
         app()
     except ConfigurationError as exc:
         err_console.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
         raise SystemExit(2) from None
+
+
+def _configure_logging() -> None:
+    """Log lines in COURIER_LOG_FORMAT from the start (`courier worker` sets it again)."""
+    from worker.logs import configure_logging  # noqa: PLC0415
+    from worker.settings import load_settings  # noqa: PLC0415
+
+    try:
+        log_format = load_settings().log_format
+    except ConfigurationError:
+        log_format = "text"  # the command itself reports the configuration error
+    configure_logging(log_format, "WARNING")

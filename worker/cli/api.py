@@ -36,6 +36,7 @@ def api(
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from worker.api import create_app  # noqa: PLC0415 - importing tasks reads settings
+    from worker.logs import configure_logging  # noqa: PLC0415
     from worker.runtime import Runtime, set_runtime  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
 
@@ -48,7 +49,7 @@ def api(
         sys.stderr.flush()
     app = create_app(settings)  # ConfigurationError without a token: `courier` exits 2
     set_runtime(Runtime.from_settings(settings))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_format, logging.INFO)
     if settings.seal_key is None:
         logging.getLogger("worker.api").warning(
             "COURIER_SEAL_KEY is not set: requests with an AccessToken or a SecretHash will "

@@ -24,8 +24,11 @@ def worker(
 ) -> None:
     """Run a worker with the project's defaults (threads pool, events on, both queues)."""
     from worker.app import app  # noqa: PLC0415 - reading settings happens here, not at import
+    from worker.settings import load_settings  # noqa: PLC0415
 
     argv = ["worker", "--queues", queues, "--loglevel", loglevel, "--task-events"]
+    if load_settings().log_format == "json":
+        argv.insert(0, "--quiet")  # no text banner: every line on the streams is JSON
     if concurrency is not None:
         argv += ["--concurrency", str(concurrency)]
     if hostname is not None:

@@ -1,4 +1,7 @@
-"""Set-up operations an operator signs with IAM credentials: pools, clients, users."""
+"""Set-up operations an operator signs with IAM credentials: pools, clients, users.
+
+How pools and clients are shown lives in :mod:`worker.emulator.documents`.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +17,16 @@ from worker.emulator.common import (
     parse_attributes,
     user_document,
 )
+from worker.emulator.documents import (
+    CLIENT_ECHOED,
+    POOL_ECHOED,
+    client_document,
+    echoed,
+    pool_document,
+    pool_summary,
+)
 from worker.emulator.errors import ServiceError, invalid_parameter, not_authorized
-from worker.emulator.schema import build_schema, check_user_attributes, schema_document
+from worker.emulator.schema import build_schema, check_user_attributes
 from worker.emulator.state import DEFAULT_PASSWORD_POLICY, AppClient, Pool, User
 
 if TYPE_CHECKING:
@@ -31,56 +42,15 @@ __all__ = [
     "describe_user_pool",
     "describe_user_pool_client",
     "list_user_pools",
-    "pool_document",
 ]
-
-
-def pool_document(pool: Pool) -> dict[str, Any]:
-    """A pool as DescribeUserPool shows it.
-
-    ``UsernameConfiguration`` and ``UsernameAttributes`` appear only when the pool was
-    created with them (they are optional in UserPoolType).
-    """
-    doc: dict[str, Any] = {
-        "Id": pool.id,
-        "Name": pool.name,
-        "Arn": pool.arn,
-        "Policies": {"PasswordPolicy": dict(pool.password_policy)},
-        "LambdaConfig": {},
-        "CreationDate": pool.created,
-        "LastModifiedDate": pool.created,
-        "AutoVerifiedAttributes": list(pool.auto_verified_attributes),
-        "MfaConfiguration": "OFF",
-        "EstimatedNumberOfUsers": pool.estimated_users,
-        "EmailConfiguration": {"EmailSendingAccount": pool.email_sending_account},
-        "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False},
-        "UserPoolTier": "ESSENTIALS",
-        "SchemaAttributes": schema_document(pool.schema),
-    }
-    if pool.case_sensitive_setting is not None:
-        doc["UsernameConfiguration"] = {"CaseSensitive": pool.case_sensitive_setting}
-    if pool.username_attributes:
-        doc["UsernameAttributes"] = list(pool.username_attributes)
-    return doc
-
-
-def _client_document(client: AppClient) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "UserPoolId": client.pool_id,
-        "ClientName": client.name,
-        "ClientId": client.id,
-        "CreationDate": client.created,
-        "LastModifiedDate": client.created,
-        "ExplicitAuthFlows": list(client.explicit_auth_flows),
-        "PreventUserExistenceErrors": client.prevent_user_existence_errors,
-    }
-    if client.secret is not None:
-        doc["ClientSecret"] = client.secret
-    return doc
 
 
 def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     """Create an empty pool (email sending COGNITO_DEFAULT unless DEVELOPER is asked).
+
+    The pool's Region (its id's prefix, its ARN, its tokens' ``iss``) is the Region the
+    client called: the SigV4 credential scope, else the Host (``cognito-idp.<region>.
+    amazonaws.com``), else the emulator's ``--region``.
 
     ``UsernameConfiguration.CaseSensitive`` absent means case sensitive (API reference,
     UsernameConfigurationType: true "is the default value"). ``UsernameAttributes`` and
@@ -96,10 +66,11 @@ def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
             "Only one of the following can be set: UsernameAttributes and AliasAttributes."
         )
     username_config = params.get("UsernameConfiguration")
+    region = emu.call_region
     pool = Pool(
-        id=emu.directory.new_pool_id(),
+        id=emu.directory.new_pool_id(region),
         name=params["PoolName"],
-        region=emu.config.region,
+        region=region,
         auto_verified_attributes=tuple(params.get("AutoVerifiedAttributes") or ()),
         email_sending_account=email_config.get("EmailSendingAccount", "COGNITO_DEFAULT"),
         password_policy=policy,
@@ -108,6 +79,7 @@ def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
         ),
         username_attributes=username_attributes,
         schema=build_schema(params.get("Schema")),
+        settings=echoed(params, POOL_ECHOED),
     )
     emu.directory.add_pool(pool)
     return {"UserPool": pool_document(pool)}
@@ -128,18 +100,7 @@ def list_user_pools(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             raise ServiceError("InvalidParameterException", "Invalid NextToken.") from None
     end = start + int(params["MaxResults"])
-    result: dict[str, Any] = {
-        "UserPools": [
-            {
-                "Id": p.id,
-                "Name": p.name,
-                "LambdaConfig": {},
-                "CreationDate": p.created,
-                "LastModifiedDate": p.created,
-            }
-            for p in pools[start:end]
-        ]
-    }
+    result: dict[str, Any] = {"UserPools": [pool_summary(p) for p in pools[start:end]]}
     if end < len(pools):
         result["NextToken"] = base64.urlsafe_b64encode(str(end).encode()).decode()
     return result
@@ -155,9 +116,10 @@ def create_user_pool_client(emu: Emulator, params: dict[str, Any]) -> dict[str, 
         secret=emu.directory.new_secret() if params.get("GenerateSecret") else None,
         explicit_auth_flows=tuple(params.get("ExplicitAuthFlows") or ()),
         prevent_user_existence_errors=params.get("PreventUserExistenceErrors") or "LEGACY",
+        settings=echoed(params, CLIENT_ECHOED),
     )
     emu.directory.add_client(client)
-    return {"UserPoolClient": _client_document(client)}
+    return {"UserPoolClient": client_document(client)}
 
 
 def describe_user_pool_client(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +130,7 @@ def describe_user_pool_client(emu: Emulator, params: dict[str, Any]) -> dict[str
         raise ServiceError(
             "ResourceNotFoundException", f"User pool client {client.id} does not exist."
         )
-    return {"UserPoolClient": _client_document(client)}
+    return {"UserPoolClient": client_document(client)}
 
 
 def _existing_user(pool: Pool, username: str, *, for_update: bool = False) -> User:

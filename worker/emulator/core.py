@@ -75,6 +75,8 @@ class Emulator:
         self.config = config
         self.directory = build_directory(config)
         self.tokens = TokenIssuer(region=config.region)
+        # the Region the call being handled was meant for (set by the server per call)
+        self.call_region = config.region
         self.recorder = Recorder()
         self.injector = FaultInjector(config.faults, config.latency, seed=config.seed)
         self.caps = HourlyCap(config.per_user_hourly_cap)
@@ -164,6 +166,7 @@ class Emulator:
         self._build_buckets()
         if pools:
             self.directory = build_directory(self.config)
+            self.tokens.clear_refresh_tokens()
             self._initial_scripts()
 
     def describe(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from typing import Any
 
@@ -28,6 +29,22 @@ EMULATOR_KEY = web.AppKey("emulator", Emulator)
 _TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 _JSON_11 = "application/x-amz-json-1.1"
 _BARE_5XX = "<html><body><h1>{status} Server Error</h1><p>An error occurred.</p></body></html>"
+# SigV4: "Credential=<key id>/<yyyymmdd>/<region>/cognito-idp/aws4_request"
+_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/cognito-idp/aws4_request")
+_HOST = re.compile(r"cognito-idp(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?::\d+)?")
+
+
+def caller_region(headers: Any) -> str | None:
+    """The Region a request was meant for: its SigV4 credential scope, else its Host.
+
+    None for an unsigned request to a Host that names no Region (the emulator's own
+    ``host:port``); the caller then uses the emulator's ``--region``.
+    """
+    scope = _SCOPE.search(headers.get("Authorization", ""))
+    if scope is not None:
+        return scope.group(1)
+    host = _HOST.fullmatch(headers.get("Host", ""))
+    return host.group(1) if host is not None else None
 
 
 def _error(code: str, message: str, status: int) -> web.Response:
@@ -137,6 +154,7 @@ async def _aws(request: web.Request) -> web.StreamResponse:
             return answer
     try:
         operation.validate(params)
+        emu.call_region = caller_region(request.headers) or emu.config.region
         result = operation.handler(emu, params)
     except ServiceError as exc:
         return _service_error(emu, name, exc)
@@ -224,6 +242,33 @@ async def _script(request: web.Request) -> web.Response:
     return web.json_response({"status": "scripted", "count": count})
 
 
+async def _jwks(request: web.Request) -> web.Response:
+    """``GET /<pool id>/.well-known/jwks.json``: the pool's public signing keys."""
+    emu = request.app[EMULATOR_KEY]
+    pool_id = request.match_info["pool_id"]
+    if pool_id not in emu.directory.pools:
+        return web.json_response({"message": f"User pool {pool_id} does not exist."}, status=404)
+    return web.json_response(emu.tokens.jwks(pool_id))
+
+
+async def _openid_configuration(request: web.Request) -> web.Response:
+    """``GET /<pool id>/.well-known/openid-configuration``: issuer and ``jwks_uri``."""
+    emu = request.app[EMULATOR_KEY]
+    pool_id = request.match_info["pool_id"]
+    if pool_id not in emu.directory.pools:
+        return web.json_response({"message": f"User pool {pool_id} does not exist."}, status=404)
+    base = f"{request.scheme}://{request.host}/{pool_id}"
+    return web.json_response(
+        {
+            "issuer": emu.tokens.issuer(pool_id),
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+            "response_types_supported": ["code", "token"],
+        }
+    )
+
+
 def build_app(emu: Emulator) -> web.Application:
     """The aiohttp application serving ``emu``."""
     app = web.Application(client_max_size=1024 * 1024)
@@ -236,4 +281,6 @@ def build_app(emu: Emulator) -> web.Application:
     app.router.add_get("/_emulator/config", _config)
     app.router.add_post("/_emulator/config", _config)
     app.router.add_post("/_emulator/script", _script)
+    app.router.add_get("/{pool_id}/.well-known/jwks.json", _jwks)
+    app.router.add_get("/{pool_id}/.well-known/openid-configuration", _openid_configuration)
     return app

@@ -81,7 +81,9 @@ class AppClient:
     secret: str | None = None
     explicit_auth_flows: tuple[str, ...] = ()
     prevent_user_existence_errors: str = "LEGACY"
-    created: float = field(default_factory=time.time)
+    # settings echoed by DescribeUserPoolClient (worker.emulator.documents.CLIENT_ECHOED)
+    settings: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=lambda: round(time.time(), 3))
 
     @property
     def hides_missing_users(self) -> bool:
@@ -108,7 +110,9 @@ class Pool:
     username_attributes: tuple[str, ...] = ()
     schema: dict[str, SchemaAttribute] = field(default_factory=lambda: dict(STANDARD))
     password_policy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PASSWORD_POLICY))
-    created: float = field(default_factory=time.time)
+    # settings echoed by DescribeUserPool (worker.emulator.documents.POOL_ECHOED)
+    settings: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=lambda: round(time.time(), 3))
     clients: dict[str, AppClient] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     _extra: list[str] = field(default_factory=list)
@@ -196,10 +200,13 @@ class Directory:
         self.scripts: list[dict[str, Any]] = []
         self._rng = random.Random(f"directory/{seed}")  # noqa: S311 - reproducible ids
 
-    def new_pool_id(self) -> str:
-        """A fresh pool id shaped like Cognito's (``<region>_<9 alphanumerics>``)."""
+    def new_pool_id(self, region: str | None = None) -> str:
+        """A fresh pool id shaped like Cognito's (``<region>_<9 alphanumerics>``).
+
+        ``region`` defaults to the emulator's own.
+        """
         while True:
-            pool_id = f"{self.region}_" + "".join(self._rng.choices(_ALNUM, k=9))
+            pool_id = f"{region or self.region}_" + "".join(self._rng.choices(_ALNUM, k=9))
             if pool_id not in self.pools:
                 return pool_id
 
