@@ -22,6 +22,7 @@ nothing went wrong, whose result says why no code was sent).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import redis
 
@@ -32,7 +33,8 @@ from worker.liveness import holder_token, patiently
 from worker.ratelimit import Priority
 from worker.reaper import TASK_BY_OPERATION, kwargs_repr
 from worker.runtime import Runtime, get_runtime
-from worker.status import REDELIVERED_KEY, TERMINAL_STATES
+from worker.status import REDELIVERED_KEY, TERMINAL_STATES, job_key
+from worker.workermetrics import record_delivery, record_job_duration
 
 __all__ = [
     "REDELIVERED_KEY",
@@ -84,7 +86,7 @@ def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) 
         outcome = patiently(runtime.redis, run, within_seconds=within, what=f"job {job_id}")
         patiently(
             runtime.redis,
-            lambda: _finish(runtime, job_id, outcome, base),
+            lambda: _finish(runtime, job_id, outcome, base, request.operation),
             within_seconds=within,
             what=f"job {job_id}",
         )
@@ -100,7 +102,7 @@ def _task_result(state: str, code: str | None, message: str | None) -> str:
     return state
 
 
-def _finish(runtime: Runtime, job_id: str, outcome: Outcome, base: int) -> None:
+def _finish(runtime: Runtime, job_id: str, outcome: Outcome, base: int, operation: str) -> None:
     runtime.statuses.transition(
         job_id,
         outcome.state,
@@ -108,6 +110,7 @@ def _finish(runtime: Runtime, job_id: str, outcome: Outcome, base: int) -> None:
         delivery=outcome.delivery,
         error=outcome.error,
     )
+    _observe_duration(runtime, job_id, operation, outcome.state)
     log.info(
         "job %s %s after %d attempt(s)%s",
         job_id,
@@ -117,7 +120,13 @@ def _finish(runtime: Runtime, job_id: str, outcome: Outcome, base: int) -> None:
     )
 
 
-def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> JobFailedError:
+def _observe_duration(runtime: Runtime, job_id: str, operation: str, state: str) -> None:
+    created_at = runtime.redis.hget(job_key(job_id), "created_at")
+    if isinstance(created_at, bytes):
+        record_job_duration(operation, state, created_at.decode(), datetime.now(UTC))
+
+
+def _fail_safely(runtime: Runtime, job_id: str, operation: str, exc: Exception) -> JobFailedError:
     """Record ``failed`` for a fault outside the delivery; the error for the task to raise."""
     if isinstance(exc, JobFailedError):
         return exc  # already recorded by _run
@@ -125,6 +134,8 @@ def _fail_safely(runtime: Runtime, job_id: str, exc: Exception) -> JobFailedErro
     message = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
     log.error("job %s failed before reaching Cognito: %s", job_id, message)
     runtime.statuses.transition(job_id, "failed", error={"code": code, "message": message})
+    record_delivery(operation, "failed", code)
+    _observe_duration(runtime, job_id, operation, "failed")
     return JobFailedError(code, message)
 
 
@@ -153,7 +164,7 @@ def resend_confirmation_code(
     except redis.RedisError:
         raise  # Redis stayed away: the lease runs out and the reaper sends the job again
     except Exception as exc:
-        raise _fail_safely(runtime, job_id, exc) from None
+        raise _fail_safely(runtime, job_id, ResendRequest.operation, exc) from None
 
 
 @app.task(name=TASK_BY_OPERATION[VerifyRequest.operation], throws=(JobFailedError,))
@@ -177,4 +188,4 @@ def get_user_attribute_verification_code(
     except redis.RedisError:
         raise  # Redis stayed away: the lease runs out and the reaper sends the job again
     except Exception as exc:
-        raise _fail_safely(runtime, job_id, exc) from None
+        raise _fail_safely(runtime, job_id, VerifyRequest.operation, exc) from None

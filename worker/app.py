@@ -14,8 +14,10 @@ from kombu import Exchange, Queue
 
 from worker.logs import connect_worker_signals
 from worker.queues import BULK_QUEUE, INTERACTIVE_QUEUE
+from worker.redistls import redis_tls_options
 from worker.settings import Settings, load_settings
 from worker.watchdog import Watchdog
+from worker.workermetrics import MetricsServer
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
 
@@ -28,9 +30,14 @@ def _config(settings: Settings) -> dict[str, Any]:
         # Poll queues in the order listed: interactive is always served before bulk.
         "queue_order_strategy": "priority",
     }
+    # rediss://: the broker and the result backend get the URL's TLS options (Celery's
+    # backend refuses a rediss:// URL without ssl_cert_reqs); see worker.redistls.
+    tls = redis_tls_options(settings.redis_url)
     return {
         "broker_url": settings.redis_url,
         "result_backend": settings.redis_url,
+        "broker_use_ssl": tls,
+        "redis_backend_use_ssl": tls,
         "broker_transport_options": transport,
         "result_backend_transport_options": dict(transport),
         # JSON only: no pickle from the broker, and messages stay readable (and scannable).
@@ -83,6 +90,8 @@ configure(load_settings())
 # Every worker runs the watchdog: it reaps work whose holder stopped heartbeating and pumps
 # live campaigns, so nothing waits for a dead worker's messages (the visibility timeout).
 app.steps["worker"].add(Watchdog)
+# Each worker serves its own metrics on COURIER_METRICS_PORT (worker.workermetrics).
+app.steps["worker"].add(MetricsServer)
 # Worker log lines in COURIER_LOG_FORMAT, with the job and campaign ids of the task at hand.
 connect_worker_signals()
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from tenacity import RetryCallState
 
+from worker import workermetrics as metrics
 from worker.errors import (
     CognitoError,
     PermitTimeoutError,
@@ -158,14 +160,24 @@ def deliver(
         if on_attempt is not None:
             on_attempt()
 
+        asked = time.monotonic()
+
         def send() -> dict[str, str]:
             nonlocal attempts
+            granted = time.monotonic()
             attempts += 1
             try:
-                return _call(runtime, request)
+                answer = _call(runtime, request)
             except StalePermitError:
-                attempts -= 1  # refused before it left: not an attempt
+                attempts -= 1  # refused before it left: not an attempt; the wait goes on
                 raise
+            except CognitoError as exc:
+                metrics.record_permit_wait(priority.value, granted - asked)
+                metrics.record_attempt(request.operation, exc.code)
+                raise
+            metrics.record_permit_wait(priority.value, granted - asked)
+            metrics.record_attempt(request.operation, "succeeded")
+            return answer
 
         try:
             return send_with_fresh_permit(
@@ -184,6 +196,7 @@ def deliver(
             # user's slot back (a throttled call does not count against the user's cap).
             runtime.limiter.report_throttle(Category.USER_RESOURCE_READ)
             runtime.guard.release(request.operation, user_key)
+            metrics.record_throttle(request.operation)
             raise
 
     def before_sleep(state: RetryCallState) -> None:
@@ -197,18 +210,26 @@ def deliver(
         if on_retry is not None:
             on_retry(attempts)
 
+    outcome = _outcome(lambda: retrying(settings, before_sleep=before_sleep)(attempt_once))
+    outcome = replace(outcome, attempts=attempts)
+    metrics.record_delivery(request.operation, outcome.state, outcome.error_code)
+    return outcome
+
+
+def _outcome(run: Callable[[], dict[str, str]]) -> Outcome:
+    """What ``run`` came to (``attempts`` filled in by the caller)."""
     try:
-        delivery = retrying(settings, before_sleep=before_sleep)(attempt_once)
+        delivery = run()
     except UserCapReachedError as exc:
         return Outcome(
             "skipped",
-            attempts,
+            0,
             error_code=USER_CAP_CODE,
             error_message=str(exc),
             retry_after_seconds=exc.retry_after_seconds,
         )
     except PermitTimeoutError as exc:
-        return Outcome("failed", attempts, error_code=PERMIT_TIMEOUT_CODE, error_message=str(exc))
+        return Outcome("failed", 0, error_code=PERMIT_TIMEOUT_CODE, error_message=str(exc))
     except CognitoError as exc:
-        return Outcome("failed", attempts, error_code=exc.code, error_message=exc.message)
-    return Outcome("succeeded", attempts, delivery=delivery)
+        return Outcome("failed", 0, error_code=exc.code, error_message=exc.message)
+    return Outcome("succeeded", 0, delivery=delivery)

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url
 
 from worker.errors import ConfigurationError
+from worker.redistls import redis_tls_options
 
 __all__ = ["Settings", "load_settings"]
 
@@ -200,6 +201,7 @@ class Settings(BaseSettings):
             parse_url(value)  # type: ignore[no-untyped-call]
         except ValueError as exc:
             raise ValueError(f"not a Redis URL ({exc})") from None
+        redis_tls_options(value)  # a rediss:// URL's TLS options, checked at start-up
         return value
 
     @field_validator("cognito_endpoint_url")

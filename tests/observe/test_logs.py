@@ -5,11 +5,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
-from tests.observe.conftest import Stack
+from tests.observe.conftest import API_TOKEN, CLIENT_ID, Stack
 from tests.resilience.harness import wait_until
 from worker.logs import bind_task_context, configure_logging, log_context, unbind_task_context
 from worker.redact import mask_url, mask_urls_in, short_path
@@ -140,3 +144,35 @@ def test_a_real_worker_logs_json_with_the_job_id_on_its_retry_line(stack: Stack)
     # Every line the worker wrote is one JSON object.
     text = [raw for raw in stack.worker.log().splitlines() if raw.strip()]
     assert all(raw.startswith("{") for raw in text), [r for r in text if not r.startswith("{")]
+
+
+def test_the_front_logs_json_with_action_and_job_id_and_cuts_pasted_tokens(
+    front_url: str, tmp_path: Path
+) -> None:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    query = urlencode({"Action": "ResendConfirmationCode", "ClientId": CLIENT_ID, "Username": "u1"})
+    request = urllib.request.Request(f"{front_url}/?{query}", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 202
+        job_id = json.loads(answer.read())["id"]
+    token = "eyJraWQiOiJrMSIsImFsZyI6IlJTMjU2In0." + "s3cretpart" * 80
+    for path in (f"/{token}", f"/jobs/{token}"):
+        request = urllib.request.Request(f"{front_url}{path}", headers=headers)
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(request, timeout=10)
+
+    def lines() -> list[dict[str, Any]]:
+        text = (tmp_path / "api.log").read_text(encoding="utf-8")
+        found = [json.loads(raw) for raw in text.splitlines() if raw.startswith("{")]
+        return found if sum(1 for f in found if f["logger"] == "worker.api") >= 3 else []
+
+    found = wait_until(lines, timeout_seconds=10, what="the front's access lines")
+    text = (tmp_path / "api.log").read_text(encoding="utf-8")
+    assert all(raw.startswith("{") for raw in text.splitlines() if raw.strip()), text[-2000:]
+    access = [line for line in found if line["logger"] == "worker.api"]
+    submitted = [line for line in access if line.get("job_id") == job_id]
+    assert submitted, access
+    assert submitted[0]["action"] == "ResendConfirmationCode"
+    assert submitted[0]["status"] == 202
+    assert "s3cretpart" not in text
+    assert all(len(line["message"]) < 200 for line in access)
