@@ -133,12 +133,15 @@ def deliver(
     *,
     priority: Priority,
     on_retry: Callable[[int], None] | None = None,
+    on_attempt: Callable[[], None] | None = None,
     reserved: GuardDecision | None = None,
 ) -> Outcome:
     """Run ``request`` to an outcome.
 
     ``on_retry(attempts_so_far)`` is called before each backoff sleep (the job turns
-    ``retrying``). ``reserved`` is the per-user guard's decision for the first attempt when
+    ``retrying``); ``on_attempt()`` before each attempt takes its permit (an interactive
+    job counts the call in Redis first, so a worker killed mid-call leaves it counted).
+    ``reserved`` is the per-user guard's decision for the first attempt when
     the caller already asked for it (a campaign reserves a batch of rows in one round trip
     with :meth:`~worker.userguard.PerUserGuard.reserve_many`, for ``request.operation``,
     ``request.user_key(runtime.clients)`` and ``request.legacy_user_key()``); every later
@@ -165,6 +168,8 @@ def deliver(
                 f"allows {settings.user_hourly_cap}",
                 retry_after_seconds=decision.retry_after_seconds,
             )
+        if on_attempt is not None:
+            on_attempt()
 
         asked = time.monotonic()
 
