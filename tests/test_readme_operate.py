@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
+from tests.test_deploy_files import kustomize
 from worker.cli import app
 from worker.settings import Settings
 
@@ -95,17 +94,8 @@ def _check_courier(args: list[str]) -> None:
 
 def _check_kustomize(folder: Path) -> None:
     assert (folder / "kustomization.yaml").is_file(), folder
-    if shutil.which("kubectl") is None:
+    if kustomize(folder) is None:  # no kubectl here: the kustomization parses at least
         yaml.safe_load((folder / "kustomization.yaml").read_text())
-        return
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
 
 
 def _check_compose(args: list[str]) -> None:
