@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
+import math
 import re
 import runpy
 import shutil
@@ -253,22 +253,28 @@ def test_documented_and_scripted_variables_are_settings_fields() -> None:
 
 def test_flower_config(monkeypatch: pytest.MonkeyPatch) -> None:
     path = str(DEPLOY / "flower" / "flowerconfig.py")
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:one, audit:two")
+    monkeypatch.setenv("COURIER_FLOWER_BASIC_AUTH", "ops:one, audit:two")
     config = runpy.run_path(path)
     assert config["basic_auth"] == ["ops:one", "audit:two"]
-    assert config["persistent"] is False
-    assert 0 < config["max_tasks"] <= 100_000
+    assert config["persistent"] is True
+    assert config["read_only"] is True
+    # History for a day at the budget.
+    assert config["max_tasks"] == math.ceil(load_settings().rate_limit * 86_400)
+    from flower import urls
     from flower.options import options
 
-    settings = {k: v for k, v in config.items() if not k.startswith("_") and k != "os"}
+    settings = {k: v for k, v in config.items() if not k.startswith("_") and k[0].islower()}
+    settings = {k: v for k, v in settings.items() if not callable(v)}
     for name in settings:
         assert name in options, f"{name} is not a Flower option"
+    # The control and task-writing routes are gone before Flower builds its app.
+    patterns = [str(h[0]) if isinstance(h, tuple) else h.regex.pattern for h in urls.handlers]
+    assert not [p for p in patterns if p.startswith(("/api/worker/", "/api/task/async-apply"))]
 
 
 def test_flower_config_requires_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FLOWER_BASIC_AUTH", raising=False)
-    assert "FLOWER_BASIC_AUTH" not in os.environ
-    with pytest.raises(SystemExit, match="FLOWER_BASIC_AUTH"):
+    monkeypatch.delenv("COURIER_FLOWER_BASIC_AUTH", raising=False)
+    with pytest.raises(SystemExit, match="COURIER_FLOWER_BASIC_AUTH"):
         runpy.run_path(str(DEPLOY / "flower" / "flowerconfig.py"))
 
 
