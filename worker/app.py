@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Exchange, Queue
 
 from worker.campaign.watchdog import CampaignWatchdog
@@ -104,3 +104,14 @@ def _fresh_runtime_after_fork(**_: Any) -> None:
     from worker.runtime import reset_runtime  # noqa: PLC0415 - avoid an import cycle
 
     reset_runtime()
+
+
+@worker_init.connect
+def _record_threads(sender: Any = None, **_: Any) -> None:
+    # The real thread count (-c wins over the settings) sizes boto3's connection pools.
+    # Sent before any bootstep or task builds this process's runtime.
+    from worker.runtime import set_worker_threads  # noqa: PLC0415
+
+    concurrency = getattr(sender, "concurrency", None)
+    if isinstance(concurrency, int) and concurrency > 0:
+        set_worker_threads(concurrency)

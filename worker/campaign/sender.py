@@ -162,8 +162,12 @@ class _Holder:
         is delivered again: nothing had left for it, or only a throttled call.
         """
         operation = ResendRequest.operation
-        user_keys = [r.user_key() for _, r in requests]
-        decisions = self.patient(partial(self.runtime.guard.reserve_many, operation, user_keys))
+        clients = self.runtime.clients
+        user_keys = [r.user_key(clients) for _, r in requests]
+        legacy_keys = [r.legacy_user_key() for _, r in requests]
+        decisions = self.patient(
+            partial(self.runtime.guard.reserve_many, operation, user_keys, legacy_keys=legacy_keys)
+        )
         return [
             (row, self.patient(partial(_send, self.runtime, self.store.id, request, decision)))
             for (row, request), decision in zip(requests, decisions, strict=True)

@@ -158,7 +158,7 @@ class CampaignStore:
         pipe.execute()
         return row
 
-    def finish_ingest(self, *, rejected: int, duplicates: int) -> None:
+    def finish_ingest(self, *, rejected: int, duplicates: int, case_merged: int = 0) -> None:
         """Mark the input complete: every row is stored, chunks may all be dispatched."""
         self.redis.hset(
             self.keys.meta,
@@ -166,9 +166,29 @@ class CampaignStore:
                 "ingest": "done",
                 "rejected": rejected,
                 "duplicates": duplicates,
+                "case_merged": case_merged,
                 "updated_at": time.time(),
             },
         )
+
+    def add_rejects(self, rejects: Iterable[tuple[int, str]], *, expire_at: int) -> None:
+        """Keep rejected input rows ``(line, reason)`` for the report."""
+        blob = "".join(
+            f"{line}\t{reason.replace(chr(9), ' ').replace(chr(10), ' ')}\n"
+            for line, reason in rejects
+        )
+        if blob:
+            self.redis.append(self.keys.rejects, blob.encode("utf-8"))
+            self.redis.expireat(self.keys.rejects, expire_at)
+
+    def rejects(self) -> list[tuple[int, str]]:
+        """The rejected input rows kept for the report, ``(line, reason)`` in input order."""
+        blob = cast("bytes | None", self.redis.get(self.keys.rejects)) or b""
+        found = []
+        for record in blob.decode("utf-8").split("\n")[:-1]:
+            line, _, reason = record.partition("\t")
+            found.append((int(line), reason))
+        return found
 
     # --- reading ------------------------------------------------------------------------
 
