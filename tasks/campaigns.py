@@ -5,8 +5,9 @@
     print(campaign_status(doc["id"])["counts"])
 
 Tasks: ``courier.campaign_chunk`` sends one member's rows (a chunk of up to 1,000 users or a
-retry batch), ``courier.campaign_tick`` is the timer pump, ``courier.campaign_ingest`` lists
-a user pool page by page. See :mod:`worker.campaign.engine` for pacing and crash recovery.
+retry batch), ``courier.campaign_ingest`` lists a user pool page by page. No timer task:
+every worker's watchdog pumps live campaigns (:mod:`worker.watchdog`). See
+:mod:`worker.campaign.engine` for pacing and crash recovery.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 from celery import Task
 
 from worker.app import BULK_QUEUE, app
-from worker.campaign.engine import pump, run_tick
+from worker.campaign.dispatch import CHUNK_TASK, CeleryDispatcher
+from worker.campaign.engine import pump
 from worker.campaign.ingest import (
     CampaignOptions,
     collect_rows,
@@ -71,19 +73,7 @@ __all__ = [
 ]
 
 
-class _CeleryDispatcher:
-    """Sends campaign messages to the ``bulk`` queue."""
-
-    def member(self, campaign_id: str, member: str, token: str) -> None:
-        campaign_chunk.apply_async(args=(campaign_id, member), task_id=token, queue=BULK_QUEUE)
-
-    def tick(self, campaign_id: str, tick: str, countdown_seconds: float) -> None:
-        campaign_tick.apply_async(
-            args=(campaign_id, tick), countdown=countdown_seconds, queue=BULK_QUEUE
-        )
-
-
-DISPATCHER = _CeleryDispatcher()
+DISPATCHER = CeleryDispatcher(app)
 
 
 def _store(campaign_id: str) -> CampaignStore:
@@ -93,7 +83,7 @@ def _store(campaign_id: str) -> CampaignStore:
 # --- tasks -------------------------------------------------------------------------------
 
 
-@app.task(name="courier.campaign_chunk", bind=True)
+@app.task(name=CHUNK_TASK, bind=True)
 def campaign_chunk(self: Task[Any, Any], campaign_id: str, member: str) -> str:
     """Send the open rows of ``member`` (``c:{chunk}`` or ``b:{batch}``); returns the result."""
     runtime = get_runtime()
@@ -103,8 +93,10 @@ def campaign_chunk(self: Task[Any, Any], campaign_id: str, member: str) -> str:
 
 @app.task(name="courier.campaign_tick")
 def campaign_tick(campaign_id: str, tick: str) -> None:
-    """The timer pump: re-lease lost work, release due deferred rows, schedule itself."""
-    run_tick(_store(campaign_id), tick, DISPATCHER)
+    """Retired timer: a tick queued by an older version is acknowledged and does nothing.
+
+    The watchdog of every worker pumps live campaigns now (:mod:`worker.watchdog`).
+    """
 
 
 @app.task(name="courier.campaign_ingest")
@@ -209,7 +201,6 @@ def start_campaign(
         return document
     campaign_id = new_campaign_id()
     store, expire_at = create_campaign(runtime.redis, runtime.settings, campaign_id, options)
-    _start_timer(store)
     if selection.source["kind"] == "file":
         store_rows(store, intake, selection.names, chunk_size=chunk_size, expire_at=expire_at)
     else:
@@ -331,12 +322,6 @@ def _dry_document(options: CampaignOptions, intake: Intake) -> dict[str, Any]:
     }
 
 
-def _start_timer(store: CampaignStore) -> None:
-    tick = uuid.uuid4().hex
-    store.redis.hset(store.keys.meta, "tick", tick)
-    DISPATCHER.tick(store.id, tick, 0)
-
-
 def campaign_status(campaign_id: str) -> dict[str, Any]:
     """The campaign status document (DESIGN.md) plus ``redelivered``.
 
@@ -365,7 +350,6 @@ def resume_campaign(campaign_id: str) -> dict[str, Any]:
     """
     store = _store(campaign_id)
     if store.set_state("active", allowed_from={"paused"}) == "paused":
-        _start_timer(store)
         pump(store, DISPATCHER)
     return store.status()
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from worker.lua import NOW
+
 __all__ = [
     "CLAIM",
     "DUE",
@@ -25,13 +27,11 @@ __all__ = [
     "TAKE",
 ]
 
-_PRELUDE = """
+_PRELUDE = (
+    NOW
+    + """
 local NAMES = {'queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled',
                'deferred', 'running'}
-local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
 local function byte_at(key, row)
   local s = redis.call('GETRANGE', key, row, row)
   if s == '' then return nil end
@@ -42,6 +42,7 @@ local function move(counts, from, to, n)
   redis.call('HINCRBY', counts, NAMES[to + 1], n)
 end
 """
+)
 
 # KEYS meta rows counts leases owners. ARGV member token lease_ttl mine claimable row...
 # Claims each row in turn; returns one code per row: 1 claimed, 2 claimed again after a
