@@ -162,12 +162,7 @@ def deliver(
         decision, first = first, None
         if decision is None:
             decision = runtime.guard.reserve(request.operation, user_key, legacy_key=legacy_key)
-        if not decision.allowed:
-            raise UserCapReachedError(
-                f"{decision.calls_in_window} calls for this user in the last hour; Cognito "
-                f"allows {settings.user_hourly_cap}",
-                retry_after_seconds=decision.retry_after_seconds,
-            )
+        _require_allowed(decision, settings.user_hourly_cap)
         if on_attempt is not None:
             on_attempt()
 
@@ -225,6 +220,16 @@ def deliver(
     outcome = replace(outcome, attempts=attempts)
     metrics.record_delivery(request.operation, outcome.state, outcome.error_code)
     return outcome
+
+
+def _require_allowed(decision: GuardDecision, cap_per_hour: int) -> None:
+    """Raise UserCapReachedError when the per-user guard refused the call."""
+    if not decision.allowed:
+        raise UserCapReachedError(
+            f"{decision.calls_in_window} calls for this user in the last hour; Cognito "
+            f"allows {cap_per_hour}",
+            retry_after_seconds=decision.retry_after_seconds,
+        )
 
 
 def _outcome(run: Callable[[], dict[str, str]]) -> Outcome:
