@@ -168,6 +168,7 @@ def start_campaign(
     runtime = get_runtime()
     selection = _Selection.gather(
         runtime,
+        client_id=client_id,
         file=file,
         data=data,
         file_format=file_format,
@@ -235,6 +236,7 @@ class _Selection:
         cls,
         runtime: Runtime,
         *,
+        client_id: str,
         file: str | Path | None,
         data: bytes | None,
         file_format: FileFormat | None,
@@ -259,9 +261,14 @@ class _Selection:
         raw = data if data is not None else open_input(path)
         text = decode_input(raw, name="standard input" if path == "-" else path)
         fmt = file_format or detect_format(path, text)
-        facts = describe_pool(settings, user_pool_id)
+        client = runtime.clients.lookup(client_id)
+        facts = describe_pool(settings, user_pool_id or client.user_pool_id)
+        if case_sensitive is None and facts.case_sensitive is not None:
+            case_sensitive = facts.case_sensitive
+        if case_sensitive is None and client_id in runtime.clients:
+            case_sensitive = client.case_sensitive  # COURIER_CLIENTS says
         if case_sensitive is None:
-            case_sensitive = bool(facts.case_sensitive)  # unknown: merged, as new pools do
+            case_sensitive = False  # unknown: merged, as new pools behave
         keep = MAX_REJECTS_SHOWN if dry_run else MAX_REJECTS_STORED
         intake, names = collect_rows(text, fmt, case_sensitive=case_sensitive, keep_rejects=keep)
         return cls({"kind": "file", "path": path, "format": fmt}, intake, names, facts)

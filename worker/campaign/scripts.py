@@ -91,7 +91,8 @@ return results
 
 # KEYS meta rows counts leases rate deferred out... (one outcome key per row). ARGV member
 # lease_ttl expire_at mine, then per row: row code record attempts due. Sets each row's
-# final (or deferred) state, the counts, its outcome record and the rate ring in one step.
+# final (or deferred) state, the counts, its outcome record and the rate ring in one step;
+# meta keeps the campaign's whole ``calls`` and the times of its first and last recorded call.
 # Returns how many rows were recorded (a row not running for this holder is left alone).
 RECORD: Final = (
     _PRELUDE
@@ -124,6 +125,11 @@ for i = 5, #ARGV, 5 do
   end
 end
 redis.call('HINCRBY', KEYS[5], 'n' .. slot, calls)
+if calls > 0 then
+  redis.call('HINCRBY', KEYS[1], 'calls', calls)
+  redis.call('HSETNX', KEYS[1], 'first_call_at', t)
+  redis.call('HSET', KEYS[1], 'last_call_at', t)
+end
 redis.call('HSET', KEYS[1], 'updated_at', t)
 redis.call('ZADD', KEYS[4], 'XX', t + tonumber(ARGV[2]), ARGV[1])
 return recorded

@@ -217,6 +217,11 @@ def _send(
         return Outcome("failed", 0, error_code="CourierInternalError", error_message=str(exc))
 
 
+def _one_line(text: str) -> str:
+    """``text`` fit for one tab-separated outcome field (tabs and line breaks as spaces)."""
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
 def _record(
     store: CampaignStore,
     meta: dict[str, str],
@@ -248,8 +253,9 @@ def _record(
             delivery.get("Destination", ""),
             str(outcome.attempts),
             str(int(now)),
+            (outcome.error_message or "")[:500],
         )
-        record = "\t".join(part.replace("\t", " ").replace("\n", " ") for part in fields)
+        record = "\t".join(_one_line(part) for part in fields)
         out_keys.append(keys.outcomes(chunk))
         args += [row, code, record + "\n", outcome.attempts, due]
     fixed = [keys.meta, keys.rows, keys.counts, keys.leases, keys.rate, keys.deferred]

@@ -260,7 +260,12 @@ def report(
     out: Annotated[str, typer.Option("--out", help="Where to write the CSV report.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Write one CSV line per user: state, error code, medium, destination, attempts, time."""
+    """Write one CSV line per user (state, error code and message, medium, destination,
+    attempts, time), then one per rejected input row (state rejected, line, reason).
+
+    Spreadsheet-safe: a cell starting with = + - @ tab CR or ' has a ' put in front; drop
+    one leading ' to get the exact value.
+    """
     from tasks.campaigns import write_campaign_report  # noqa: PLC0415
 
     try:
