@@ -257,3 +257,34 @@ def test_bad_start_up_scripts_stop_start_up(
         running_emulator(EmulatorConfig(seed_file=seed, scripts=scripts)),
     ):
         pass
+
+
+def test_a_script_for_a_user_answers_every_name_of_that_user(
+    cognito: Any, emulator: EmulatorHandle
+) -> None:
+    pool_id = cognito.create_user_pool(
+        PoolName="ci",
+        AutoVerifiedAttributes=["email"],
+        UsernameConfiguration={"CaseSensitive": False},
+    )["UserPool"]["Id"]
+    client_id = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="c")[
+        "UserPoolClient"
+    ]["ClientId"]
+    cognito.sign_up(
+        ClientId=client_id,
+        Username="Alice",
+        Password="Corr3ct-Horse!",
+        UserAttributes=[{"Name": "email", "Value": "alice@example.com"}],
+    )
+    emulator.script(
+        operation="ResendConfirmationCode", username="alice", errors=["@attempt-limit*2"]
+    )
+    for name in ("ALICE", "aLiCe"):
+        error = error_of(cognito.resend_confirmation_code, ClientId=client_id, Username=name)
+        assert error.response["Error"]["Message"] == (
+            "Attempt limit exceeded, please try after some time."
+        )
+    cognito.resend_confirmation_code(ClientId=client_id, Username="ALICE")
+    # a script for a name no user goes by never matches another user
+    emulator.script(operation="ResendConfirmationCode", username="bob", errors=["500"])
+    cognito.resend_confirmation_code(ClientId=client_id, Username="alice")

@@ -9,19 +9,29 @@ backend service does.
 from __future__ import annotations
 
 import os
+import subprocess
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.resilience.harness import EmulatorProcess, WorkerProcess, submit_resends, wait_until
+from tests.resilience.harness import (
+    EmulatorProcess,
+    WorkerProcess,
+    courier_command,
+    submit_resends,
+    wait_until,
+)
 from worker.redisserver import PrivateRedis, free_port
 
 SEAL_KEY = "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE="
 CLIENT_ID = "synthetic0client0000000001"
 """The synthetic pool's public client (``courier emulator --users N``)."""
+API_TOKEN = "t0ken-observe"
 TERMINAL = {"succeeded", "failed", "skipped", "cancelled"}
 
 
@@ -94,3 +104,53 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             worker.stop()
         emulator.stop()
         server.close()
+
+
+@pytest.fixture
+def idle_redis() -> Iterator[PrivateRedis]:
+    """A Redis with no worker on it: what producers queue stays queued."""
+    with PrivateRedis() as server:
+        yield server
+
+
+@contextmanager
+def serving(
+    args: list[str], *, env: dict[str, str], log_path: Path, health_path: str, port: int
+) -> Iterator[str]:
+    """Run ``courier ARGS`` (a server on ``port``) until the block ends; yields its URL
+    once ``health_path`` answers 200. Its output goes to ``log_path``."""
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*courier_command(), *args], env=env, cwd=log_path.parent, stdout=log, stderr=log
+        )
+
+    def healthy() -> bool:
+        assert process.poll() is None, log_path.read_text(encoding="utf-8", errors="replace")
+        try:
+            with urllib.request.urlopen(f"{url}{health_path}", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    try:
+        wait_until(healthy, timeout_seconds=60, what=f"courier {args[0]} on {url}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def front_url(idle_redis: PrivateRedis, tmp_path: Path) -> Iterator[str]:
+    """A real ``courier api`` process on ``idle_redis`` (JSON logs in ``api.log``); its URL."""
+    port = free_port()
+    env = stack_env(idle_redis.url, "http://127.0.0.1:9", api_tokens=API_TOKEN, log_format="json")
+    with serving(
+        ["api", "--port", str(port)],
+        env=env,
+        log_path=tmp_path / "api.log",
+        health_path="/healthz",
+        port=port,
+    ) as url:
+        yield url

@@ -52,7 +52,11 @@ def seal_key(
 def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Run the emulator, a worker and real jobs on the local Redis; print their outcomes."""
+    """Run the emulator, a worker, real jobs and a campaign; print their outcomes.
+
+    Needs no Redis: starts a private redis-server (removed on exit) unless
+    COURIER_REDIS_URL is set, then uses that one.
+    """
     from worker.demo import run_demo  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
 

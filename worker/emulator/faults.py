@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -147,11 +147,14 @@ class FaultInjector:
         """True while a scripted entry waits."""
         return bool(self._scripts)
 
-    def scripted(self, operation: str, username: str | None) -> Fault | None:
-        """Take the next scripted fault for this call, if any."""
+    def scripted(self, operation: str, is_user: Callable[[str], bool]) -> Fault | None:
+        """Take the next scripted fault for this call, if any.
+
+        ``is_user(name)`` tells whether a script's username designates this call's user.
+        """
         for script in self._scripts:
             if script.operation == operation and (
-                script.username is None or script.username == username
+                script.username is None or is_user(script.username)
             ):
                 fault = script.faults.popleft()
                 if not script.faults:

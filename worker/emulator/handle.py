@@ -127,7 +127,7 @@ class EmulatorHandle:
         errors: list[str | dict[str, str]],
         username: str | None = None,
     ) -> None:
-        """The next calls of ``operation`` (for ``username`` as typed) answer these, in order.
+        """The next calls of ``operation`` (for the user ``username`` designates) answer these.
 
         Each entry is an error code (``"Code"`` or ``"Code:message"``, or
         ``{"code": ..., "message": ...}``), a named Cognito answer (``"@daily-email-limit"``,

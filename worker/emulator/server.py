@@ -12,9 +12,11 @@ Authentication Token". Signatures are never verified.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +24,8 @@ from aiohttp import web
 from worker.emulator.core import OPERATIONS, Emulator
 from worker.emulator.errors import ServiceError
 from worker.emulator.faults import Fault
+from worker.emulator.state import Pool
+from worker.emulator.tokens import TokenError
 
 __all__ = ["EMULATOR_KEY", "build_app"]
 
@@ -62,17 +66,36 @@ def _service_error(emu: Emulator, operation: str, exc: ServiceError) -> web.Resp
     return _error(exc.code, exc.message, exc.status)
 
 
-def _scripted_username(emu: Emulator, operation: str, params: dict[str, Any]) -> str | None:
-    username = params.get("Username")
-    if isinstance(username, str):
-        return username
+def _script_matcher(emu: Emulator, operation: str, params: dict[str, Any]) -> Callable[[str], bool]:
+    """Whether a script's username designates the call's user: the same name as typed, or
+    a name the call's pool resolves to the same user (any case in a case-insensitive pool;
+    e-mail, phone or ``sub`` in a pool with UsernameAttributes). For
+    GetUserAttributeVerificationCode, the token's username."""
+    typed = params.get("Username")
+    pool: Pool | None = None
+    username: str | None = None
+    if isinstance(typed, str):
+        client = emu.directory.clients.get(str(params.get("ClientId", "")))
+        pool_id = client.pool_id if client is not None else str(params.get("UserPoolId", ""))
+        pool = emu.directory.pools.get(pool_id)
+        user = pool.get_user(typed) if pool is not None else None
+        username = user.username if user is not None else None
     token = params.get("AccessToken")
     if operation == "GetUserAttributeVerificationCode" and isinstance(token, str):
-        try:
-            return emu.tokens.verify_access(token).username
-        except Exception:
-            return None
-    return None
+        with contextlib.suppress(TokenError):  # an invalid token matches no user's script
+            claims = emu.tokens.verify_access(token)
+            typed, username = claims.username, claims.username
+            pool = emu.directory.pools.get(claims.pool_id)
+
+    def is_user(name: str) -> bool:
+        if name == typed:
+            return True
+        if pool is None or username is None:
+            return False
+        other = pool.get_user(name)
+        return other is not None and other.username == username
+
+    return is_user
 
 
 async def _injected(
@@ -139,7 +162,7 @@ async def _aws(request: web.Request) -> web.StreamResponse:
     emu.recorder.accepted(name)
     injector = emu.injector
     fault = (
-        injector.scripted(name, _scripted_username(emu, name, params))
+        injector.scripted(name, _script_matcher(emu, name, params))
         if injector.has_scripts
         else None
     )
