@@ -244,7 +244,14 @@ def _schemas() -> dict[str, Any]:
             "required": ["ClientId"],
             "properties": {
                 "ClientId": _STRINGS["ClientId"],
-                "Usernames": {"type": "array", "items": {"type": "string"}},
+                "Usernames": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Usernames to send to; unusable ones are listed in "
+                    "rejects, but at least one must be usable (a campaign with nothing to "
+                    "send is refused).",
+                    "contains": _STRINGS["Username"],
+                },
                 "UserPoolId": {
                     "type": "string",
                     "maxLength": 55,
