@@ -43,7 +43,14 @@ def flower_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     args = ["flower", "--port", str(port), "--db", str(folder / "f.db")]
     with serving(args, env=env, log_path=log_path, health_path="/healthcheck", port=port) as url:
         yield url
-    assert PASSWORD not in log_path.read_text(encoding="utf-8", errors="replace")
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    assert PASSWORD not in text
+    # The stack runs COURIER_LOG_FORMAT=json: Flower's lines are JSON objects too.
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines
+    assert all(line.startswith("{") for line in lines), [
+        line for line in lines if not line.startswith("{")
+    ][:5]
     assert (folder / "f.db").exists() or list(folder.glob("f.db*"))  # state saved at stop
 
 
