@@ -10,7 +10,6 @@ refuse for its hourly cap before it is made. It never raises for a Cognito failu
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -27,11 +26,13 @@ from worker.errors import (
     ThrottledError,
     UserCapReachedError,
 )
+from worker.guardkeys import legacy_resend_user_key, resend_user_key, user_key_for_access_token
 from worker.ratelimit import Category, Priority, fresh_seconds, send_with_fresh_permit
 from worker.retry import retrying
-from worker.userguard import GuardDecision, user_key_for_access_token
+from worker.userguard import GuardDecision
 
 if TYPE_CHECKING:
+    from worker.clients import ClientRegistry
     from worker.runtime import Runtime
 
 __all__ = [
@@ -60,9 +61,13 @@ class ResendRequest:
 
     operation = "ResendConfirmationCode"
 
-    def user_key(self) -> str:
-        """Who the per-user cap counts: the username within its app client."""
-        return hashlib.sha256(f"{self.client_id}|{self.username}".encode()).hexdigest()
+    def user_key(self, clients: ClientRegistry) -> str:
+        """Who the per-user cap counts: the (case-folded) username in the client's pool."""
+        return resend_user_key(clients.lookup(self.client_id), self.username)
+
+    def legacy_user_key(self) -> str | None:
+        """The first key scheme's (per client, case as typed); counted until it expires."""
+        return legacy_resend_user_key(self.client_id, self.username)
 
     def __repr__(self) -> str:
         return f"ResendRequest(client_id={self.client_id!r}, username={self.username!r})"
@@ -78,9 +83,13 @@ class VerifyRequest:
 
     operation = "GetUserAttributeVerificationCode"
 
-    def user_key(self) -> str:
+    def user_key(self, clients: ClientRegistry) -> str:
         """Who the per-user cap counts: the token's issuer and user, never the token."""
         return user_key_for_access_token(self.access_token)
+
+    def legacy_user_key(self) -> str | None:
+        """None: the key is the same as under the first scheme."""
+        return None
 
     def __repr__(self) -> str:  # the token must never reach a log or a traceback
         return f"VerifyRequest(access_token=<sealed>, attribute_name={self.attribute_name!r})"
@@ -124,21 +133,26 @@ def deliver(
     *,
     priority: Priority,
     on_retry: Callable[[int], None] | None = None,
+    on_attempt: Callable[[], None] | None = None,
     reserved: GuardDecision | None = None,
 ) -> Outcome:
     """Run ``request`` to an outcome.
 
     ``on_retry(attempts_so_far)`` is called before each backoff sleep (the job turns
-    ``retrying``). ``reserved`` is the per-user guard's decision for the first attempt when
+    ``retrying``); ``on_attempt()`` before each attempt takes its permit (an interactive
+    job counts the call in Redis first, so a worker killed mid-call leaves it counted).
+    ``reserved`` is the per-user guard's decision for the first attempt when
     the caller already asked for it (a campaign reserves a batch of rows in one round trip
-    with :meth:`~worker.userguard.PerUserGuard.reserve_many`, for ``request.operation`` and
-    ``request.user_key()``); every later attempt asks the guard again. Returns ``skipped``
-    with ``CourierUserCapReached`` when the per-user guard refuses, ``failed`` with
-    Cognito's code for permanent errors and for transient ones that outlast the retry
-    bounds, ``succeeded`` with CodeDeliveryDetails otherwise.
+    with :meth:`~worker.userguard.PerUserGuard.reserve_many`, for ``request.operation``,
+    ``request.user_key(runtime.clients)`` and ``request.legacy_user_key()``); every later
+    attempt asks the guard again. Returns ``skipped`` with ``CourierUserCapReached`` when
+    the per-user guard refuses, ``failed`` with Cognito's code for permanent errors and for
+    transient ones that outlast the retry bounds, ``succeeded`` with CodeDeliveryDetails
+    otherwise.
     """
     settings = runtime.settings
-    user_key = request.user_key()
+    user_key = request.user_key(runtime.clients)
+    legacy_key = request.legacy_user_key()
     attempts = 0
     first = reserved
     fresh_for = fresh_seconds(settings.rate_limit)
@@ -147,13 +161,10 @@ def deliver(
         nonlocal attempts, first
         decision, first = first, None
         if decision is None:
-            decision = runtime.guard.reserve(request.operation, user_key)
-        if not decision.allowed:
-            raise UserCapReachedError(
-                f"{decision.calls_in_window} calls for this user in the last hour; Cognito "
-                f"allows {settings.user_hourly_cap}",
-                retry_after_seconds=decision.retry_after_seconds,
-            )
+            decision = runtime.guard.reserve(request.operation, user_key, legacy_key=legacy_key)
+        _require_allowed(decision, settings.user_hourly_cap)
+        if on_attempt is not None:
+            on_attempt()
 
         asked = time.monotonic()
 
@@ -209,6 +220,16 @@ def deliver(
     outcome = replace(outcome, attempts=attempts)
     metrics.record_delivery(request.operation, outcome.state, outcome.error_code)
     return outcome
+
+
+def _require_allowed(decision: GuardDecision, cap_per_hour: int) -> None:
+    """Raise UserCapReachedError when the per-user guard refused the call."""
+    if not decision.allowed:
+        raise UserCapReachedError(
+            f"{decision.calls_in_window} calls for this user in the last hour; Cognito "
+            f"allows {cap_per_hour}",
+            retry_after_seconds=decision.retry_after_seconds,
+        )
 
 
 def _outcome(run: Callable[[], dict[str, str]]) -> Outcome:

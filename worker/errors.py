@@ -10,7 +10,8 @@ policy asks this tree (``isinstance(exc, TransientError)``), never string matche
     ├── JobNotFoundError            no status document for a job id
     ├── WaitTimeoutError            a job did not reach a terminal state in the time given
     ├── CampaignError               a campaign cannot be created or driven as asked
-    │   └── CampaignNotFoundError   no campaign with that id
+    │   ├── CampaignNotFoundError   no campaign with that id
+    │   └── NothingToSendError      a campaign's file or pool selection holds no usable user
     ├── PermitTimeoutError          the global limiter gave no permit within the bounded wait
     ├── StalePermitError            a call was about to leave too long after its permit
     ├── UserCapReachedError         the per-user guard refused: Cognito would answer LimitExceeded
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidRequestError",
     "JobFailedError",
     "JobNotFoundError",
+    "NothingToSendError",
     "PermanentError",
     "PermitTimeoutError",
     "RequestRejectedError",
@@ -86,6 +88,18 @@ class CampaignError(CourierError):
 
 class CampaignNotFoundError(CampaignError):
     """Raised when no campaign exists with the given id (never created, or expired)."""
+
+
+class NothingToSendError(CampaignError):
+    """Raised when a campaign's file or pool selection holds no usable user (none created).
+
+    ``document`` holds what was found (``total`` 0, ``rejected``, ``rejects``,
+    ``duplicates``, ...) so a caller can show why.
+    """
+
+    def __init__(self, message: str, document: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.document: dict[str, object] = dict(document or {})
 
 
 class PermitTimeoutError(CourierError):

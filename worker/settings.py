@@ -7,7 +7,6 @@ naming the variable) and pass it down; nothing else in the project reads ``os.en
 
 from __future__ import annotations
 
-import json
 import math
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +23,12 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url
 
+from worker.clients import (
+    ClientRegistry,
+    check_region,
+    read_client_secrets,
+    read_clients_file,
+)
 from worker.errors import ConfigurationError
 from worker.redistls import redis_tls_options
 
@@ -50,13 +55,28 @@ class Settings(BaseSettings):
     cognito_endpoint_url: str | None = Field(
         default=None, description="Cognito endpoint override (the emulator); None is real AWS."
     )
-    cognito_region: str = Field(
-        default="us-east-1",
-        validation_alias=AliasChoices("COURIER_COGNITO_REGION", "AWS_REGION"),
-        description="AWS Region of the user pools.",
+    cognito_region: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("COURIER_COGNITO_REGION", "cognito_region"),
+        description=(
+            "AWS Region of clients whose pool is unknown; None: boto3's own lookup "
+            "(AWS_REGION, AWS_DEFAULT_REGION, profile), else us-east-1 (worker.regions)."
+        ),
+    )
+    aws_region: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_REGION", "aws_region"),
+        description="AWS_REGION, read here so the Region lookup needs no os.environ.",
     )
     client_secrets: Path | None = Field(
         default=None, description="Path to a JSON file {client_id: client_secret}."
+    )
+    clients: Path | None = Field(
+        default=None,
+        description=(
+            "Path to a JSON file {client_id: {user_pool_id, secret?, case_sensitive?}} "
+            "(the client registry, worker.clients)."
+        ),
     )
     seal_key: SecretStr | None = Field(
         default=None,
@@ -221,13 +241,40 @@ class Settings(BaseSettings):
             return [token.strip() for token in value.split(",") if token.strip()]
         return value
 
+    @field_validator("cognito_region", "aws_region", mode="before")
+    @classmethod
+    def _check_region(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return check_region(str(value).strip())
+
+    @field_validator("client_secrets", "clients", mode="before")
+    @classmethod
+    def _empty_path(cls, value: Any) -> Any:
+        return None if value == "" else value
+
     @field_validator("client_secrets")
     @classmethod
     def _check_secrets_file(cls, value: Path | None) -> Path | None:
-        if value is None:
-            return None
-        _read_client_secrets(value)  # fail at start-up, not at the first job
+        if value is not None:
+            read_client_secrets(value)  # fail at start-up, not at the first job
         return value
+
+    @field_validator("clients")
+    @classmethod
+    def _check_clients_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_clients_file(value)  # names the file and the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _check_registry(self) -> Settings:
+        try:  # each file was checked alone above; what is left is how they agree
+            _ = self.client_registry
+        except ValueError as exc:
+            message = f"COURIER_CLIENTS and COURIER_CLIENT_SECRETS disagree: {exc}"
+            raise ValueError(message) from None
+        return self
 
     @model_validator(mode="after")
     def _check_visibility(self) -> Settings:
@@ -256,9 +303,21 @@ class Settings(BaseSettings):
         return self.retry_max_seconds + self.permit_wait_max_seconds + self.read_timeout_seconds
 
     @cached_property
-    def client_secret_map(self) -> dict[str, str]:
-        """The client secrets file as a mapping; empty when none is configured."""
-        return {} if self.client_secrets is None else _read_client_secrets(self.client_secrets)
+    def client_registry(self) -> ClientRegistry:
+        """COURIER_CLIENTS and COURIER_CLIENT_SECRETS merged (:mod:`worker.clients`).
+
+        Its ``default_region`` is COURIER_COGNITO_REGION when set, else None: the rest of
+        the lookup (AWS_REGION, AWS_DEFAULT_REGION, profile) is :mod:`worker.regions`'s,
+        on workers only, so a producer never reads an AWS profile.
+
+        Raises:
+            ValueError: a file is unreadable or an entry malformed (naming it).
+        """
+        return ClientRegistry.from_files(
+            clients_file=self.clients,
+            secrets_file=self.client_secrets,
+            default_region=self.cognito_region,
+        )
 
     @property
     def concurrency(self) -> int:
@@ -266,20 +325,6 @@ class Settings(BaseSettings):
         if self.worker_concurrency is not None:
             return self.worker_concurrency
         return max(4, min(64, math.ceil(self.rate_limit / 4)))
-
-
-def _read_client_secrets(path: Path) -> dict[str, str]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and k and v for k, v in raw.items()
-    ):
-        raise ValueError(f"{path} must be a JSON object mapping client ids to client secrets")
-    return dict(raw)
 
 
 def load_settings(**overrides: Any) -> Settings:

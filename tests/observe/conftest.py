@@ -12,6 +12,7 @@ import os
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,29 +113,44 @@ def idle_redis() -> Iterator[PrivateRedis]:
         yield server
 
 
+@contextmanager
+def serving(
+    args: list[str], *, env: dict[str, str], log_path: Path, health_path: str, port: int
+) -> Iterator[str]:
+    """Run ``courier ARGS`` (a server on ``port``) until the block ends; yields its URL
+    once ``health_path`` answers 200. Its output goes to ``log_path``."""
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*courier_command(), *args], env=env, cwd=log_path.parent, stdout=log, stderr=log
+        )
+
+    def healthy() -> bool:
+        assert process.poll() is None, log_path.read_text(encoding="utf-8", errors="replace")
+        try:
+            with urllib.request.urlopen(f"{url}{health_path}", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    try:
+        wait_until(healthy, timeout_seconds=60, what=f"courier {args[0]} on {url}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 @pytest.fixture
 def front_url(idle_redis: PrivateRedis, tmp_path: Path) -> Iterator[str]:
     """A real ``courier api`` process on ``idle_redis`` (JSON logs in ``api.log``); its URL."""
     port = free_port()
     env = stack_env(idle_redis.url, "http://127.0.0.1:9", api_tokens=API_TOKEN, log_format="json")
-    log = (tmp_path / "api.log").open("wb")
-    process = subprocess.Popen(
-        [*courier_command(), "api", "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, (tmp_path / "api.log").read_text()
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                return True
-        except OSError:
-            return False
-
-    try:
-        wait_until(healthy, timeout_seconds=30, what="the HTTP front")
+    with serving(
+        ["api", "--port", str(port)],
+        env=env,
+        log_path=tmp_path / "api.log",
+        health_path="/healthz",
+        port=port,
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from worker.lua import NOW
+
 __all__ = [
     "CLAIM",
     "DUE",
@@ -25,13 +27,11 @@ __all__ = [
     "TAKE",
 ]
 
-_PRELUDE = """
+_PRELUDE = (
+    NOW
+    + """
 local NAMES = {'queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled',
                'deferred', 'running'}
-local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
 local function byte_at(key, row)
   local s = redis.call('GETRANGE', key, row, row)
   if s == '' then return nil end
@@ -42,6 +42,7 @@ local function move(counts, from, to, n)
   redis.call('HINCRBY', counts, NAMES[to + 1], n)
 end
 """
+)
 
 # KEYS meta rows counts leases owners. ARGV member token lease_ttl mine claimable row...
 # Claims each row in turn; returns one code per row: 1 claimed, 2 claimed again after a
@@ -90,7 +91,8 @@ return results
 
 # KEYS meta rows counts leases rate deferred out... (one outcome key per row). ARGV member
 # lease_ttl expire_at mine, then per row: row code record attempts due. Sets each row's
-# final (or deferred) state, the counts, its outcome record and the rate ring in one step.
+# final (or deferred) state, the counts, its outcome record and the rate ring in one step;
+# meta keeps the campaign's whole ``calls`` and the times of its first and last recorded call.
 # Returns how many rows were recorded (a row not running for this holder is left alone).
 RECORD: Final = (
     _PRELUDE
@@ -123,6 +125,11 @@ for i = 5, #ARGV, 5 do
   end
 end
 redis.call('HINCRBY', KEYS[5], 'n' .. slot, calls)
+if calls > 0 then
+  redis.call('HINCRBY', KEYS[1], 'calls', calls)
+  redis.call('HSETNX', KEYS[1], 'first_call_at', t)
+  redis.call('HSET', KEYS[1], 'last_call_at', t)
+end
 redis.call('HSET', KEYS[1], 'updated_at', t)
 redis.call('ZADD', KEYS[4], 'XX', t + tonumber(ARGV[2]), ARGV[1])
 return recorded

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import redis
 
@@ -26,14 +26,14 @@ from worker.campaign.model import CODE_BY_STATE, DEFERRED
 from worker.campaign.store import CampaignStore
 from worker.delivery import USER_CAP_CODE, Outcome, ResendRequest, deliver
 from worker.errors import CampaignNotFoundError
-from worker.liveness import patiently
+from worker.liveness import Lease, patiently
 from worker.ratelimit.base import Priority
 from worker.userguard import GuardDecision
 
 if TYPE_CHECKING:
     from worker.runtime import Runtime
 
-__all__ = ["FAST_ROW_SECONDS", "FIRST_CLAIM_ROWS", "MemberLease", "run_member"]
+__all__ = ["FAST_ROW_SECONDS", "FIRST_CLAIM_ROWS", "run_member"]
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +46,6 @@ FIRST_CLAIM_ROWS = 4
 """Rows a member claims in its first script call (and at least, while rows are slow)."""
 FAST_ROW_SECONDS = 0.01
 """Rows settling faster than this each double the next batch, up to ``Tuning.claim_rows``."""
-
-
-class MemberLease:
-    """The lease of one campaign member, as the holder's heartbeat renews it."""
-
-    def __init__(self, store: CampaignStore, member: str, token: str, ttl_seconds: float):
-        self.store, self.member, self.token, self.ttl_seconds = store, member, token, ttl_seconds
-
-    def renew(self, pipe: Any) -> None:
-        """Queue the renewal on ``pipe`` (RENEW: 1 while ``token`` holds the member)."""
-        self.store.renew(self.member, self.token, self.ttl_seconds, client=pipe)
-
-    def __repr__(self) -> str:
-        return f"MemberLease(campaign={self.store.id}, member={self.member})"
 
 
 def run_member(
@@ -90,8 +76,8 @@ def run_member(
     )
     if taken != 1:
         return {0: "busy", 2: "stale", -1: "gone"}[taken]
-    lease = MemberLease(store, member, token, tuning.lease_seconds)
-    with runtime.heartbeat.holding(lease):
+    renew = partial(store.renew, member, token, tuning.lease_seconds)
+    with runtime.heartbeat.holding(Lease(f"campaign {store.id} {member}", renew)):
         result = holder.send_rows(meta, tuning)
         if result in ("lost", "gone"):
             return result
@@ -162,8 +148,12 @@ class _Holder:
         is delivered again: nothing had left for it, or only a throttled call.
         """
         operation = ResendRequest.operation
-        user_keys = [r.user_key() for _, r in requests]
-        decisions = self.patient(partial(self.runtime.guard.reserve_many, operation, user_keys))
+        clients = self.runtime.clients
+        user_keys = [r.user_key(clients) for _, r in requests]
+        legacy_keys = [r.legacy_user_key() for _, r in requests]
+        decisions = self.patient(
+            partial(self.runtime.guard.reserve_many, operation, user_keys, legacy_keys=legacy_keys)
+        )
         return [
             (row, self.patient(partial(_send, self.runtime, self.store.id, request, decision)))
             for (row, request), decision in zip(requests, decisions, strict=True)
@@ -227,6 +217,11 @@ def _send(
         return Outcome("failed", 0, error_code="CourierInternalError", error_message=str(exc))
 
 
+def _one_line(text: str) -> str:
+    """``text`` fit for one tab-separated outcome field (tabs and line breaks as spaces)."""
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
 def _record(
     store: CampaignStore,
     meta: dict[str, str],
@@ -258,8 +253,9 @@ def _record(
             delivery.get("Destination", ""),
             str(outcome.attempts),
             str(int(now)),
+            (outcome.error_message or "")[:500],
         )
-        record = "\t".join(part.replace("\t", " ").replace("\n", " ") for part in fields)
+        record = "\t".join(_one_line(part) for part in fields)
         out_keys.append(keys.outcomes(chunk))
         args += [row, code, record + "\n", outcome.attempts, due]
     fixed = [keys.meta, keys.rows, keys.counts, keys.leases, keys.rate, keys.deferred]

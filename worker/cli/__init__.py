@@ -8,6 +8,7 @@ from worker.cli import jobs, run
 from worker.cli.api import api
 from worker.cli.campaign import campaign_app
 from worker.cli.emulator import emulator
+from worker.cli.flower import flower
 from worker.cli.limit import limit_app
 from worker.cli.output import err_console
 from worker.errors import ConfigurationError
@@ -27,6 +28,7 @@ app.add_typer(limit_app, name="limit")
 app.add_typer(campaign_app, name="campaign")
 app.command()(emulator)
 app.command()(api)
+app.command()(flower)
 
 
 def main() -> None:
