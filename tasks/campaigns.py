@@ -351,13 +351,16 @@ def pause_campaign(campaign_id: str) -> dict[str, Any]:
 
 
 def resume_campaign(campaign_id: str) -> dict[str, Any]:
-    """Send again after a pause; returns the status document.
+    """Send again after a pause (the operator's, or one the campaign took itself for an
+    account answer: its ``pause_reason`` is cleared); returns the status document.
 
     Raises:
         CampaignNotFoundError: no such campaign.
     """
     store = _store(campaign_id)
     if store.set_state("active", allowed_from={"paused"}) == "paused":
+        store.redis.hdel(store.keys.meta, "pause_reason")
+        store.redis.delete(store.keys.run)
         pump(store, DISPATCHER)
     return store.status()
 

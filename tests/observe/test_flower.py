@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.observe.conftest import CLIENT_ID, Stack, serving
-from tests.resilience.harness import courier, courier_command, wait_until
+from tests.resilience.harness import courier_command, start_campaign, wait_until
 from worker.redisserver import free_port
 
 USER, PASSWORD = "ops", "flower-s3cret"
@@ -93,12 +93,7 @@ def test_campaign_tasks_show_their_campaign_id(
 ) -> None:
     users = tmp_path / "users.txt"
     users.write_text("user0000070\nuser0000071\n", encoding="utf-8")
-    done = courier(
-        "campaign", "start", "--client-id", CLIENT_ID, "--file", str(users), "--json",
-        env=stack.env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    campaign_id = json.loads(done.stdout)["id"]
+    campaign_id = start_campaign(stack.env, users, CLIENT_ID)
 
     def campaign_tasks() -> list[dict[str, Any]]:
         return [

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.observe.conftest import API_TOKEN, CLIENT_ID, Stack
-from tests.resilience.harness import courier, wait_until
+from tests.resilience.harness import courier, start_campaign, wait_until
 from worker.logs import bind_task_context, configure_logging, log_context, unbind_task_context
 from worker.redact import mask_url, mask_urls_in, short_path
 
@@ -205,12 +205,7 @@ def test_celery_task_lines_name_the_campaign_and_the_job() -> None:
 def test_a_real_worker_names_the_campaign_on_its_lines(stack: Stack, tmp_path: Path) -> None:
     users = tmp_path / "users.txt"
     users.write_text("user0000090\nuser0000091\nuser0000092\n", encoding="utf-8")
-    done = courier(
-        "campaign", "start", "--client-id", CLIENT_ID, "--file", str(users), "--json",
-        env=stack.env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    campaign_id = json.loads(done.stdout)["id"]
+    campaign_id = start_campaign(stack.env, users, CLIENT_ID)
 
     def finished() -> bool:
         status = courier("campaign", "status", campaign_id, "--json", env=stack.env)
