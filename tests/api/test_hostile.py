@@ -378,3 +378,28 @@ def test_unicode_usernames_are_accepted(http: httpx.Client) -> None:
             "/", json={"Action": "ResendConfirmationCode", "ClientId": "c1", "Username": name}
         )
         _refused(response, "InvalidParameterException", "Username: character 2")
+
+
+def test_many_half_requests_are_all_cut_off_and_others_served(
+    live_front: LiveFront, http: httpx.Client
+) -> None:
+    """300 sockets each holding half a request head (the reported 2,000 were held > 70 s)."""
+    sockets = []
+    try:
+        for _ in range(300):
+            sock = socket.create_connection((live_front.host, live_front.port), timeout=10)
+            sock.sendall(b"GET /?Action=ResendConfirmationCode&ClientId=")
+            sockets.append(sock)
+        started = time.monotonic()
+        assert http.get("/healthz").status_code == 200  # served meanwhile
+        for sock in sockets:
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+        elapsed = time.monotonic() - started
+    finally:
+        for sock in sockets:
+            sock.close()
+    print(f"\n300 half-request sockets all closed {elapsed:.2f} s after the last was opened")
+    assert elapsed < 5  # COURIER_API_HEADER_TIMEOUT_SECONDS is 1 here
