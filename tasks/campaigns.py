@@ -5,8 +5,9 @@
     print(campaign_status(doc["id"])["counts"])
 
 Tasks: ``courier.campaign_chunk`` sends one member's rows (a chunk of up to 1,000 users or a
-retry batch), ``courier.campaign_tick`` is the timer pump, ``courier.campaign_ingest`` lists
-a user pool page by page. See :mod:`worker.campaign.engine` for pacing and crash recovery.
+retry batch), ``courier.campaign_ingest`` lists a user pool page by page. No timer task:
+every worker's watchdog pumps live campaigns (:mod:`worker.watchdog`). See
+:mod:`worker.campaign.engine` for pacing and crash recovery.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 from celery import Task
 
 from worker.app import BULK_QUEUE, app
-from worker.campaign.engine import pump, run_tick
+from worker.campaign.dispatch import CHUNK_TASK, CeleryDispatcher
+from worker.campaign.engine import pump
 from worker.campaign.ingest import (
     CampaignOptions,
     collect_rows,
@@ -56,7 +58,7 @@ from worker.campaign.textfile import decode_input
 from worker.errors import CampaignError, CampaignNotFoundError, NothingToSendError
 from worker.ratelimit.base import Category
 from worker.runtime import Runtime, get_runtime
-from worker.validation import check_client_id, check_client_metadata
+from worker.validation import check_client_id, check_client_metadata, check_job_id
 
 __all__ = [
     "campaign_chunk",
@@ -72,29 +74,18 @@ __all__ = [
 ]
 
 
-class _CeleryDispatcher:
-    """Sends campaign messages to the ``bulk`` queue."""
-
-    def member(self, campaign_id: str, member: str, token: str) -> None:
-        campaign_chunk.apply_async(args=(campaign_id, member), task_id=token, queue=BULK_QUEUE)
-
-    def tick(self, campaign_id: str, tick: str, countdown_seconds: float) -> None:
-        campaign_tick.apply_async(
-            args=(campaign_id, tick), countdown=countdown_seconds, queue=BULK_QUEUE
-        )
-
-
-DISPATCHER = _CeleryDispatcher()
+DISPATCHER = CeleryDispatcher(app)
 
 
 def _store(campaign_id: str) -> CampaignStore:
-    return CampaignStore(get_runtime().redis, campaign_id)
+    """The store of ``campaign_id``; InvalidRequestError when the id is not a 1-64 string."""
+    return CampaignStore(get_runtime().redis, check_job_id(campaign_id, field="campaign_id"))
 
 
 # --- tasks -------------------------------------------------------------------------------
 
 
-@app.task(name="courier.campaign_chunk", bind=True)
+@app.task(name=CHUNK_TASK, bind=True)
 def campaign_chunk(self: Task[Any, Any], campaign_id: str, member: str) -> str:
     """Send the open rows of ``member`` (``c:{chunk}`` or ``b:{batch}``); returns the result."""
     runtime = get_runtime()
@@ -104,8 +95,10 @@ def campaign_chunk(self: Task[Any, Any], campaign_id: str, member: str) -> str:
 
 @app.task(name="courier.campaign_tick")
 def campaign_tick(campaign_id: str, tick: str) -> None:
-    """The timer pump: re-lease lost work, release due deferred rows, schedule itself."""
-    run_tick(_store(campaign_id), tick, DISPATCHER)
+    """Retired timer: a tick queued by an older version is acknowledged and does nothing.
+
+    The watchdog of every worker pumps live campaigns now (:mod:`worker.watchdog`).
+    """
 
 
 @app.task(name="courier.campaign_ingest")
@@ -179,6 +172,7 @@ def start_campaign(
     runtime = get_runtime()
     selection = _Selection.gather(
         runtime,
+        client_id=client_id,
         file=file,
         data=data,
         file_format=file_format,
@@ -213,7 +207,6 @@ def start_campaign(
         return document
     campaign_id = new_campaign_id()
     store, expire_at = create_campaign(runtime.redis, runtime.settings, campaign_id, options)
-    _start_timer(store)
     if selection.source["kind"] == "file":
         store_rows(store, intake, selection.names, chunk_size=chunk_size, expire_at=expire_at)
     else:
@@ -248,6 +241,7 @@ class _Selection:
         cls,
         runtime: Runtime,
         *,
+        client_id: str,
         file: str | Path | None,
         data: bytes | None,
         file_format: FileFormat | None,
@@ -279,9 +273,14 @@ class _Selection:
         raw = data if data is not None else open_input(path)
         text = decode_input(raw, name="standard input" if path == "-" else path)
         fmt = file_format or detect_format(path, text)
-        facts = describe_pool(settings, user_pool_id)
+        client = runtime.clients.lookup(client_id)
+        facts = describe_pool(settings, user_pool_id or client.user_pool_id)
+        if case_sensitive is None and facts.case_sensitive is not None:
+            case_sensitive = facts.case_sensitive
+        if case_sensitive is None and client_id in runtime.clients:
+            case_sensitive = client.case_sensitive  # COURIER_CLIENTS says
         if case_sensitive is None:
-            case_sensitive = bool(facts.case_sensitive)  # unknown: merged, as new pools do
+            case_sensitive = False  # unknown: merged, as new pools behave
         keep = MAX_REJECTS_SHOWN if dry_run else MAX_REJECTS_STORED
         intake, names = collect_rows(text, fmt, case_sensitive=case_sensitive, keep_rejects=keep)
         return cls({"kind": "file", "path": path, "format": fmt}, intake, names, facts)
@@ -342,12 +341,6 @@ def _dry_document(options: CampaignOptions, intake: Intake) -> dict[str, Any]:
     }
 
 
-def _start_timer(store: CampaignStore) -> None:
-    tick = uuid.uuid4().hex
-    store.redis.hset(store.keys.meta, "tick", tick)
-    DISPATCHER.tick(store.id, tick, 0)
-
-
 def campaign_status(campaign_id: str) -> dict[str, Any]:
     """The campaign status document (DESIGN.md) plus ``redelivered``.
 
@@ -369,14 +362,16 @@ def pause_campaign(campaign_id: str) -> dict[str, Any]:
 
 
 def resume_campaign(campaign_id: str) -> dict[str, Any]:
-    """Send again after a pause; returns the status document.
+    """Send again after a pause (the operator's, or one the campaign took itself for an
+    account answer: its ``pause_reason`` is cleared); returns the status document.
 
     Raises:
         CampaignNotFoundError: no such campaign.
     """
     store = _store(campaign_id)
     if store.set_state("active", allowed_from={"paused"}) == "paused":
-        _start_timer(store)
+        store.redis.hdel(store.keys.meta, "pause_reason")
+        store.redis.delete(store.keys.run)
         pump(store, DISPATCHER)
     return store.status()
 

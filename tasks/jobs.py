@@ -1,10 +1,15 @@
 """The Celery tasks that run single jobs (queue ``interactive``).
 
 Each task reads its job's status document first: a job already terminal (a redelivery
-after success) is acknowledged without a call; a job found ``running`` or ``retrying`` was
-in flight when a worker died, and the repeat is counted in ``courier:jobs:redelivered``.
-Whatever happens, the job ends in a terminal state; an unexpected fault is recorded as
-``failed`` with ``CourierInternalError`` rather than left ``running``.
+after success) is acknowledged without a call, and so is a job another live worker holds;
+a job found ``running`` or ``retrying`` was in flight when a worker died, and the repeat
+is counted (the document's ``redeliveries``, ``courier:jobs:redelivered``). While the
+job runs, the worker's heartbeat renews its short lease, so if this worker dies the
+reaper (:mod:`worker.reaper`) sends the job again within seconds; a Redis outage is
+waited out (COURIER_REDIS_WAIT_MAX_SECONDS) rather than failing the job. Every call that
+leaves is counted in ``attempts`` before it leaves. Whatever happens, the job ends in a
+terminal state; an unexpected fault is recorded as ``failed`` with
+``CourierInternalError`` rather than left ``running``.
 
 What Celery (and so Flower) sees mirrors the status document: a job that ended
 ``failed`` raises :class:`~worker.errors.JobFailedError` with the error's code and message
@@ -18,30 +23,34 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+
+import redis
 
 from worker.app import app
 from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
 from worker.errors import CourierError, JobFailedError, SealError
+from worker.liveness import holder_token, patiently
 from worker.ratelimit import Priority
+from worker.reaper import TASK_BY_OPERATION, kwargs_repr
 from worker.runtime import Runtime, get_runtime
-from worker.status import TERMINAL_STATES, job_key
+from worker.status import REDELIVERED_KEY, TERMINAL_STATES, job_key
 from worker.workermetrics import record_delivery, record_job_duration
 
 __all__ = [
     "REDELIVERED_KEY",
     "get_user_attribute_verification_code",
+    "kwargs_repr",
     "resend_confirmation_code",
 ]
 
 log = logging.getLogger(__name__)
 
-REDELIVERED_KEY = "courier:jobs:redelivered"
-
 
 def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) -> str:
     statuses = runtime.statuses
-    previous = statuses.start(job_id)
+    token = holder_token()
+    lease_seconds = runtime.settings.lease_seconds
+    previous, base = statuses.start(job_id, holder=token, lease_seconds=lease_seconds)
     if previous is None:
         log.warning("job %s has no status document (expired?); not sending", job_id)
         return "unknown"
@@ -49,15 +58,38 @@ def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) 
         # A duplicate delivery of a finished job: send nothing, repeat the recorded outcome.
         error = statuses.get(job_id).get("error") or {}
         return _task_result(previous, error.get("code"), error.get("message"))
+    if previous == "held":
+        log.info("job %s runs on another live worker; not sending it twice", job_id)
+        return "running"
     if previous in ("running", "retrying"):
-        runtime.redis.incr(REDELIVERED_KEY)
         log.warning("job %s was in flight when a worker stopped; sending again", job_id)
 
     def mark_retrying(attempts: int) -> None:
-        statuses.transition(job_id, "retrying", attempts=attempts)
+        statuses.transition(job_id, "retrying", attempts=base + attempts)
 
-    outcome = deliver(runtime, request, priority=Priority.INTERACTIVE, on_retry=mark_retrying)
-    _finish(runtime, job_id, outcome, request.operation)
+    def count_attempt() -> None:
+        statuses.count_attempt(job_id)
+
+    def run() -> Outcome:
+        # a Redis failure inside comes before the call left (limiter, guard) or after a
+        # throttled one: delivering again once Redis is back sends no code twice
+        return deliver(
+            runtime,
+            request,
+            priority=Priority.INTERACTIVE,
+            on_retry=mark_retrying,
+            on_attempt=count_attempt,
+        )
+
+    within = runtime.settings.redis_wait_max_seconds
+    with runtime.heartbeat.holding(statuses.lease(job_id, token, lease_seconds)):
+        outcome = patiently(runtime.redis, run, within_seconds=within, what=f"job {job_id}")
+        patiently(
+            runtime.redis,
+            lambda: _finish(runtime, job_id, outcome, base, request.operation),
+            within_seconds=within,
+            what=f"job {job_id}",
+        )
     return _task_result(outcome.state, outcome.error_code, outcome.error_message)
 
 
@@ -70,11 +102,11 @@ def _task_result(state: str, code: str | None, message: str | None) -> str:
     return state
 
 
-def _finish(runtime: Runtime, job_id: str, outcome: Outcome, operation: str) -> None:
+def _finish(runtime: Runtime, job_id: str, outcome: Outcome, base: int, operation: str) -> None:
     runtime.statuses.transition(
         job_id,
         outcome.state,
-        attempts=outcome.attempts,
+        attempts=base + outcome.attempts,
         delivery=outcome.delivery,
         error=outcome.error,
     )
@@ -83,7 +115,7 @@ def _finish(runtime: Runtime, job_id: str, outcome: Outcome, operation: str) -> 
         "job %s %s after %d attempt(s)%s",
         job_id,
         outcome.state,
-        outcome.attempts,
+        base + outcome.attempts,
         f" ({outcome.error_code})" if outcome.error_code else "",
     )
 
@@ -107,7 +139,7 @@ def _fail_safely(runtime: Runtime, job_id: str, operation: str, exc: Exception) 
     return JobFailedError(code, message)
 
 
-@app.task(name="courier.resend_confirmation_code", throws=(JobFailedError,))
+@app.task(name=TASK_BY_OPERATION[ResendRequest.operation], throws=(JobFailedError,))
 def resend_confirmation_code(
     job_id: str,
     client_id: str,
@@ -129,11 +161,13 @@ def resend_confirmation_code(
         )
         request = ResendRequest(client_id, username, secret_hash, client_metadata)
         return _run(runtime, job_id, request)
+    except redis.RedisError:
+        raise  # Redis stayed away: the lease runs out and the reaper sends the job again
     except Exception as exc:
         raise _fail_safely(runtime, job_id, ResendRequest.operation, exc) from None
 
 
-@app.task(name="courier.get_user_attribute_verification_code", throws=(JobFailedError,))
+@app.task(name=TASK_BY_OPERATION[VerifyRequest.operation], throws=(JobFailedError,))
 def get_user_attribute_verification_code(
     job_id: str,
     sealed_access_token: str,
@@ -151,14 +185,7 @@ def get_user_attribute_verification_code(
             runtime.sealer.open(sealed_access_token), attribute_name, client_metadata
         )
         return _run(runtime, job_id, request)
+    except redis.RedisError:
+        raise  # Redis stayed away: the lease runs out and the reaper sends the job again
     except Exception as exc:
         raise _fail_safely(runtime, job_id, VerifyRequest.operation, exc) from None
-
-
-def kwargs_repr(kwargs: dict[str, Any]) -> str:
-    """What Celery events and Flower show for a job's arguments: secrets redacted."""
-    shown = {
-        key: ("<sealed>" if key.startswith("sealed_") and value is not None else value)
-        for key, value in kwargs.items()
-    }
-    return repr(shown)

@@ -8,15 +8,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 
 import pytest
 import redis
 
 from worker.campaign import engine
 from worker.campaign.ingest import CampaignOptions, create_campaign
-from worker.campaign.sender import MemberLease
 from worker.campaign.store import CampaignStore
-from worker.liveness import Heartbeat, patiently, wait_for_redis
+from worker.liveness import Heartbeat, Lease, patiently, wait_for_redis
 from worker.redisserver import PrivateRedis
 from worker.runtime import Runtime
 
@@ -41,6 +41,10 @@ def _campaign_with_one_chunk(runtime: Runtime, lease_seconds: float) -> Campaign
     return store
 
 
+def _lease(store: CampaignStore, member: str, token: str) -> Lease:
+    return Lease(f"{store.id} {member}", partial(store.renew, member, token, 1.0))
+
+
 def test_a_beating_holder_keeps_its_short_lease_and_a_silent_one_loses_it(
     runtime: Runtime,
 ) -> None:
@@ -50,7 +54,7 @@ def test_a_beating_holder_keeps_its_short_lease_and_a_silent_one_loses_it(
     [(member, token)] = dispatcher.sent
     heartbeat = Heartbeat(runtime.redis, period_seconds=0.2)
     try:
-        with heartbeat.holding(MemberLease(store, member, token, 1.0)) as held:
+        with heartbeat.holding(_lease(store, member, token)) as held:
             time.sleep(2.5)  # two and a half leases: only the heartbeat keeps it
             engine.pump(store, dispatcher)
             assert dispatcher.sent == [(member, token)], "a live holder's work was taken"
@@ -62,7 +66,7 @@ def test_a_beating_holder_keeps_its_short_lease_and_a_silent_one_loses_it(
         assert new_member == member
         assert new_token != token
         # the old holder came back (a zombie): it can renew nothing
-        with heartbeat.holding(MemberLease(store, member, token, 1.0)) as zombie:
+        with heartbeat.holding(_lease(store, member, token)) as zombie:
             assert heartbeat.beat() == 0
             assert zombie.lost
         assert runtime.redis.hget(store.keys.owners, member) == new_token.encode()
@@ -79,22 +83,21 @@ def test_heartbeat_waits_out_a_redis_restart_and_says_so_once(
         client.hset("owners", "m", "me")
         beats: list[int] = []
 
-        class Lease:
-            def renew(self, pipe: redis.client.Pipeline) -> None:
-                pipe.eval(
-                    "if redis.call('HGET', KEYS[2], 'm') ~= ARGV[1] then return 0 end "
-                    "redis.call('ZADD', KEYS[1], 'XX', redis.call('TIME')[1], 'm') return 1",
-                    2,
-                    "leases",
-                    "owners",
-                    "me",
-                )
-                beats.append(1)
+        def renew(client: redis.client.Pipeline) -> None:
+            client.eval(
+                "if redis.call('HGET', KEYS[2], 'm') ~= ARGV[1] then return 0 end "
+                "redis.call('ZADD', KEYS[1], 'XX', redis.call('TIME')[1], 'm') return 1",
+                2,
+                "leases",
+                "owners",
+                "me",
+            )
+            beats.append(1)
 
         heartbeat = Heartbeat(client, period_seconds=0.2)
         caplog.set_level(logging.WARNING, logger="worker.liveness")
         try:
-            with heartbeat.holding(Lease()):
+            with heartbeat.holding(Lease("test", renew)):
                 time.sleep(0.5)
                 server.stop(kill=True)
                 time.sleep(2.0)

@@ -12,16 +12,14 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 from kombu import Exchange, Queue
 
-from worker.campaign.watchdog import CampaignWatchdog
 from worker.logs import connect_worker_signals
+from worker.queues import BULK_QUEUE, INTERACTIVE_QUEUE
 from worker.redistls import redis_tls_options
 from worker.settings import Settings, load_settings
+from worker.watchdog import Watchdog
 from worker.workermetrics import MetricsServer
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
-
-INTERACTIVE_QUEUE = "interactive"
-BULK_QUEUE = "bulk"
 
 
 def _config(settings: Settings) -> dict[str, Any]:
@@ -89,9 +87,9 @@ def configure(settings: Settings) -> None:
 
 
 configure(load_settings())
-# Every worker pumps live campaigns on its own timer, so a killed worker that held the
-# campaign's timer message cannot stall it until the visibility timeout.
-app.steps["worker"].add(CampaignWatchdog)
+# Every worker runs the watchdog: it reaps work whose holder stopped heartbeating and pumps
+# live campaigns, so nothing waits for a dead worker's messages (the visibility timeout).
+app.steps["worker"].add(Watchdog)
 # Each worker serves its own metrics on COURIER_METRICS_PORT (worker.workermetrics).
 app.steps["worker"].add(MetricsServer)
 # Worker log lines in COURIER_LOG_FORMAT, with the job and campaign ids of the task at hand.

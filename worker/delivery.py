@@ -147,12 +147,15 @@ def deliver(
     *,
     priority: Priority,
     on_retry: Callable[[int], None] | None = None,
+    on_attempt: Callable[[], None] | None = None,
     reserved: GuardDecision | None = None,
 ) -> Outcome:
     """Run ``request`` to an outcome.
 
     ``on_retry(attempts_so_far)`` is called before each backoff sleep (the job turns
-    ``retrying``). ``reserved`` is the per-user guard's decision for the first attempt when
+    ``retrying``); ``on_attempt()`` before each attempt takes its permit (an interactive
+    job counts the call in Redis first, so a worker killed mid-call leaves it counted).
+    ``reserved`` is the per-user guard's decision for the first attempt when
     the caller already asked for it (a campaign reserves a batch of rows in one round trip
     with :meth:`~worker.userguard.PerUserGuard.reserve_many`, for ``request.operation``,
     ``request.user_key(runtime.clients)`` and ``request.legacy_user_key()``); every later
@@ -163,8 +166,7 @@ def deliver(
     """
     settings = runtime.settings
     limiter = runtime.limiter_for(region_of(runtime, request))
-    user_key = request.user_key(runtime.clients)
-    legacy_key = request.legacy_user_key()
+    user_key, legacy_key = request.user_key(runtime.clients), request.legacy_user_key()
     attempts = 0
     first = reserved
     fresh_for = fresh_seconds(settings.rate_limit)
@@ -174,12 +176,9 @@ def deliver(
         decision, first = first, None
         if decision is None:
             decision = runtime.guard.reserve(request.operation, user_key, legacy_key=legacy_key)
-        if not decision.allowed:
-            raise UserCapReachedError(
-                f"{decision.calls_in_window} calls for this user in the last hour; Cognito "
-                f"allows {settings.user_hourly_cap}",
-                retry_after_seconds=decision.retry_after_seconds,
-            )
+        _require_allowed(decision, settings.user_hourly_cap)
+        if on_attempt is not None:
+            on_attempt()
 
         asked = time.monotonic()
 
@@ -235,6 +234,16 @@ def deliver(
     outcome = replace(outcome, attempts=attempts)
     metrics.record_delivery(request.operation, outcome.state, outcome.error_code)
     return outcome
+
+
+def _require_allowed(decision: GuardDecision, cap_per_hour: int) -> None:
+    """Raise UserCapReachedError when the per-user guard refused the call."""
+    if not decision.allowed:
+        raise UserCapReachedError(
+            f"{decision.calls_in_window} calls for this user in the last hour; Cognito "
+            f"allows {cap_per_hour}",
+            retry_after_seconds=decision.retry_after_seconds,
+        )
 
 
 def _outcome(run: Callable[[], dict[str, str]]) -> Outcome:

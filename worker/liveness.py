@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import redis
 
@@ -43,12 +43,25 @@ def holder_token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class Lease(Protocol):
-    """A lease that a heartbeat can renew (a campaign member, an interactive job)."""
+class Lease:
+    """A lease that a heartbeat can renew (a campaign member, an interactive job).
+
+    Args:
+        label: what it is, for log lines (``campaign 3f2a c:4``, ``job 0f6f...``).
+        renew: queues the renewal on the redis-py pipeline given as ``client=``; its
+            reply is 1 while the lease is held, 0 once another holder has it.
+    """
+
+    def __init__(self, label: str, renew: Callable[..., Any]) -> None:
+        self.label = label
+        self._renew = renew
 
     def renew(self, pipe: Any) -> None:
-        """Queue the renewal on ``pipe`` (a redis-py pipeline); its reply is 1 while held."""
-        ...
+        """Queue the renewal on ``pipe``."""
+        self._renew(client=pipe)
+
+    def __repr__(self) -> str:
+        return f"Lease({self.label})"
 
 
 class Held:

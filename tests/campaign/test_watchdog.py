@@ -18,6 +18,16 @@ from worker.campaign.watchdog import pump_live_campaigns
 from worker.runtime import Runtime
 
 
+class _NoDispatch:
+    """The pump is replaced in this test: nothing may be dispatched."""
+
+    def member(self, campaign_id: str, member: str, token: str) -> None:
+        raise AssertionError("unexpected dispatch")
+
+
+NO_DISPATCH = _NoDispatch()
+
+
 def test_one_broken_campaign_does_not_stall_the_others(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -29,7 +39,7 @@ def test_one_broken_campaign_does_not_stall_the_others(
     runtime.redis.hset(CampaignStore(runtime.redis, ids[3]).keys.meta, "finished_at", 1.0)
     pumped: list[str] = []
 
-    def pump(store: CampaignStore, dispatcher: object) -> int:
+    def pump(store: CampaignStore, dispatcher: object, *, reap: bool = True) -> int:
         if store.id == ids[0]:
             raise RuntimeError("a campaign the pump chokes on")
         pumped.append(store.id)
@@ -41,6 +51,6 @@ def test_one_broken_campaign_does_not_stall_the_others(
     deadline = time.monotonic() + 10
     while ids[1] not in pumped:
         assert time.monotonic() < deadline, "the healthy campaign was never pumped"
-        pump_live_campaigns(0.05)
+        pump_live_campaigns(runtime.redis, NO_DISPATCH, period_seconds=0.05, ttl_seconds=3600)
         time.sleep(0.06)
     assert set(pumped) == {ids[1]}  # never the paused or the finished one

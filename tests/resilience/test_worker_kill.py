@@ -129,6 +129,8 @@ def test_sigkill_mid_campaign_hands_the_dead_workers_rows_on_within_seconds(
         target=f"<= in flight ({final['redelivered']})",
         met=repeats <= final["redelivered"],
     )
+    after = sum(1 for t in times if t >= killed_at)
+    record(SCENARIO, "calls/s from the kill to the end", after / max(0.001, done_at - killed_at))
     record(SCENARIO, "duration (s)", duration)
     record(SCENARIO, "ideal duration at 60/s (s)", ideal)
     record(SCENARIO, "victim exit status", victim.returncode or 0)

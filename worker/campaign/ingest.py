@@ -103,9 +103,10 @@ def create_campaign(
         "window": options.window or settings.concurrency,
         "lease_seconds": lease,
         "slice_seconds": options.slice_seconds,
-        "tick_seconds": min(5.0, max(0.5, lease / 4)),
         "batch_rows": options.chunk_size,
         "source": json.dumps(options.source),
+        # the share of the budget campaigns may take: the first ETA, before calls are measured
+        "budget_rate": settings.rate_limit * settings.bulk_share,
     }
     if options.client_metadata:
         fields["client_metadata"] = json.dumps(options.client_metadata)

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlsplit
 
 import redis
 import typer
@@ -37,6 +36,7 @@ from worker.ratelimit import (
     RegionalLimiters,
     make_regional_limiters,
 )
+from worker.redact import mask_url
 from worker.settings import load_settings
 
 __all__ = ["limit_app"]
@@ -202,7 +202,7 @@ def _limiters() -> _CheckedLimiters:
     return _CheckedLimiters(
         make_regional_limiters(settings, client),
         settings.client_registry.configured_regions(),
-        _where(settings.redis_url),
+        mask_url(settings.redis_url),
     )
 
 
@@ -248,14 +248,6 @@ class _CheckedLimiters:
                 f"cannot use Redis at {self._where}: {exc}",
                 EXIT_REDIS_UNAVAILABLE,
             ) from None
-
-
-def _where(url: str) -> str:
-    """Where a Redis URL points (scheme, host, port, db or socket path), never its password."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _table(states: list[LimitState]) -> Table:
