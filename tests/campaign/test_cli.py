@@ -40,7 +40,7 @@ def test_cli_round_trip(celery_worker: Any, emulator: EmulatorHandle, tmp_path: 
     out = tmp_path / "report.csv"
     assert _json("report", campaign_id, "--out", str(out))["rows"] == 50
     assert out.read_text(encoding="utf-8").splitlines()[0] == (
-        "username,state,error_code,delivery_medium,destination,attempts,time"
+        "username,state,error_code,delivery_medium,destination,attempts,redeliveries,time"
     )
     for action in ("pause", "resume", "cancel"):
         assert _json(action, campaign_id)["state"] == "done"  # finished: left as it is

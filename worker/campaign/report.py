@@ -1,8 +1,12 @@
 """The campaign report: one CSV line per user with what became of them.
 
-Columns: ``username, state, error_code, delivery_medium, destination, attempts, time``.
-``destination`` is as Cognito masked it (``a***@e***``); ``time`` is when the row last
-settled (ISO 8601 UTC), empty for rows that never reached a worker (queued, cancelled).
+Columns: ``username, state, error_code, delivery_medium, destination, attempts,
+redeliveries, time``. ``destination`` is as Cognito masked it (``a***@e***``); ``time`` is
+when the row last settled (ISO 8601 UTC), empty for rows that never reached a worker
+(queued, cancelled). ``redeliveries`` is how many times the row was sent again because
+the worker holding it stopped mid-send; ``attempts`` counts the calls of the holder that
+settled it plus one per redelivery (the call the stopped holder had on its way; at most
+one too many per redelivery, when it stopped before that call left).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ REPORT_COLUMNS = (
     "delivery_medium",
     "destination",
     "attempts",
+    "redeliveries",
     "time",
 )
 
@@ -37,6 +42,7 @@ def iter_report_rows(store: CampaignStore) -> Iterator[tuple[str, ...]]:
     meta = store.meta()
     size = int(meta["chunk_size"])
     total = int(meta["total"])
+    again = store.row_redeliveries()
     for chunk, start in enumerate(range(0, total, size)):
         names = store.chunk_usernames(chunk)
         states = store.row_states(start, len(names))
@@ -48,11 +54,14 @@ def iter_report_rows(store: CampaignStore) -> Iterator[tuple[str, ...]]:
         for offset, name in enumerate(names):
             code = states[offset] if offset < len(states) else 0
             found = latest.get(offset)
+            repeats = again.get(start + offset, 0)
             if found is None:
-                yield (name, STATE_BY_CODE[code], "", "", "", "0", "")
+                yield (name, STATE_BY_CODE[code], "", "", "", str(repeats), str(repeats), "")
                 continue
             stamp = iso(float(found[6])) or ""
-            yield (name, STATE_BY_CODE[code], found[2], found[3], found[4], found[5], stamp)
+            attempts = str(int(found[5]) + repeats)
+            state = STATE_BY_CODE[code]
+            yield (name, state, found[2], found[3], found[4], attempts, str(repeats), stamp)
 
 
 def write_report(store: CampaignStore, path: str | Path | IO[str]) -> int:

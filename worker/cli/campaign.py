@@ -260,7 +260,8 @@ def report(
     out: Annotated[str, typer.Option("--out", help="Where to write the CSV report.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Write one CSV line per user: state, error code, medium, destination, attempts, time."""
+    """Write one CSV line per user: state, error code, medium, destination, attempts,
+    redeliveries, time."""
     from tasks.campaigns import write_campaign_report  # noqa: PLC0415
 
     try:
