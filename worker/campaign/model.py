@@ -82,6 +82,7 @@ class CampaignKeys:
         self.deferred = self.prefix + "deferred"  # zset: row -> due time (s)
         self.redeliveries = self.prefix + "redeliveries"  # hash: row -> times sent again
         self.rejects = self.prefix + "rejects"  # string: "line<TAB>reason<LF>" per reject
+        self.run = self.prefix + "run"  # set: rows of the current account-answer run
 
     def users(self, chunk: int) -> str:
         """String of chunk ``chunk``'s usernames, each followed by a newline."""

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlsplit
 
 import redis
 import typer
@@ -31,6 +30,7 @@ from worker.ratelimit import (
     RedisRateLimiter,
     make_rate_limiter,
 )
+from worker.redact import mask_url
 from worker.settings import load_settings
 
 __all__ = ["limit_app"]
@@ -155,7 +155,7 @@ def _limiter() -> _CheckedLimiter:
     except ConfigurationError as exc:
         raise _Failure("ConfigurationError", str(exc), EXIT_BAD_INPUT) from None
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
-    return _CheckedLimiter(make_rate_limiter(settings, client), _where(settings.redis_url))
+    return _CheckedLimiter(make_rate_limiter(settings, client), mask_url(settings.redis_url))
 
 
 class _CheckedLimiter:
@@ -183,14 +183,6 @@ class _CheckedLimiter:
                 f"cannot use Redis at {self._where}: {exc}",
                 EXIT_REDIS_UNAVAILABLE,
             ) from None
-
-
-def _where(url: str) -> str:
-    """Where a Redis URL points (scheme, host, port, db or socket path), never its password."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _table(states: list[LimitState]) -> Table:
