@@ -57,7 +57,7 @@ from worker.campaign.textfile import decode_input
 from worker.errors import CampaignError, CampaignNotFoundError, NothingToSendError
 from worker.ratelimit.base import Category
 from worker.runtime import Runtime, get_runtime
-from worker.validation import check_client_id, check_client_metadata
+from worker.validation import check_client_id, check_client_metadata, check_job_id
 
 __all__ = [
     "campaign_chunk",
@@ -77,7 +77,8 @@ DISPATCHER = CeleryDispatcher(app)
 
 
 def _store(campaign_id: str) -> CampaignStore:
-    return CampaignStore(get_runtime().redis, campaign_id)
+    """The store of ``campaign_id``; InvalidRequestError when the id is not a 1-64 string."""
+    return CampaignStore(get_runtime().redis, check_job_id(campaign_id, field="campaign_id"))
 
 
 # --- tasks -------------------------------------------------------------------------------
