@@ -57,7 +57,7 @@ from worker.campaign.textfile import decode_input
 from worker.errors import CampaignError, CampaignNotFoundError, NothingToSendError
 from worker.ratelimit.base import Category
 from worker.runtime import Runtime, get_runtime
-from worker.validation import check_client_id, check_client_metadata
+from worker.validation import check_client_id, check_client_metadata, check_job_id
 
 __all__ = [
     "campaign_chunk",
@@ -77,7 +77,8 @@ DISPATCHER = CeleryDispatcher(app)
 
 
 def _store(campaign_id: str) -> CampaignStore:
-    return CampaignStore(get_runtime().redis, campaign_id)
+    """The store of ``campaign_id``; InvalidRequestError when the id is not a 1-64 string."""
+    return CampaignStore(get_runtime().redis, check_job_id(campaign_id, field="campaign_id"))
 
 
 # --- tasks -------------------------------------------------------------------------------
@@ -350,13 +351,16 @@ def pause_campaign(campaign_id: str) -> dict[str, Any]:
 
 
 def resume_campaign(campaign_id: str) -> dict[str, Any]:
-    """Send again after a pause; returns the status document.
+    """Send again after a pause (the operator's, or one the campaign took itself for an
+    account answer: its ``pause_reason`` is cleared); returns the status document.
 
     Raises:
         CampaignNotFoundError: no such campaign.
     """
     store = _store(campaign_id)
     if store.set_state("active", allowed_from={"paused"}) == "paused":
+        store.redis.hdel(store.keys.meta, "pause_reason")
+        store.redis.delete(store.keys.run)
         pump(store, DISPATCHER)
     return store.status()
 

@@ -39,7 +39,7 @@ def _settle(store: CampaignStore, rows: range, expire_at: int) -> None:
             "CLAIM", [k.meta, k.rows, k.counts, k.leases, k.owners], [member, token, 30, 1, 0, row]
         )
         record = f"{row}\t2\t\t\t\t1\t0\t\n"
-        keys = [k.meta, k.rows, k.counts, k.leases, k.rate, k.deferred, k.outcomes(0)]
+        keys = [k.meta, k.rows, k.counts, k.leases, k.rate, k.deferred, k.run, k.outcomes(0)]
         store.run(
             "RECORD",
             keys,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from worker.cli.output import emit
 
-__all__ = ["register"]
+__all__ = ["register", "run_celery"]
 
 
 def worker(
@@ -33,7 +33,26 @@ def worker(
         argv += ["--concurrency", str(concurrency)]
     if hostname is not None:
         argv += ["--hostname", hostname]
-    app.worker_main(argv)
+    raise typer.Exit(run_celery(app, argv))
+
+
+def run_celery(app: Any, argv: list[str]) -> int:
+    """Run ``celery ARGV`` for ``app``; returns its exit status.
+
+    ``app.worker_main`` and ``app.start`` (Celery 5.x) drop the status that click returns
+    with ``standalone_mode=False``, so a worker that cannot start (a taken metrics port,
+    an unrecoverable error) would exit 0 and defeat ``restart: on-failure`` (related:
+    celery/celery#7358). This is ``app.start`` keeping it; tests/observe/test_metrics.py
+    fails if a worker that cannot start exits 0 again.
+    """
+    from celery.bin.celery import celery  # noqa: PLC0415
+
+    celery.params[0].default = app
+    try:
+        code = celery.main(args=argv, standalone_mode=False)
+    finally:
+        celery.params[0].default = None
+    return code if isinstance(code, int) else 0
 
 
 def seal_key(
