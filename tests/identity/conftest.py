@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from worker.app import BULK_QUEUE, INTERACTIVE_QUEUE, app
 from worker.emulator import EmulatorHandle
+from worker.runtime import Runtime
 from worker.settings import Settings
 
 PASSWORD = "Correct-Horse-9"
@@ -80,3 +83,17 @@ def settings(make_settings: Any, pools: Pools, tmp_path: Path) -> Settings:
     path.write_text(json.dumps(pools.registry), encoding="utf-8")
     result: Settings = make_settings(clients=path)
     return result
+
+
+@pytest.fixture
+def paused_worker(celery_worker_session: Any, runtime: Runtime) -> Iterator[None]:
+    """The worker stops consuming: submissions stay queued until the test lets it go."""
+    hostname = [celery_worker_session.hostname]
+    for queue in (INTERACTIVE_QUEUE, BULK_QUEUE):
+        assert app.control.cancel_consumer(queue, destination=hostname, reply=True)
+    try:
+        yield
+    finally:
+        app.control.purge()  # what the test left queued is not the next test's
+        for queue in (INTERACTIVE_QUEUE, BULK_QUEUE):
+            app.control.add_consumer(queue, destination=hostname, reply=True)

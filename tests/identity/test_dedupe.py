@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 from tasks import job_status, submit_attribute_verification, submit_resend, wait
 from tasks.jobs import resend_confirmation_code
 from tests.identity.conftest import PASSWORD, Pools
-from worker.app import BULK_QUEUE, INTERACTIVE_QUEUE, app
+from worker.app import INTERACTIVE_QUEUE, app
 from worker.cli import app as cli_app
 from worker.dedupe import COALESCED_KEY
 from worker.emulator import EmulatorHandle
@@ -34,20 +33,6 @@ def _resends(emulator: EmulatorHandle, username: str) -> int:
         for d in emulator.deliveries()
         if d["operation"] == OP and str(d.get("username", "")).lower() == username.lower()
     )
-
-
-@pytest.fixture
-def paused_worker(celery_worker_session: Any, runtime: Runtime) -> Iterator[None]:
-    """The worker stops consuming: submissions stay queued until the test lets it go."""
-    hostname = [celery_worker_session.hostname]
-    for queue in (INTERACTIVE_QUEUE, BULK_QUEUE):
-        assert app.control.cancel_consumer(queue, destination=hostname, reply=True)
-    try:
-        yield
-    finally:
-        app.control.purge()  # what the test left queued is not the next test's
-        for queue in (INTERACTIVE_QUEUE, BULK_QUEUE):
-            app.control.add_consumer(queue, destination=hostname, reply=True)
 
 
 def _coalesced(client: redis.Redis) -> int:
