@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from worker.api import create_app
+from worker.api.server import CourierH11Protocol
 from worker.emulator import EmulatorHandle
 from worker.errors import ConfigurationError
 from worker.runtime import Runtime, set_runtime
@@ -395,9 +396,9 @@ def test_metrics_count_requests_by_action_and_status(front: TestClient) -> None:
 
 def test_metrics_show_the_shared_limiter_state(front: TestClient) -> None:
     text = front.get("/metrics").text
-    assert 'courier_limit_budget_per_second{category="UserResourceRead"}' in text
-    assert 'courier_limit_rate_per_second{category="UserResourceRead"}' in text
-    assert 'courier_limit_throttles_total{category="UserList"}' in text
+    assert 'courier_limit_budget_per_second{category="UserResourceRead",region=' in text
+    assert 'courier_limit_rate_per_second{category="UserResourceRead",region=' in text
+    assert 'courier_limit_throttles_total{category="UserList",region=' in text
     assert "courier_jobs_redelivered_total" in text
 
 
@@ -543,6 +544,7 @@ def test_cli_dev_run_prints_a_generated_token_once(monkeypatch: pytest.MonkeyPat
     result, served = _run_cli(monkeypatch, "--dev", "--port", "9999")
     assert result.exit_code == 0, result.output
     assert served["access_log"] is False
+    assert issubclass(served["protocol"], CourierH11Protocol)  # head timeout, JSON 400s
     assert (served["host"], served["port"]) == ("127.0.0.1", 9999)
     assert result.stdout == ""
     token = result.stderr.strip().rsplit(" ", 1)[-1]
