@@ -18,6 +18,8 @@ from typing import Any
 from celery import Task
 
 from worker.app import BULK_QUEUE, app
+from worker.broker import at_the_door
+from worker.campaign.dispatch import CHUNK_TASK, TICK_TASK, CeleryDispatcher
 from worker.campaign.engine import pump, run_tick
 from worker.campaign.ingest import (
     CampaignOptions,
@@ -61,19 +63,7 @@ __all__ = [
 ]
 
 
-class _CeleryDispatcher:
-    """Sends campaign messages to the ``bulk`` queue."""
-
-    def member(self, campaign_id: str, member: str, token: str) -> None:
-        campaign_chunk.apply_async(args=(campaign_id, member), task_id=token, queue=BULK_QUEUE)
-
-    def tick(self, campaign_id: str, tick: str, countdown_seconds: float) -> None:
-        campaign_tick.apply_async(
-            args=(campaign_id, tick), countdown=countdown_seconds, queue=BULK_QUEUE
-        )
-
-
-DISPATCHER = _CeleryDispatcher()
+DISPATCHER = CeleryDispatcher(app)
 
 
 def _store(campaign_id: str) -> CampaignStore:
@@ -83,7 +73,7 @@ def _store(campaign_id: str) -> CampaignStore:
 # --- tasks -------------------------------------------------------------------------------
 
 
-@app.task(name="courier.campaign_chunk", bind=True)
+@app.task(name=CHUNK_TASK, bind=True)
 def campaign_chunk(self: Task[Any, Any], campaign_id: str, member: str) -> str:
     """Send the open rows of ``member`` (``c:{chunk}`` or ``b:{batch}``); returns the result."""
     runtime = get_runtime()
@@ -91,7 +81,7 @@ def campaign_chunk(self: Task[Any, Any], campaign_id: str, member: str) -> str:
     return run_member(runtime, CampaignStore(runtime.redis, campaign_id), member, token, DISPATCHER)
 
 
-@app.task(name="courier.campaign_tick")
+@app.task(name=TICK_TASK)
 def campaign_tick(campaign_id: str, tick: str) -> None:
     """The timer pump: re-lease lost work, release due deferred rows, schedule itself."""
     run_tick(_store(campaign_id), tick, DISPATCHER)
@@ -123,6 +113,7 @@ def campaign_ingest(campaign_id: str, generation: str) -> None:
 # --- producer API ------------------------------------------------------------------------
 
 
+@at_the_door
 def start_campaign(
     client_id: str,
     *,
@@ -241,6 +232,7 @@ def _start_timer(store: CampaignStore) -> None:
     DISPATCHER.tick(store.id, tick, 0)
 
 
+@at_the_door
 def campaign_status(campaign_id: str) -> dict[str, Any]:
     """The campaign status document (DESIGN.md) plus ``redelivered``.
 
@@ -250,6 +242,7 @@ def campaign_status(campaign_id: str) -> dict[str, Any]:
     return _store(campaign_id).status()
 
 
+@at_the_door
 def pause_campaign(campaign_id: str) -> dict[str, Any]:
     """Stop sending new rows (rows in flight finish); returns the status document.
 
@@ -261,6 +254,7 @@ def pause_campaign(campaign_id: str) -> dict[str, Any]:
     return store.status()
 
 
+@at_the_door
 def resume_campaign(campaign_id: str) -> dict[str, Any]:
     """Send again after a pause; returns the status document.
 
@@ -274,6 +268,7 @@ def resume_campaign(campaign_id: str) -> dict[str, Any]:
     return store.status()
 
 
+@at_the_door
 def cancel_campaign(campaign_id: str) -> dict[str, Any]:
     """Cancel: every row not sent yet becomes ``cancelled``; returns the status document.
 
@@ -290,6 +285,7 @@ def cancel_campaign(campaign_id: str) -> dict[str, Any]:
     return store.status()
 
 
+@at_the_door
 def list_campaigns() -> list[dict[str, Any]]:
     """Status documents of every campaign still stored, newest first."""
     runtime = get_runtime()
@@ -303,6 +299,7 @@ def list_campaigns() -> list[dict[str, Any]]:
     return documents
 
 
+@at_the_door
 def write_campaign_report(campaign_id: str, path: str | Path) -> int:
     """Write the report CSV of ``campaign_id`` to ``path``; returns the number of users.
 

@@ -18,6 +18,7 @@ from tasks.jobs import (
     resend_confirmation_code,
 )
 from worker.app import INTERACTIVE_QUEUE
+from worker.broker import at_the_door
 from worker.errors import WaitTimeoutError
 from worker.runtime import get_runtime
 from worker.status import TERMINAL_STATES
@@ -50,6 +51,7 @@ def _enqueue(task: Any, job_id: str, operation: str, kwargs: dict[str, Any]) -> 
     return job_id
 
 
+@at_the_door
 def submit_resend(
     client_id: str,
     username: str,
@@ -65,6 +67,8 @@ def submit_resend(
     Raises:
         InvalidRequestError: an input breaks Cognito's constraints (nothing is enqueued).
         ConfigurationError: ``secret_hash`` was given and COURIER_SEAL_KEY is not set.
+        BrokerUnavailable: Redis cannot be reached (nothing is enqueued).
+        EvictingRedisError: Redis may evict keys (checked once per process).
     """
     kwargs: dict[str, Any] = {
         "job_id": str(uuid.uuid4()),
@@ -78,6 +82,7 @@ def submit_resend(
     return _enqueue(resend_confirmation_code, kwargs["job_id"], "ResendConfirmationCode", kwargs)
 
 
+@at_the_door
 def submit_attribute_verification(
     access_token: str,
     attribute_name: str,
@@ -91,6 +96,8 @@ def submit_attribute_verification(
     Raises:
         InvalidRequestError: an input breaks Cognito's constraints (nothing is enqueued).
         ConfigurationError: COURIER_SEAL_KEY is not set.
+        BrokerUnavailable: Redis cannot be reached (nothing is enqueued).
+        EvictingRedisError: Redis may evict keys (checked once per process).
     """
     check_access_token(access_token)
     kwargs: dict[str, Any] = {
@@ -108,15 +115,18 @@ def submit_attribute_verification(
     )
 
 
+@at_the_door
 def job_status(job_id: str) -> dict[str, Any]:
     """The job status document (DESIGN.md).
 
     Raises:
         JobNotFoundError: no such job (never submitted, or expired).
+        BrokerUnavailable: Redis cannot be reached.
     """
     return get_runtime().statuses.get(job_id)
 
 
+@at_the_door
 def wait(
     job_id: str, *, timeout_seconds: float, poll_interval_seconds: float = 0.05
 ) -> dict[str, Any]:
@@ -125,6 +135,7 @@ def wait(
     Raises:
         JobNotFoundError: no such job.
         WaitTimeoutError: still not terminal after ``timeout_seconds``.
+        BrokerUnavailable: Redis cannot be reached.
     """
     deadline = time.monotonic() + timeout_seconds
     while True:

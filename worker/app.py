@@ -6,6 +6,7 @@ worker`` runs a worker with the project's defaults. Each setting below says why 
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from celery import Celery
@@ -13,12 +14,10 @@ from celery.signals import worker_process_init
 from kombu import Exchange, Queue
 
 from worker.campaign.watchdog import CampaignWatchdog
+from worker.queues import BULK_QUEUE, INTERACTIVE_QUEUE
 from worker.settings import Settings, load_settings
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
-
-INTERACTIVE_QUEUE = "interactive"
-BULK_QUEUE = "bulk"
 
 
 def _config(settings: Settings) -> dict[str, Any]:
@@ -29,8 +28,11 @@ def _config(settings: Settings) -> dict[str, Any]:
         # Poll queues in the order listed: interactive is always served before bulk.
         "queue_order_strategy": "priority",
     }
-    return {
+    config: dict[str, Any] = {
         "broker_url": settings.redis_url,
+        # kombu's Redis transport, with queue items that are no message dead-lettered rather
+        # than fatal (worker.transport); the URL stays COURIER_REDIS_URL's redis:// URL.
+        "broker_transport": "worker.transport:Transport",
         "result_backend": settings.redis_url,
         "broker_transport_options": transport,
         "result_backend_transport_options": dict(transport),
@@ -62,14 +64,27 @@ def _config(settings: Settings) -> dict[str, Any]:
         # The work is I/O bound (HTTPS calls and Redis): threads, sized from the budget.
         "worker_pool": "threads",
         "worker_concurrency": settings.concurrency,
-        # Retry the broker connection at start-up instead of dying when Redis is late.
+        # A Redis outage is a pause: retry the connection at start-up and after a loss,
+        # forever (Celery gives up after 100 tries by default), at most every 2 s
+        # (worker.consumer), logging one line on loss and one on return.
         "broker_connection_retry_on_startup": True,
-        # With acks_late, a lost connection must not leave tasks running unacknowledged.
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+        "worker_consumer": "worker.consumer:CourierConsumer",
+        # Running jobs go on through an outage. True cancels them, and the threads pool
+        # cannot cancel (NotImplementedError "does not implement kill_job": the worker
+        # exits). Their acks wait for Redis; a job whose ack is lost is redelivered after
+        # the visibility timeout and recognised as a duplicate by its status document.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         # Hard stop well past the longest legitimate run, below the visibility timeout.
         "task_time_limit": settings.visibility_timeout_seconds - 5,
         "worker_hijack_root_logger": False,
     }
+    if settings.redis_url.startswith("rediss://"):
+        # kombu turns TLS on for the rediss scheme by name; a transport named by class
+        # does not, so ask for it (verifying the server's certificate).
+        config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return config
 
 
 app = Celery("cognito_courier", include=["tasks.jobs", "tasks.campaigns"])

@@ -27,8 +27,8 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from worker.broker import unavailable
 from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
-from worker.errors import ConfigurationError
 from worker.sealing import generate_key
 from worker.settings import Settings
 
@@ -119,10 +119,7 @@ def run_demo(settings: Settings, *, as_json: bool = False) -> int:
     try:
         redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
-        raise ConfigurationError(
-            f"COURIER_REDIS_URL: no Redis answers at {settings.redis_url} ({exc}); "
-            "start one (apt-get install redis-server) or point COURIER_REDIS_URL at one"
-        ) from None
+        raise unavailable(settings.redis_url, exc) from None
 
     # A fresh seed gives fresh pool and client ids, so the per-user guard's memory of an
     # earlier demo run (same Redis, same hour) does not touch this one.

@@ -19,6 +19,11 @@ from typing import Any
 import redis
 from celery import bootsteps
 
+from worker.broker import CONNECTION_ERRORS
+from worker.campaign import engine
+from worker.campaign.dispatch import CeleryDispatcher
+from worker.campaign.engine import Dispatcher
+
 __all__ = ["CampaignWatchdog", "pump_live_campaigns"]
 
 log = logging.getLogger(__name__)
@@ -26,10 +31,12 @@ log = logging.getLogger(__name__)
 _PUMPED_STATES = frozenset({b"active", b"cancelled"})  # control states (meta ``state``)
 
 
-def pump_live_campaigns(period_seconds: float) -> int:
-    """Pump every running campaign not pumped by another worker this period; returns count."""
-    from tasks.campaigns import DISPATCHER  # noqa: PLC0415 - tasks import the Celery app
-    from worker.campaign.engine import pump  # noqa: PLC0415
+def pump_live_campaigns(period_seconds: float, dispatcher: Dispatcher) -> int:
+    """Pump every running campaign not pumped by another worker this period; returns count.
+
+    ``dispatcher`` sends the members and ticks the pumps ask for (a worker's watchdog
+    uses :class:`~worker.campaign.dispatch.CeleryDispatcher` on its own app).
+    """
     from worker.campaign.store import CampaignStore, list_campaign_ids  # noqa: PLC0415
     from worker.runtime import get_runtime  # noqa: PLC0415
 
@@ -46,7 +53,7 @@ def pump_live_campaigns(period_seconds: float) -> int:
         if not client.set(lock, 1, nx=True, px=max(1, int(period_seconds * 900))):
             continue  # another worker pumped it within this period
         try:
-            pump(store, DISPATCHER)
+            engine.pump(store, dispatcher)
         except redis.RedisError:
             raise  # Redis is gone for every campaign: the next period tries again
         except Exception:  # one broken campaign must not stall the others
@@ -70,8 +77,12 @@ class CampaignWatchdog(bootsteps.StartStopStep):
 
         period = get_runtime().settings.campaign_watchdog_seconds
         self._stop.clear()
+        dispatcher = CeleryDispatcher(worker.app)
         self._thread = threading.Thread(
-            target=self._run, args=(period,), name="courier-campaign-watchdog", daemon=True
+            target=self._run,
+            args=(period, dispatcher),
+            name="courier-campaign-watchdog",
+            daemon=True,
         )
         self._thread.start()
 
@@ -81,9 +92,11 @@ class CampaignWatchdog(bootsteps.StartStopStep):
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def _run(self, period_seconds: float) -> None:
+    def _run(self, period_seconds: float, dispatcher: Dispatcher) -> None:
         while not self._stop.wait(period_seconds):
             try:
-                pump_live_campaigns(period_seconds)
+                pump_live_campaigns(period_seconds, dispatcher)
+            except CONNECTION_ERRORS as exc:  # the consumer logs the outage, once
+                log.debug("campaign watchdog: Redis unreachable (%s); next period", exc)
             except Exception:  # the next period tries again; a worker must not die of it
                 log.exception("campaign watchdog: pumping failed")

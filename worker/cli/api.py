@@ -29,13 +29,16 @@ def api(
 ) -> None:
     """Serve the HTTP front (/?Action=..., /jobs, /campaigns, /metrics, /healthz).
 
-    Refuses to start without COURIER_API_TOKENS unless ``--dev`` is given. uvicorn's access
-    log is off (it prints query strings, where the GET form carries AccessTokens); the front
-    logs each request's method, path and status instead.
+    Refuses to start without COURIER_API_TOKENS unless ``--dev`` is given, when Redis does
+    not answer (exit 3) and when Redis may evict keys (exit 2; see
+    COURIER_REDIS_ALLOW_EVICTION). uvicorn's access log is off (it prints query strings,
+    where the GET form carries AccessTokens); the front logs each request's method, path
+    and status instead.
     """
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from worker.api import create_app  # noqa: PLC0415 - importing tasks reads settings
+    from worker.broker import check_eviction_policy  # noqa: PLC0415
     from worker.runtime import Runtime, set_runtime  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
 
@@ -47,8 +50,12 @@ def api(
         sys.stderr.write(f"dev run: bearer token for this process: {token}\n")
         sys.stderr.flush()
     app = create_app(settings)  # ConfigurationError without a token: `courier` exits 2
-    set_runtime(Runtime.from_settings(settings))
+    runtime = Runtime.from_settings(settings)
+    set_runtime(runtime)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Start-up check: Redis answers and does not evict (BrokerUnavailable: exit 3,
+    # EvictingRedisError: exit 2, both reported by `courier`'s main).
+    check_eviction_policy(runtime.redis, settings, role="HTTP front")
     if settings.seal_key is None:
         logging.getLogger("worker.api").warning(
             "COURIER_SEAL_KEY is not set: requests with an AccessToken or a SecretHash will "

@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlsplit
 
 import redis
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from worker.broker import CONNECTION_ERRORS, mask_url, unavailable
+from worker.cli.output import EXIT_BROKER_UNAVAILABLE
 from worker.errors import ConfigurationError
 from worker.ratelimit import (
     COGNITO_QUOTA_PER_SECOND,
@@ -53,7 +54,7 @@ ResetCategoryOption = Annotated[
 
 _T = TypeVar("_T")
 
-EXIT_REDIS_UNAVAILABLE = 1
+EXIT_REDIS_ERROR = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -129,7 +130,8 @@ def _run(action: Callable[[], list[LimitState]], json_output: bool) -> None:
         states = action()
     except _Failure as failure:
         if json_output:
-            error = {"code": failure.code, "message": failure.message}
+            # "type" is the CLI contract (DESIGN.md); "code" kept for earlier readers.
+            error = {"type": failure.code, "code": failure.code, "message": failure.message}
             typer.echo(json.dumps({"error": error}))
         _stderr().print(f"[red]error:[/] {failure.message}")
         raise typer.Exit(failure.exit_code) from None
@@ -155,15 +157,15 @@ def _limiter() -> _CheckedLimiter:
     except ConfigurationError as exc:
         raise _Failure("ConfigurationError", str(exc), EXIT_BAD_INPUT) from None
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
-    return _CheckedLimiter(make_rate_limiter(settings, client), _where(settings.redis_url))
+    return _CheckedLimiter(make_rate_limiter(settings, client), settings.redis_url)
 
 
 class _CheckedLimiter:
     """The limiter calls the CLI makes, with Redis errors turned into a :class:`_Failure`."""
 
-    def __init__(self, limiter: RedisRateLimiter, where: str) -> None:
+    def __init__(self, limiter: RedisRateLimiter, url: str) -> None:
         self._limiter = limiter
-        self._where = where
+        self._url = url
 
     def state(self, category: Category) -> LimitState:
         return self._call(lambda: self._limiter.state(category))
@@ -177,20 +179,15 @@ class _CheckedLimiter:
     def _call(self, call: Callable[[], _T]) -> _T:
         try:
             return call()
+        except CONNECTION_ERRORS as exc:
+            gone = unavailable(self._url, exc)
+            raise _Failure(type(gone).__name__, str(gone), EXIT_BROKER_UNAVAILABLE) from None
         except redis.RedisError as exc:
             raise _Failure(
-                "RedisUnavailable",
-                f"cannot use Redis at {self._where}: {exc}",
-                EXIT_REDIS_UNAVAILABLE,
+                "RedisError",
+                f"Redis at {mask_url(self._url)} refused the call: {exc}",
+                EXIT_REDIS_ERROR,
             ) from None
-
-
-def _where(url: str) -> str:
-    """Where a Redis URL points (scheme, host, port, db or socket path), never its password."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _table(states: list[LimitState]) -> Table:

@@ -1,0 +1,155 @@
+"""A Redis restart is a pause: every worker survives it and resumes by itself (issue 9).
+
+Two real ``courier worker`` processes hold what made Celery 5.7.0 exit on a connection
+loss: unacknowledged messages (jobs in a 12-s call, ``task_acks_late``) and a countdown
+message each worker reserves. Redis (AOF) is stopped for 3 s and started again. Then:
+no worker exits, new jobs succeed within 10 s of Redis answering, the jobs that were in
+flight and the countdown job succeed (each user called once), and each worker logged the
+outage in exactly two lines (lost, back), without a traceback.
+
+This test fails on Celery 5.7.0 (both workers exit with the ``hostname`` AttributeError)
+and with ``worker_cancel_long_running_tasks_on_connection_loss=True`` on the threads pool
+(``NotImplementedError: ... does not implement kill_job``): see pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.resilience.brokerprocs import CLIENT_ID, ROOT, wait_until, worker_env, workers
+from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
+from worker.redisserver import PrivateRedis
+from worker.status import StatusStore
+
+SLOW_MS = 12_000
+RESUME_TARGET_SECONDS = 10.0
+
+_PRODUCER = """
+import json, sys
+from tasks import submit_resend
+from worker.app import app
+from worker.runtime import get_runtime
+spec = json.loads(sys.argv[1])
+ids = [submit_resend(spec["client_id"], u) for u in spec["users"]]
+for job_id, user, countdown in spec.get("countdown", []):
+    get_runtime().statuses.create(job_id, "ResendConfirmationCode")
+    app.send_task("courier.resend_confirmation_code", task_id=job_id, countdown=countdown,
+                  kwargs={"job_id": job_id, "client_id": spec["client_id"], "username": user})
+    ids.append(job_id)
+print(json.dumps(ids))
+"""
+
+
+def produce(
+    env: dict[str, str], users: list[str], countdown: list[tuple[str, str, float]] | None = None
+) -> list[str]:
+    """Submit resends from a producer process of its own; returns the job ids.
+
+    ``countdown`` entries ``(job_id, username, seconds)`` are sent as countdown messages.
+    """
+    spec = json.dumps({"client_id": CLIENT_ID, "users": users, "countdown": countdown or []})
+    done = subprocess.run(
+        [sys.executable, "-c", _PRODUCER, spec],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    ids: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return ids
+
+
+@pytest.fixture
+def aof_redis() -> Iterator[PrivateRedis]:
+    """A private Redis with an AOF, so a restart keeps every key."""
+    with PrivateRedis(appendonly=True) as server:
+        yield server
+
+
+@pytest.fixture
+def synthetic_emulator() -> Iterator[EmulatorHandle]:
+    """An emulator with a synthetic pool (user0000001 ...) and no quota."""
+    config = EmulatorConfig(synthetic_users=200, user_resource_read_per_second=None)
+    with running_emulator(config) as handle:
+        yield handle
+
+
+def _users(first: int, count: int) -> list[str]:
+    return [f"user{n:07d}" for n in range(first, first + count)]
+
+
+def test_workers_survive_a_redis_restart_holding_unacked_and_countdown_messages(
+    aof_redis: PrivateRedis, synthetic_emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    env = worker_env(aof_redis.url, synthetic_emulator.endpoint_url)
+    client = redis.Redis.from_url(aof_redis.url, socket_timeout=5)
+    statuses = StatusStore(client, ttl_seconds=3600)
+
+    def states(ids: list[str]) -> list[str]:
+        return [str(statuses.get(job_id)["state"]) for job_id in ids]
+
+    with workers(2, env, tmp_path) as pair:
+        synthetic_emulator.script(operation="ResendConfirmationCode", errors=["slow:12000"] * 4)
+        countdown_id = str(uuid.uuid4())
+        held = produce(env, _users(1, 4), [(countdown_id, "user0000050", 15.0)])
+        wait_until(
+            lambda: states(held[:4]) == ["running"] * 4,
+            timeout_seconds=10,
+            what="the four slow jobs running on the workers",
+        )
+        unacked = client.hlen("unacked")
+        assert unacked >= 5  # four calls in flight and the reserved countdown message
+
+        aof_redis.stop()
+        time.sleep(3)
+        aof_redis.start()
+        back_at = time.monotonic()
+
+        fresh = produce(env, _users(10, 10))
+        wait_until(
+            lambda: states(fresh) == ["succeeded"] * 10,
+            timeout_seconds=30,
+            what="new jobs to succeed after the restart",
+        )
+        resumed_seconds = time.monotonic() - back_at
+        wait_until(
+            lambda: states(held) == ["succeeded"] * 5,
+            timeout_seconds=40,
+            what="the jobs in flight and the countdown job to succeed",
+        )
+        wait_until(
+            lambda: client.hlen("unacked") == 0,
+            timeout_seconds=10,
+            what="every message acknowledged",
+        )
+        exits = [w.process.returncode for w in pair if not w.alive()]
+        logs = [w.log() for w in pair]
+    print(
+        f"\nredis restart: new jobs done {resumed_seconds:.1f} s after Redis answered; "
+        f"{len(exits)} worker exits; {unacked} messages unacknowledged at the stop"
+    )
+
+    assert exits == [], f"workers exited: {exits}"
+    assert resumed_seconds <= RESUME_TARGET_SECONDS
+    sent = Counter(d["username"] for d in synthetic_emulator.deliveries())
+    for user in [*_users(1, 4), "user0000050", *_users(10, 10)]:
+        assert sent[user] == 1, f"{user} called {sent[user]} times"
+    for log in logs:
+        assert log.count("lost the connection to Redis") == 1, log[-3000:]
+        assert log.count("answers again after") == 1, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]
+        assert "Cannot connect to" not in log
+        assert "Unrecoverable error" not in log
