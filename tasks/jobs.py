@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from worker.app import app
+from worker.app import INTERACTIVE_QUEUE, app
+from worker.deadletter import DeadLetters
 from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
 from worker.errors import CourierError, SealError
 from worker.ratelimit import Priority
@@ -34,7 +35,13 @@ def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) 
     statuses = runtime.statuses
     previous = statuses.start(job_id)
     if previous is None:
-        log.warning("job %s has no status document (expired?); not sending", job_id)
+        # Expired or evicted: never acknowledged silently (worker.deadletter logs the line).
+        DeadLetters(runtime.redis).record(
+            "no_status",
+            "no status document (expired or evicted); not sent",
+            queue=INTERACTIVE_QUEUE,
+            job_id=job_id,
+        )
         return "unknown"
     if previous in TERMINAL_STATES:
         return previous  # a duplicate delivery of a finished job: acknowledge, send nothing

@@ -69,8 +69,12 @@ class OutageLogFilter(logging.Filter):
     _DROPPED = (celery_consumer.CONNECTION_RETRY, celery_consumer.CONNECTION_ERROR)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """False for the records this filter replaces."""
-        return not any(record.msg is template for template in self._DROPPED)
+        """False for the records this filter replaces (the template as message or argument)."""
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(
+            record.msg is template or any(arg is template for arg in args)
+            for template in self._DROPPED
+        )
 
 
 _FILTER = OutageLogFilter()

@@ -66,6 +66,26 @@ class Channel(kombu_redis.Channel):
 
     Message = CheckedMessage
 
+    def close(self) -> None:
+        """Close, except a channel whose transport was already detached from its connection.
+
+        Celery 5.7.0 (``Consumer.on_connection_error_after_connected``) calls
+        ``connection.collect()``, which detaches the transport, and then
+        ``connection.close()``, which closes the channels again: ``restore_unacked`` then
+        needs a Redis pool built from the detached ``transport.client`` (None) and the
+        worker exits with "AttributeError: 'NoneType' object has no attribute
+        'hostname'" (issue 9; Celery 5.6 makes no second call). Such a channel is marked
+        closed and left as it is: its unacknowledged messages stay in Redis, acknowledged
+        by the jobs still running (through the channel's pool, which survives) or restored
+        after the visibility timeout. tests/resilience/test_redis_restart.py fails without
+        this on Celery 5.7.0.
+        """
+        transport: Any = self.connection
+        if transport is not None and transport.client is None and not self.closed:
+            self.closed = True
+            transport.cycle.discard(self)
+        super().close()
+
     def _brpop_read(self, **options: Any) -> Any:
         try:
             return super()._brpop_read(**options)  # type: ignore[misc]

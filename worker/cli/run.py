@@ -23,14 +23,20 @@ def worker(
     hostname: Annotated[str | None, typer.Option("--hostname", "-n")] = None,
 ) -> None:
     """Run a worker with the project's defaults (threads pool, events on, both queues)."""
-    from worker.app import app  # noqa: PLC0415 - reading settings happens here, not at import
+    from celery.bin.celery import celery as celery_command  # noqa: PLC0415
+
+    import worker.app  # noqa: PLC0415, F401 - reading settings happens here, not at import
 
     argv = ["worker", "--queues", queues, "--loglevel", loglevel, "--task-events"]
     if concurrency is not None:
         argv += ["--concurrency", str(concurrency)]
     if hostname is not None:
         argv += ["--hostname", hostname]
-    app.worker_main(argv)
+    # Celery's own command, as `celery -A worker.app worker` runs it, keeping its exit status
+    # (app.worker_main drops it): a worker that refuses its Redis (exit 2) or fails must not
+    # look like a clean stop to its supervisor.
+    status = celery_command.main(args=["--app", "worker.app:app", *argv], standalone_mode=False)
+    raise typer.Exit(status if isinstance(status, int) else 0)
 
 
 def seal_key(
