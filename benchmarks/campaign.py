@@ -18,7 +18,8 @@ Numbers printed (targets from issue 5):
 4. campaign status query latency (p50, p99) sampled from this process while the campaign
    runs (target p99 <= 5 ms).
 
-Uses the Redis database ``BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/14``), flushed.
+Uses the benchmark's own Redis (``benchmarks.harness.bench_redis_url``: a private
+redis-server, or an empty database named by ``BENCH_REDIS_URL``), emptied between runs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import (
-    BENCH_REDIS_URL,
+    bench_redis_url,
     flush,
     percentile,
     processes,
@@ -50,7 +51,7 @@ MB = 1024 * 1024
 def _env(endpoint: str, concurrency: int) -> dict[str, str]:
     env = {
         **os.environ,
-        "COURIER_REDIS_URL": BENCH_REDIS_URL,
+        "COURIER_REDIS_URL": bench_redis_url(),
         "COURIER_COGNITO_ENDPOINT_URL": endpoint,
         "COURIER_RATE_LIMIT": "1000000",
         "COURIER_BULK_SHARE": "1",

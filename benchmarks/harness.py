@@ -1,12 +1,17 @@
 """Shared pieces of the benchmarks: processes to start and stop, and numbers to print.
 
 Each benchmark starts what it measures as real processes on this machine (the emulator,
-``courier worker``, plain Celery workers) against a Redis database of its own (default
-``redis://127.0.0.1:6379/14``, flushed at start), and stops them when done.
+``courier worker``, plain Celery workers) against a Redis of its own, and stops them when
+done. That Redis is a private ``redis-server`` started on a free port for the run
+(:class:`worker.redisserver.PrivateRedis`, removed at exit), or the database that
+``BENCH_REDIS_URL`` names: that one must be empty when the benchmark starts (it is
+emptied between scenarios, and a benchmark never flushes a database it did not find
+empty). The URL is passed on to child processes as ``BENCH_REDIS_URL``.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -22,9 +27,12 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from worker.emulator import EmulatorHandle
+from worker.redact import mask_url
+from worker.redisserver import PrivateRedis
 
 __all__ = [
-    "BENCH_REDIS_URL",
+    "bench_redis_url",
+    "flush",
     "free_port",
     "percentile",
     "processes",
@@ -33,7 +41,42 @@ __all__ = [
     "wait_until",
 ]
 
-BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+_bench_redis_url: str | None = None
+
+
+def bench_redis_url() -> str:
+    """The benchmark's Redis: ``BENCH_REDIS_URL`` (checked empty), else a private one.
+
+    The first call decides and exports ``BENCH_REDIS_URL`` for child processes.
+
+    Raises:
+        RuntimeError: ``BENCH_REDIS_URL`` names a database that already holds keys.
+    """
+    global _bench_redis_url  # noqa: PLW0603 - one Redis per benchmark process
+    if _bench_redis_url is not None:
+        return _bench_redis_url
+    given = os.environ.get("BENCH_REDIS_URL")
+    if given:
+        client = redis.Redis.from_url(given)
+        try:
+            keys = client.dbsize()
+        finally:
+            client.close()
+        if keys:
+            raise RuntimeError(
+                f"BENCH_REDIS_URL={mask_url(given)} holds {keys} keys: the benchmarks empty "
+                "their database between scenarios, so they take only an empty one (or unset "
+                "BENCH_REDIS_URL for a private redis-server)"
+            )
+        _bench_redis_url = given
+    else:
+        server = PrivateRedis()
+        server.start()
+        atexit.register(server.close)
+        _bench_redis_url = server.url
+        print(f"benchmark Redis: private redis-server at {server.url} ({server.binary})")
+    os.environ["BENCH_REDIS_URL"] = _bench_redis_url
+    return _bench_redis_url
 
 
 def unsigned_client(endpoint_url: str) -> Any:
@@ -79,9 +122,9 @@ def wait_until(check: object, *, timeout_seconds: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def flush(redis_url: str = BENCH_REDIS_URL) -> redis.Redis:
-    """A client on the benchmark database, emptied."""
-    client = redis.Redis.from_url(redis_url)
+def flush() -> redis.Redis:
+    """A client on the benchmark's own database (:func:`bench_redis_url`), emptied."""
+    client = redis.Redis.from_url(bench_redis_url())
     client.flushdb()
     return client
 

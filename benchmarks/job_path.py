@@ -22,7 +22,7 @@ import time
 from datetime import datetime
 
 from benchmarks.harness import (
-    BENCH_REDIS_URL,
+    bench_redis_url,
     flush,
     percentile,
     processes,
@@ -43,7 +43,7 @@ Result = tuple[list[float], float, list[float]]
 def _courier(endpoint: str, jobs: int, concurrency: int, singles: int) -> Result:
     env = {
         **os.environ,
-        "COURIER_REDIS_URL": BENCH_REDIS_URL,
+        "COURIER_REDIS_URL": bench_redis_url(),
         "COURIER_COGNITO_ENDPOINT_URL": endpoint,
         "COURIER_RATE_LIMIT": "1000000",
         "COURIER_SEAL_KEY": os.environ.get("COURIER_SEAL_KEY") or generate_key(),
@@ -91,7 +91,7 @@ def _courier(endpoint: str, jobs: int, concurrency: int, singles: int) -> Result
 
 
 def _plain(endpoint: str, jobs: int, concurrency: int, singles: int) -> Result:
-    env = {**os.environ, "BENCH_REDIS_URL": BENCH_REDIS_URL, "BENCH_ENDPOINT_URL": endpoint}
+    env = {**os.environ, "BENCH_REDIS_URL": bench_redis_url(), "BENCH_ENDPOINT_URL": endpoint}
     os.environ.update(env)
     from benchmarks.plain_celery import DONE_KEY, plain_resend
 

@@ -4,8 +4,9 @@
 
 Everything runs as real processes on this machine: one emulator (``python -m
 worker.emulator``, UserResourceRead quota Q = 50/s, bucket capacity = one second of quota)
-and, per scenario, 4 worker processes of 8 threads on the Redis database BENCH_REDIS_URL
-(default ``redis://127.0.0.1:6379/14``, flushed before each scenario). Every job goes to a
+and, per scenario, 4 worker processes of 8 threads on the benchmark's own Redis
+(``benchmarks.harness.bench_redis_url``: a private redis-server, or an empty database
+named by ``BENCH_REDIS_URL``; emptied before each scenario). Every job goes to a
 distinct synthetic user, so the per-user hourly cap is never touched. Scenarios:
 
 1. steady: ``courier worker`` x 4 with COURIER_RATE_LIMIT = B (40, then 50 = Q), and the
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import (
-    BENCH_REDIS_URL,
+    bench_redis_url,
     flush,
     percentile,
     processes,
@@ -123,7 +124,7 @@ def _delivery_times(emulator: EmulatorHandle) -> list[float]:
 def _courier_env(endpoint: str, budget: float) -> dict[str, str]:
     return {
         **os.environ,
-        "COURIER_REDIS_URL": BENCH_REDIS_URL,
+        "COURIER_REDIS_URL": bench_redis_url(),
         "COURIER_COGNITO_ENDPOINT_URL": endpoint,
         "COURIER_RATE_LIMIT": f"{budget:g}",
         "COURIER_BULK_SHARE": f"{BULK_SHARE:g}",
@@ -144,7 +145,7 @@ def celery_workers(endpoint: str, budget: float) -> Iterator[None]:
     """``WORKERS`` plain Celery workers, each limited by ``rate_limit`` = budget / WORKERS."""
     env = {
         **os.environ,
-        "BENCH_REDIS_URL": BENCH_REDIS_URL,
+        "BENCH_REDIS_URL": bench_redis_url(),
         "BENCH_ENDPOINT_URL": endpoint,
         "BENCH_RATE_LIMIT": f"{budget:g}",
         "BENCH_WORKERS": str(WORKERS),
@@ -293,7 +294,7 @@ def _limiter_state(budget: float) -> str:
     from worker.ratelimit import Category, make_rate_limiter
     from worker.settings import load_settings
 
-    client = redis.Redis.from_url(BENCH_REDIS_URL)
+    client = redis.Redis.from_url(bench_redis_url())
     limiter = make_rate_limiter(load_settings(rate_limit=budget), client)
     state = limiter.state(Category.USER_RESOURCE_READ)
     client.close()
@@ -439,12 +440,12 @@ def main() -> None:
     halving_seconds = 24.0 if args.quick else max(args.seconds, 30.0)
     os.environ.update(
         {
-            "COURIER_REDIS_URL": BENCH_REDIS_URL,
+            "COURIER_REDIS_URL": bench_redis_url(),
             "COURIER_RATE_LIMIT": "40",
             "COURIER_BULK_SHARE": f"{BULK_SHARE:g}",
             "COURIER_WORKER_CONCURRENCY": str(THREADS),
             "COURIER_SEAL_KEY": os.environ.get("COURIER_SEAL_KEY") or generate_key(),
-            "BENCH_REDIS_URL": BENCH_REDIS_URL,
+            "BENCH_REDIS_URL": bench_redis_url(),
         }
     )
     budgets = [40.0] if args.quick else [40.0, QUOTA]

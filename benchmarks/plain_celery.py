@@ -17,7 +17,7 @@ from celery import Celery
 
 from benchmarks.harness import unsigned_client
 
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = os.environ["BENCH_REDIS_URL"]  # set by the benchmark that starts this worker
 ENDPOINT_URL = os.environ.get("BENCH_ENDPOINT_URL", "http://127.0.0.1:9229")
 DONE_KEY = "bench:plain:done"
 

@@ -5,13 +5,15 @@
     print(campaign_status(doc["id"])["counts"])
 
 Tasks: ``courier.campaign_chunk`` sends one member's rows (a chunk of up to 1,000 users or a
-retry batch), ``courier.campaign_tick`` is the timer pump, ``courier.campaign_ingest`` lists
-a user pool page by page. See :mod:`worker.campaign.engine` for pacing and crash recovery.
+retry batch), ``courier.campaign_ingest`` lists a user pool page by page. No timer task:
+every worker's watchdog pumps live campaigns (:mod:`worker.watchdog`). See
+:mod:`worker.campaign.engine` for pacing and crash recovery.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +21,28 @@ from celery import Task
 
 from worker.app import BULK_QUEUE, app
 from worker.broker import at_the_door
-from worker.campaign.dispatch import CHUNK_TASK, TICK_TASK, CeleryDispatcher
-from worker.campaign.engine import pump, run_tick
+from worker.campaign.dispatch import CHUNK_TASK, CeleryDispatcher
+from worker.campaign.engine import pump
 from worker.campaign.ingest import (
     CampaignOptions,
+    collect_rows,
     count_pool,
     create_campaign,
     estimate_seconds,
-    ingest_file,
+    first_pool_users,
     ingest_pool_step,
     new_campaign_id,
+    store_pool_start,
+    store_rows,
 )
-from worker.campaign.model import COUNTED_STATES, DEFAULT_CHUNK_SIZE, OnUserCap
-from worker.campaign.preflight import preflight_warnings
+from worker.campaign.model import (
+    COUNTED_STATES,
+    DEFAULT_CHUNK_SIZE,
+    MAX_REJECTS_SHOWN,
+    MAX_REJECTS_STORED,
+    OnUserCap,
+)
+from worker.campaign.preflight import PoolFacts, describe_pool
 from worker.campaign.report import write_report
 from worker.campaign.sender import run_member
 from worker.campaign.sources import (
@@ -40,13 +51,13 @@ from worker.campaign.sources import (
     Intake,
     detect_format,
     open_input,
-    read_rows,
     require_iam_credentials,
 )
 from worker.campaign.store import CampaignStore, list_campaign_ids
-from worker.errors import CampaignError, CampaignNotFoundError
+from worker.campaign.textfile import decode_input
+from worker.errors import CampaignError, CampaignNotFoundError, NothingToSendError
 from worker.ratelimit.base import Category
-from worker.runtime import get_runtime
+from worker.runtime import Runtime, get_runtime
 from worker.validation import check_client_id, check_client_metadata
 
 __all__ = [
@@ -81,10 +92,12 @@ def campaign_chunk(self: Task[Any, Any], campaign_id: str, member: str) -> str:
     return run_member(runtime, CampaignStore(runtime.redis, campaign_id), member, token, DISPATCHER)
 
 
-@app.task(name=TICK_TASK)
+@app.task(name="courier.campaign_tick")
 def campaign_tick(campaign_id: str, tick: str) -> None:
-    """The timer pump: re-lease lost work, release due deferred rows, schedule itself."""
-    run_tick(_store(campaign_id), tick, DISPATCHER)
+    """Retired timer: a tick queued by an older version is acknowledged and does nothing.
+
+    The watchdog of every worker pumps live campaigns now (:mod:`worker.watchdog`).
+    """
 
 
 @app.task(name="courier.campaign_ingest")
@@ -129,38 +142,43 @@ def start_campaign(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     window: int | None = None,
     lease_seconds: float | None = None,
+    case_sensitive: bool | None = None,
 ) -> dict[str, Any]:
     """Start a campaign that resends a confirmation code to every listed user.
 
     Users come from ``file`` (a path, ``-`` for standard input, or ``data`` bytes; CSV,
-    JSON Lines or text) or else from ``user_pool_id`` filtered by ``filter_expression``
-    (with a file, ``user_pool_id`` only serves the preflight check). Returns
-    the start document: the campaign status document plus ``rejects`` (first 1,000),
-    ``duplicates``, ``warnings`` and, for a dry run (nothing stored or sent; ``id`` null),
-    ``estimated_seconds`` at the bulk share of the current adaptive rate.
+    JSON or text, see docs/campaigns.md) or else from ``user_pool_id`` filtered by
+    ``filter_expression`` (with a file, ``user_pool_id`` serves the preflight check:
+    the default e-mail sender's daily limit and the pool's username case sensitivity).
+    File rows that differ only in letter case are merged unless ``case_sensitive`` is
+    True or the pool is described as case-sensitive. Returns the start document: the
+    campaign status document plus ``rejects`` (first 1,000), ``duplicates``,
+    ``case_merged``, ``case_sensitive``, ``reachable_today`` (users the default e-mail
+    sender can reach today, null when no cap is known), ``warnings`` and, for a dry run
+    (nothing stored or sent; ``id`` null), ``estimated_seconds`` at the bulk share of the
+    current adaptive rate.
 
     Raises:
         InvalidRequestError: a bad client id or client metadata.
-        CampaignError: no source or two sources, an unreadable file, a CSV without a
-            username column, or (pool) no IAM credentials for ListUsers.
+        NothingToSendError: the file or the pool selection holds no usable user (no
+            campaign is created; ``document`` holds the rejects, dry run or not).
+        CampaignError: no source, an unreadable file or one in an encoding that is not
+            accepted, a CSV without a user column, or (pool) no IAM credentials.
     """
     client_id = check_client_id(client_id)
     client_metadata = check_client_metadata(client_metadata)
-    from_file = file is not None or data is not None
-    if not from_file and user_pool_id is None:
-        raise CampaignError("give a source: a file, or a user pool id to list")
     runtime = get_runtime()
-    settings = runtime.settings
-    source: dict[str, Any]
-    if from_file:
-        path = str(file) if file is not None else "-"
-        raw = data if data is not None else open_input(path)
-        fmt = file_format or detect_format(path, raw[:4096])
-        next(read_rows(raw, fmt), None)  # a CSV without a username column fails here
-        source = {"kind": "file", "path": path, "format": fmt}
-    else:
-        require_iam_credentials(settings, f"listing pool {user_pool_id} (ListUsers)")
-        source = {"kind": "pool", "user_pool_id": user_pool_id, "filter": filter_expression}
+    selection = _Selection.gather(
+        runtime,
+        file=file,
+        data=data,
+        file_format=file_format,
+        user_pool_id=user_pool_id,
+        filter_expression=filter_expression,
+        case_sensitive=case_sensitive,
+        dry_run=dry_run,
+    )
+    intake = selection.intake
     options = CampaignOptions(
         client_id=client_id,
         name=name,
@@ -169,44 +187,122 @@ def start_campaign(
         chunk_size=chunk_size,
         window=window,
         lease_seconds=lease_seconds,
-        source=source,
+        source=selection.source,
     )
-    if dry_run:
-        if from_file:
-            intake = ingest_file(None, raw, fmt, chunk_size=chunk_size)
-        else:
-            assert user_pool_id is not None
-            intake = count_pool(settings, runtime.limiter, user_pool_id, filter_expression)
-        bulk_rate = runtime.limiter.state(Category.USER_RESOURCE_READ).bulk_rate_per_second
-        return {
-            **_dry_document(options, intake),
-            "rejects": [r.as_dict() for r in intake.rejects],
-            "duplicates": intake.duplicates,
-            "warnings": preflight_warnings(settings, user_pool_id, intake.accepted),
-            "estimated_seconds": estimate_seconds(intake.accepted, bulk_rate),
-            "bulk_rate_per_second": round(bulk_rate, 3),
-            "dry_run": True,
-        }
+    rejects = [r.as_dict() for r in intake.rejects[:MAX_REJECTS_SHOWN]]
+    extra = selection.figures()
+    if dry_run or not selection.names:
+        document = {**_dry_document(options, intake), "rejects": rejects, **extra}
+        if dry_run:
+            bulk_rate = runtime.limiter.state(Category.USER_RESOURCE_READ).bulk_rate_per_second
+            document["estimated_seconds"] = estimate_seconds(intake.accepted, bulk_rate)
+            document["bulk_rate_per_second"] = round(bulk_rate, 3)
+            document["dry_run"] = True
+        if intake.accepted == 0:
+            raise NothingToSendError(selection.nothing_message(), document)
+        return document
     campaign_id = new_campaign_id()
-    store, expire_at = create_campaign(runtime.redis, settings, campaign_id, options)
-    _start_timer(store)
-    if from_file:
-        intake = ingest_file(store, raw, fmt, chunk_size=chunk_size, expire_at=expire_at)
-        warnings = preflight_warnings(settings, user_pool_id, intake.accepted)
-        rejects = [r.as_dict() for r in intake.rejects]
-        duplicates = intake.duplicates
+    store, expire_at = create_campaign(runtime.redis, runtime.settings, campaign_id, options)
+    if selection.source["kind"] == "file":
+        store_rows(store, intake, selection.names, chunk_size=chunk_size, expire_at=expire_at)
     else:
-        generation = uuid.uuid4().hex
-        store.redis.hset(store.keys.meta, "ingest_gen", generation)
-        campaign_ingest.apply_async(args=(campaign_id, generation), queue=BULK_QUEUE)
-        warnings, rejects, duplicates = preflight_warnings(settings, user_pool_id, 0), [], 0
+        store_pool_start(
+            store,
+            intake,
+            selection.names,
+            selection.token,
+            chunk_size=chunk_size,
+            expire_at=expire_at,
+        )
+        if selection.token is not None:
+            generation = uuid.uuid4().hex
+            store.redis.hset(store.keys.meta, "ingest_gen", generation)
+            campaign_ingest.apply_async(args=(campaign_id, generation), queue=BULK_QUEUE)
     pump(store, DISPATCHER)
-    return {
-        **store.status(),
-        "rejects": rejects,
-        "duplicates": duplicates,
-        "warnings": warnings,
-    }
+    return {**store.status(), "rejects": rejects, **extra}
+
+
+@dataclass
+class _Selection:
+    """Who a campaign would reach: the source, its intake, the users found so far."""
+
+    source: dict[str, Any]
+    intake: Intake
+    names: list[str]
+    facts: PoolFacts
+    token: str | None = None  # a pool listing's next page (None: complete)
+
+    @classmethod
+    def gather(
+        cls,
+        runtime: Runtime,
+        *,
+        file: str | Path | None,
+        data: bytes | None,
+        file_format: FileFormat | None,
+        user_pool_id: str | None,
+        filter_expression: str,
+        case_sensitive: bool | None,
+        dry_run: bool,
+    ) -> _Selection:
+        settings = runtime.settings
+        if file is None and data is None:
+            if user_pool_id is None:
+                raise CampaignError("give a source: a file, or a user pool id to list")
+            require_iam_credentials(settings, f"listing pool {user_pool_id} (ListUsers)")
+            source = {"kind": "pool", "user_pool_id": user_pool_id, "filter": filter_expression}
+            facts = describe_pool(settings, user_pool_id)
+            if dry_run:
+                intake = count_pool(settings, runtime.limiter, user_pool_id, filter_expression)
+                return cls(source, intake, [], facts)
+            found = first_pool_users(settings, runtime.limiter, user_pool_id, filter_expression)
+            return cls(source, found[0], found[1], facts, found[2])
+        path = str(file) if file is not None else "-"
+        raw = data if data is not None else open_input(path)
+        text = decode_input(raw, name="standard input" if path == "-" else path)
+        fmt = file_format or detect_format(path, text)
+        facts = describe_pool(settings, user_pool_id)
+        if case_sensitive is None:
+            case_sensitive = bool(facts.case_sensitive)  # unknown: merged, as new pools do
+        keep = MAX_REJECTS_SHOWN if dry_run else MAX_REJECTS_STORED
+        intake, names = collect_rows(text, fmt, case_sensitive=case_sensitive, keep_rejects=keep)
+        return cls({"kind": "file", "path": path, "format": fmt}, intake, names, facts)
+
+    def figures(self) -> dict[str, Any]:
+        """The start document's members beside the status document's."""
+        intake = self.intake
+        complete = self.token is None
+        warnings = self.facts.warnings(intake.accepted) if complete else list(self.facts.notes)
+        if intake.case_merged:
+            warnings.append(
+                f"{intake.case_merged} rows differ from an earlier row only in letter case and "
+                "were merged (the pool's usernames are case-insensitive, or not known to be "
+                "case-sensitive: give --user-pool-id, or --case-sensitive if they are)"
+            )
+        return {
+            "duplicates": intake.duplicates,
+            "case_merged": intake.case_merged,
+            "case_sensitive": intake.case_sensitive,
+            "reachable_today": self.facts.reachable_today(intake.accepted) if complete else None,
+            "warnings": warnings,
+        }
+
+    def nothing_message(self) -> str:
+        """Why nothing can be sent."""
+        source, intake = self.source, self.intake
+        if source["kind"] == "pool":
+            return (
+                f"nothing to send: pool {source['user_pool_id']} has no user matching "
+                f"{source['filter']!r}; no campaign was created"
+            )
+        parts = [f"{intake.rejected} rejected"]
+        if intake.duplicates:
+            parts.append(f"{intake.duplicates} repeated")
+        where = "standard input" if source["path"] == "-" else source["path"]
+        return (
+            f"nothing to send: {where} holds no usable username ({', '.join(parts)}); "
+            "no campaign was created"
+        )
 
 
 def _dry_document(options: CampaignOptions, intake: Intake) -> dict[str, Any]:
@@ -221,15 +317,11 @@ def _dry_document(options: CampaignOptions, intake: Intake) -> dict[str, Any]:
         "rejected": intake.rejected,
         "rate": 0.0,
         "eta_seconds": None,
+        "duration_seconds": None,
+        "pause_reason": None,
         "created_at": None,
         "updated_at": None,
     }
-
-
-def _start_timer(store: CampaignStore) -> None:
-    tick = uuid.uuid4().hex
-    store.redis.hset(store.keys.meta, "tick", tick)
-    DISPATCHER.tick(store.id, tick, 0)
 
 
 @at_the_door
@@ -263,7 +355,6 @@ def resume_campaign(campaign_id: str) -> dict[str, Any]:
     """
     store = _store(campaign_id)
     if store.set_state("active", allowed_from={"paused"}) == "paused":
-        _start_timer(store)
         pump(store, DISPATCHER)
     return store.status()
 

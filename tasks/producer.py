@@ -36,7 +36,7 @@ __all__ = ["job_status", "submit_attribute_verification", "submit_resend", "wait
 
 def _enqueue(task: Any, job_id: str, operation: str, kwargs: dict[str, Any]) -> str:
     statuses = get_runtime().statuses
-    statuses.create(job_id, operation)
+    statuses.create(job_id, operation, payload=kwargs)  # secrets in kwargs are sealed
     try:
         task.apply_async(
             kwargs=kwargs,

@@ -52,7 +52,7 @@ def test_task_names_are_readable() -> None:
     assert "courier.get_user_attribute_verification_code" in app.tasks
 
 
-def test_every_worker_runs_the_campaign_watchdog() -> None:
-    from worker.campaign.watchdog import CampaignWatchdog
+def test_every_worker_runs_the_watchdog() -> None:
+    from worker.watchdog import Watchdog
 
-    assert CampaignWatchdog in app.steps["worker"]
+    assert Watchdog in app.steps["worker"]

@@ -16,29 +16,13 @@ import pytest
 import redis
 
 from worker import deadletter
-from worker.broker import at_the_door, check_eviction_policy, eviction_policy, mask_url
+from worker.broker import at_the_door, check_eviction_policy, eviction_policy
 from worker.deadletter import DeadLetters, raw_text
 from worker.emulator import EmulatorHandle
 from worker.errors import BrokerUnavailable, EvictingRedisError
 from worker.redisserver import PrivateRedis, free_port
 from worker.runtime import Runtime
 from worker.settings import Settings
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
-        ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
-        (
-            "rediss://app:s3cret@cache.example.com:6380/2",
-            "rediss://app:***@cache.example.com:6380/2",
-        ),
-        ("redis://:p%40ss@[::1]:6379/0", "redis://:***@[::1]:6379/0"),
-    ],
-)
-def test_mask_url_hides_only_the_password(url: str, shown: str) -> None:
-    assert mask_url(url) == shown
 
 
 def test_a_closed_port_is_broker_unavailable_within_seconds(settings: Settings) -> None:

@@ -48,6 +48,7 @@ def test_resend_without_wait_answers_at_once(pool: Any) -> None:
         "operation",
         "state",
         "attempts",
+        "redeliveries",
         "delivery",
         "error",
         "campaign_id",

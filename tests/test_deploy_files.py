@@ -1,14 +1,20 @@
 """The deploy files parse and agree with the code (no Docker engine needed).
 
-Compose and Kubernetes YAML load; every ``COURIER_*`` variable they (and the scripts, the
-Dockerfile and docs/deploy.md) name is a field of :class:`worker.settings.Settings`; the
-start scripts pass ``bash -n`` and end in ``exec``; Services select their Deployments; the
-worker's grace period covers a task's longest run.
+Compose and Kubernetes YAML load (and ``docker compose config`` / ``kubectl kustomize``
+render them where those tools are installed); every ``COURIER_*`` variable they (and the
+scripts, the Dockerfile and docs/deploy.md) name is a field of
+:class:`worker.settings.Settings`; the start scripts pass ``bash -n`` and end in ``exec``;
+Services and the PodDisruptionBudget select their pods; the worker's grace period covers a
+task's longest run; the KEDA trigger's metric is one the front exports; the IAM policy
+grants exactly the signed Cognito calls the code makes; the image and ``make install``
+install from the same constraints file, which matches the environment under test.
 """
 
 from __future__ import annotations
 
-import os
+import importlib.metadata
+import json
+import math
 import re
 import runpy
 import shutil
@@ -27,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 SCRIPTS = sorted((DEPLOY / "scripts").glob("*.sh"))
 K8S = DEPLOY / "k8s"
+K8S_KEDA = DEPLOY / "k8s-keda"
 # Variables that are not ours but that the stack sets on purpose.
 OTHER_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "FLOWER_BASIC_AUTH"}
 VARIABLE = re.compile(r"\bCOURIER_[A-Z0-9_]+\b")
@@ -209,7 +216,8 @@ def test_k8s_pods_run_as_non_root() -> None:
 def test_dockerfile_installs_the_project_and_runs_as_non_root() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim\b", text, re.MULTILINE)
-    assert re.search(r"^RUN pip install \.$", text, re.MULTILINE)
+    assert re.search(r"^COPY .*\bconstraints\.txt\b", text, re.MULTILINE)
+    assert re.search(r"^RUN pip install --constraint constraints\.txt \.", text, re.MULTILINE)
     users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
     assert users
     assert users[-1].split(":")[0] not in ("root", "0")
@@ -245,20 +253,241 @@ def test_documented_and_scripted_variables_are_settings_fields() -> None:
 
 def test_flower_config(monkeypatch: pytest.MonkeyPatch) -> None:
     path = str(DEPLOY / "flower" / "flowerconfig.py")
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:one, audit:two")
+    monkeypatch.setenv("COURIER_FLOWER_BASIC_AUTH", "ops:one, audit:two")
     config = runpy.run_path(path)
     assert config["basic_auth"] == ["ops:one", "audit:two"]
-    assert config["persistent"] is False
-    assert 0 < config["max_tasks"] <= 100_000
+    assert config["persistent"] is True
+    assert config["read_only"] is True
+    # History for a day at the budget.
+    assert config["max_tasks"] == math.ceil(load_settings().rate_limit * 86_400)
+    from flower import urls
     from flower.options import options
 
-    settings = {k: v for k, v in config.items() if not k.startswith("_") and k != "os"}
+    settings = {k: v for k, v in config.items() if not k.startswith("_") and k[0].islower()}
+    settings = {k: v for k, v in settings.items() if not callable(v)}
     for name in settings:
         assert name in options, f"{name} is not a Flower option"
+    # The control and task-writing routes are gone before Flower builds its app.
+    patterns = [str(h[0]) if isinstance(h, tuple) else h.regex.pattern for h in urls.handlers]
+    assert not [p for p in patterns if p.startswith(("/api/worker/", "/api/task/async-apply"))]
 
 
 def test_flower_config_requires_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FLOWER_BASIC_AUTH", raising=False)
-    assert "FLOWER_BASIC_AUTH" not in os.environ
-    with pytest.raises(SystemExit, match="FLOWER_BASIC_AUTH"):
+    monkeypatch.delenv("COURIER_FLOWER_BASIC_AUTH", raising=False)
+    with pytest.raises(SystemExit, match="COURIER_FLOWER_BASIC_AUTH"):
         runpy.run_path(str(DEPLOY / "flower" / "flowerconfig.py"))
+
+
+# --- rendering with the real tools, where installed -------------------------------------
+
+
+def _tool(*candidates: list[str]) -> list[str] | None:
+    """The first command that runs (``--version`` or ``version`` answers 0)."""
+    for command in candidates:
+        if shutil.which(command[0]) is None:
+            continue
+        probe = subprocess.run(
+            [*command, "version"], capture_output=True, text=True, timeout=30, check=False
+        )
+        if probe.returncode == 0:
+            return command
+    return None
+
+
+def test_docker_compose_config_accepts_the_compose_file() -> None:
+    compose = _tool(["docker", "compose"], ["docker-compose"])
+    if compose is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
+    result = subprocess.run(
+        [*compose, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def kustomize(folder: Path) -> list[dict[str, Any]] | None:
+    """``kubectl kustomize folder``'s documents (what ``kubectl apply -k`` would send).
+
+    None when kubectl is not installed; an assertion error when it fails.
+    """
+    if shutil.which("kubectl") is None:
+        return None
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.mark.parametrize("folder", [K8S, K8S_KEDA], ids=["base", "keda"])
+def test_kubectl_kustomize_renders_the_manifests(folder: Path) -> None:
+    rendered = kustomize(folder)
+    if rendered is None:
+        pytest.skip("kubectl is not installed")
+    kinds = {doc["kind"] for doc in rendered}
+    assert {"Deployment", "PodDisruptionBudget", "ConfigMap", "Service"} <= kinds
+    assert ("ScaledObject" in kinds) is (folder == K8S_KEDA)
+    assert {doc["metadata"].get("namespace") for doc in rendered if doc["kind"] != "Namespace"} == {
+        "cognito-courier"
+    }
+
+
+# --- scaling, disruption, metrics -------------------------------------------------------
+
+
+def _worker_pod_labels() -> dict[str, str]:
+    labels: dict[str, str] = _one("Deployment", "courier-worker")["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    return labels
+
+
+def test_pod_disruption_budget_keeps_a_worker_through_drains() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert "pdb.yaml" in kustomization["resources"]
+    pdb = _one("PodDisruptionBudget", "courier-worker")
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= _worker_pod_labels().items()
+    replicas = _one("Deployment", "courier-worker")["spec"]["replicas"]
+    assert 1 <= pdb["spec"]["minAvailable"] < replicas  # a drain can still evict one
+
+
+def test_keda_scales_workers_on_the_backlog_the_front_exports(runtime: Any) -> None:
+    from worker.metrics import CourierCollector
+
+    kustomization = yaml.safe_load((K8S_KEDA / "kustomization.yaml").read_text())
+    assert kustomization["resources"][0] == "../k8s"
+    (scaled,) = yaml.safe_load_all((K8S_KEDA / "scaledobject.yaml").read_text())
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    assert scaled["kind"] == "ScaledObject"
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "courier-worker"
+    pdb = _one("PodDisruptionBudget", "courier-worker")
+    assert pdb["spec"]["minAvailable"] < scaled["spec"]["minReplicaCount"]
+    assert scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert float(trigger["metadata"]["threshold"]) > 0
+    used = set(re.findall(r"\b(courier_[a-z_]+)\b", trigger["metadata"]["query"]))
+    assert used == {"courier_backlog"}
+    # The metric is one the HTTP front's /metrics really exports (read from a real Redis).
+    exported = {family.name for family in CourierCollector(lambda: runtime).collect()}
+    assert used <= exported, used - exported
+
+
+def test_workers_serve_metrics_on_the_port_the_scrapers_are_told() -> None:
+    deployment = _one("Deployment", "courier-worker")
+    template = deployment["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    port = int(env["COURIER_METRICS_PORT"])
+    assert {"name": "metrics", "containerPort": port} in container["ports"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == port
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert load_settings(metrics_port=env["COURIER_METRICS_PORT"]).metrics_port == port
+    worker = _compose()["services"]["worker"]
+    compose_port = _compose_environment(worker)["COURIER_METRICS_PORT"]
+    assert str(compose_port) in [str(p) for p in worker["expose"]]
+    assert "ports" not in worker  # published host ports would break `--scale worker=N`
+
+
+def test_compose_workers_restart_whatever_their_exit_status() -> None:
+    services = _compose()["services"]
+    for name in ("worker", "api"):
+        assert services[name]["restart"] == "unless-stopped", name
+
+
+# --- IAM ----------------------------------------------------------------------------------
+
+# A boto3 cognito-idp call in the production code: ``client.list_users(`` and the like.
+_CALL = re.compile(r"\.(list_users|describe_user_pool(?:_client)?|admin_[a-z_]+|[a-z_]+)\(")
+_UNSIGNED = {"ResendConfirmationCode", "GetUserAttributeVerificationCode"}
+
+
+def _signed_cognito_calls() -> set[str]:
+    """Cognito operations the production code calls (emulator and demo excluded)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("cognito-idp")
+    by_snake = {botocore.xform_name(name): name for name in model.operation_names}
+    found = set()
+    for folder in ("worker", "tasks"):
+        for path in (ROOT / folder).rglob("*.py"):
+            relative = path.relative_to(ROOT).as_posix()
+            if relative.startswith("worker/emulator/") or relative == "worker/demo.py":
+                continue
+            for name in _CALL.findall(path.read_text(encoding="utf-8")):
+                if name in by_snake:
+                    found.add(by_snake[name])
+    return found - _UNSIGNED
+
+
+def test_iam_policy_grants_exactly_the_signed_calls_on_named_pools() -> None:
+    policy = json.loads((DEPLOY / "iam" / "courier-policy.json").read_text())
+    assert policy["Version"] == "2012-10-17"
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        for resource in statement["Resource"]:
+            assert re.fullmatch(
+                r"arn:aws:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[a-z0-9-]+_[A-Za-z0-9]+", resource
+            ), resource
+        actions.update(statement["Action"])
+    assert all(a.startswith("cognito-idp:") and "*" not in a for a in actions), actions
+    granted = {a.removeprefix("cognito-idp:") for a in actions}
+    needed = _signed_cognito_calls()
+    assert needed, "found no signed Cognito call in the code: the scan is broken"
+    assert granted == needed, f"grant {needed - granted}, remove {granted - needed}"
+
+
+# --- what is tested is what ships ----------------------------------------------------------
+
+
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for raw in (ROOT / "constraints.txt").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not name==version"
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def test_the_environment_under_test_is_the_one_constraints_txt_pins() -> None:
+    pins = _constraints()
+    installed = {
+        re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version
+        for dist in importlib.metadata.distributions()
+    }
+    differing = {
+        name: (pinned, installed[name])
+        for name, pinned in pins.items()
+        if name in installed and installed[name] != pinned
+    }
+    assert not differing, f"(pinned, installed): {differing}; run make install (or make lock)"
+    requirements = importlib.metadata.requires("cognito-courier") or []
+    for requirement in requirements:
+        name = re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0])
+        if "extra ==" in requirement and "dev" not in requirement and "embedded" not in requirement:
+            continue
+        if "python_version" in requirement and name.lower() not in installed:
+            continue  # an extra whose marker excludes this interpreter
+        assert name.lower() in pins, f"{name} is not pinned in constraints.txt"
+
+
+def test_make_install_and_the_image_use_the_constraints_file() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"pip install .*-c \$\(CONSTRAINTS\) -e '\.\[dev\]'", makefile)
+    assert re.search(r"^CONSTRAINTS := constraints\.txt$", makefile, re.MULTILINE)
+    assert re.search(r"^\$\(STAMP\): pyproject\.toml \$\(CONSTRAINTS\)$", makefile, re.MULTILINE)
+    assert "pip freeze --exclude-editable" in makefile  # make lock writes it

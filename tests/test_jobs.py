@@ -241,9 +241,43 @@ def test_a_redelivered_job_is_sent_again_and_counted(
 
     username = pool.add_user(_name())
     runtime.statuses.create("crashed-job", "ResendConfirmationCode")
-    runtime.statuses.transition("crashed-job", "running")  # a worker died mid-call
+    runtime.statuses.start("crashed-job", holder="dead-worker", lease_seconds=15)
+    runtime.statuses.count_attempt("crashed-job")  # its call left, then the worker died
+    # while the dead worker's lease runs, a second copy of the message sends nothing
+    assert resend_confirmation_code.run("crashed-job", pool.client_id, username) == "running"
+    assert len(_codes_sent(emulator, username)) == 0
+    runtime.redis.zadd("courier:jobs:leases", {"crashed-job": 0})  # it stopped beating
     assert resend_confirmation_code.run("crashed-job", pool.client_id, username) == "succeeded"
     assert int(runtime.redis.get(REDELIVERED_KEY) or 0) == 1
+    assert len(_codes_sent(emulator, username)) == 1
+    document = job_status("crashed-job")
+    assert document["redeliveries"] == 1
+    assert document["attempts"] == 2  # the dead worker's call and this one
+
+
+def test_the_reaper_sends_a_dead_workers_job_again(
+    pool: Any, emulator: EmulatorHandle, runtime: Runtime
+) -> None:
+    from worker.app import app
+    from worker.reaper import reap_jobs
+
+    username = pool.add_user(_name())
+    job_id = f"reaped-{uuid.uuid4().hex[:8]}"
+    payload = {
+        "job_id": job_id,
+        "client_id": pool.client_id,
+        "username": username,
+        "sealed_secret_hash": None,
+        "client_metadata": None,
+    }
+    runtime.statuses.create(job_id, "ResendConfirmationCode", payload=payload)
+    runtime.statuses.start(job_id, holder="dead-worker", lease_seconds=15)
+    assert reap_jobs(runtime.statuses, app) == 0  # its lease is still alive
+    runtime.redis.zadd("courier:jobs:leases", {job_id: 0})  # it stopped beating
+    assert reap_jobs(runtime.statuses, app) == 1
+    document = wait(job_id, timeout_seconds=20)
+    assert document["state"] == "succeeded", document
+    assert document["redeliveries"] == 1
     assert len(_codes_sent(emulator, username)) == 1
 
 
@@ -264,7 +298,12 @@ def test_an_unopenable_sealed_token_fails_the_job_clearly(runtime: Runtime) -> N
     from tasks.jobs import get_user_attribute_verification_code
 
     runtime.statuses.create("bad-seal", "GetUserAttributeVerificationCode")
-    assert get_user_attribute_verification_code.run("bad-seal", "not-sealed", "email") == "failed"
+    from worker.errors import JobFailedError
+
+    # The task fails (a Celery FAILURE in Flower) after recording the failure.
+    with pytest.raises(JobFailedError, match="CourierSealError") as raised:
+        get_user_attribute_verification_code.run("bad-seal", "not-sealed", "email")
+    assert raised.value.code == "CourierSealError"
     document = job_status("bad-seal")
     assert document["state"] == "failed"
     assert document["error"]["code"] == "CourierSealError"

@@ -16,7 +16,8 @@ def test_defaults_match_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.redis_url == "redis://localhost:6379/0"
     assert settings.cognito_endpoint_url is None
-    assert settings.cognito_region == "us-east-1"
+    assert settings.cognito_region is None  # worker.regions resolves it, on workers only
+    assert settings.clients is None
     assert settings.rate_limit == 40
     assert settings.bulk_share == 0.8
     assert settings.status_ttl_seconds == 7 * 24 * 3600
@@ -35,10 +36,14 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [t.get_secret_value() for t in settings.api_tokens] == ["one", "two"]
 
 
-def test_region_falls_back_to_aws_region(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("COURIER_COGNITO_REGION", raising=False)
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    assert load_settings().cognito_region == "eu-west-1"
+def test_region_variables_are_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURIER_COGNITO_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    settings = load_settings()
+    assert (settings.cognito_region, settings.aws_region) == ("eu-west-1", "ap-south-1")
+    monkeypatch.setenv("COURIER_COGNITO_REGION", "Europe")
+    with pytest.raises(ConfigurationError, match=r"COURIER_COGNITO_REGION.*'Europe'"):
+        load_settings()
 
 
 @pytest.mark.parametrize(

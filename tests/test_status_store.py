@@ -18,7 +18,7 @@ def store(request: pytest.FixtureRequest, redis_url: str) -> Iterator[StatusStor
         client: redis.Redis = fakeredis.FakeRedis()
     else:
         client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(match="courier:job:*"):
+        for key in client.scan_iter(match="courier:job*"):
             client.delete(key)
     yield StatusStore(client, ttl_seconds=3600)
     client.close()
@@ -49,14 +49,41 @@ def test_terminal_states_are_final(store: StatusStore) -> None:
 
 
 def test_start_reports_the_previous_state(store: StatusStore) -> None:
-    assert store.start("nothing") is None
+    assert store.start("nothing", holder="w1", lease_seconds=15).previous is None
     store.create("j4", "ResendConfirmationCode")
-    assert store.start("j4") == "queued"
+    assert store.start("j4", holder="w1", lease_seconds=15) == ("queued", 0)
     assert store.get("j4")["state"] == "running"
-    assert store.start("j4") == "running"  # a redelivery after a crash
-    store.transition("j4", "succeeded", attempts=1)
-    assert store.start("j4") == "succeeded"
-    assert store.get("j4")["state"] == "succeeded"
+    store.count_attempt("j4")  # a call left, then w1 died
+    # another holder while w1's lease is alive: left alone
+    assert store.start("j4", holder="w2", lease_seconds=15).previous == "held"
+    store.redis.zadd("courier:jobs:leases", {"j4": 0})  # w1's lease ran out
+    assert store.start("j4", holder="w2", lease_seconds=15) == ("running", 1)  # a redelivery
+    assert store.get("j4")["redeliveries"] == 1
+    store.transition("j4", "succeeded", attempts=2)
+    assert store.start("j4", holder="w3", lease_seconds=15).previous == "succeeded"
+    document = store.get("j4")
+    assert document["state"] == "succeeded"
+    assert document["attempts"] == 2
+    assert store.redis.zscore("courier:jobs:leases", "j4") is None  # the lease ended with it
+
+
+def test_reap_hands_on_a_job_whose_holder_stopped_beating(store: StatusStore) -> None:
+    payload = {"job_id": "j5", "client_id": "c", "username": "u", "sealed_secret_hash": None}
+    store.create("j5", "ResendConfirmationCode", payload=payload)
+    store.start("j5", holder="w1", lease_seconds=15)
+    assert store.expired() == []
+    assert store.reap("j5") is None  # the lease is alive
+    assert store.renew("j5", "w1", 15) == 1
+    assert store.renew("j5", "zombie", 15) == 0
+    store.redis.zadd("courier:jobs:leases", {"j5": 0})
+    assert store.expired() == ["j5"]
+    assert store.reap("j5") == ("ResendConfirmationCode", payload)
+    assert store.reap("j5") is None  # only one reaper wins
+    document = store.get("j5")
+    assert document["state"] == "queued"
+    assert document["redeliveries"] == 1
+    assert "payload" not in document  # sealed arguments are never shown
+    assert store.renew("j5", "w1", 15) == 0  # the old holder lost it
 
 
 def test_unknown_jobs(store: StatusStore) -> None:

@@ -6,16 +6,18 @@ worker`` runs a worker with the project's defaults. Each setting below says why 
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Exchange, Queue
 
-from worker.campaign.watchdog import CampaignWatchdog
+from worker.logs import connect_worker_signals
 from worker.queues import BULK_QUEUE, INTERACTIVE_QUEUE
+from worker.redistls import redis_tls_options
 from worker.settings import Settings, load_settings
+from worker.watchdog import Watchdog
+from worker.workermetrics import MetricsServer
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
 
@@ -28,12 +30,18 @@ def _config(settings: Settings) -> dict[str, Any]:
         # Poll queues in the order listed: interactive is always served before bulk.
         "queue_order_strategy": "priority",
     }
-    config: dict[str, Any] = {
+    # rediss://: the broker and the result backend get the URL's TLS options (Celery's
+    # backend refuses a rediss:// URL without ssl_cert_reqs); see worker.redistls. They
+    # also keep TLS on with the broker transport named by class below.
+    tls = redis_tls_options(settings.redis_url)
+    return {
         "broker_url": settings.redis_url,
         # kombu's Redis transport, with queue items that are no message dead-lettered rather
         # than fatal (worker.transport); the URL stays COURIER_REDIS_URL's redis:// URL.
         "broker_transport": "worker.transport:Transport",
         "result_backend": settings.redis_url,
+        "broker_use_ssl": tls,
+        "redis_backend_use_ssl": tls,
         "broker_transport_options": transport,
         "result_backend_transport_options": dict(transport),
         # JSON only: no pickle from the broker, and messages stay readable (and scannable).
@@ -80,11 +88,6 @@ def _config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": settings.visibility_timeout_seconds - 5,
         "worker_hijack_root_logger": False,
     }
-    if settings.redis_url.startswith("rediss://"):
-        # kombu turns TLS on for the rediss scheme by name; a transport named by class
-        # does not, so ask for it (verifying the server's certificate).
-        config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
-    return config
 
 
 app = Celery("cognito_courier", include=["tasks.jobs", "tasks.campaigns"])
@@ -96,9 +99,13 @@ def configure(settings: Settings) -> None:
 
 
 configure(load_settings())
-# Every worker pumps live campaigns on its own timer, so a killed worker that held the
-# campaign's timer message cannot stall it until the visibility timeout.
-app.steps["worker"].add(CampaignWatchdog)
+# Every worker runs the watchdog: it reaps work whose holder stopped heartbeating and pumps
+# live campaigns, so nothing waits for a dead worker's messages (the visibility timeout).
+app.steps["worker"].add(Watchdog)
+# Each worker serves its own metrics on COURIER_METRICS_PORT (worker.workermetrics).
+app.steps["worker"].add(MetricsServer)
+# Worker log lines in COURIER_LOG_FORMAT, with the job and campaign ids of the task at hand.
+connect_worker_signals()
 
 
 @worker_process_init.connect
@@ -107,3 +114,14 @@ def _fresh_runtime_after_fork(**_: Any) -> None:
     from worker.runtime import reset_runtime  # noqa: PLC0415 - avoid an import cycle
 
     reset_runtime()
+
+
+@worker_init.connect
+def _record_threads(sender: Any = None, **_: Any) -> None:
+    # The real thread count (-c wins over the settings) sizes boto3's connection pools.
+    # Sent before any bootstep or task builds this process's runtime.
+    from worker.runtime import set_worker_threads  # noqa: PLC0415
+
+    concurrency = getattr(sender, "concurrency", None)
+    if isinstance(concurrency, int) and concurrency > 0:
+        set_worker_threads(concurrency)

@@ -26,12 +26,12 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from kombu.exceptions import OperationalError
 
 from worker.errors import BrokerUnavailable, EvictingRedisError
+from worker.redact import mask_url, mask_urls_in
 from worker.settings import Settings
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "broker_errors",
     "check_eviction_policy",
     "eviction_policy",
-    "mask_url",
     "unavailable",
 ]
 
@@ -57,28 +56,10 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (
 """What "Redis cannot be reached" looks like from redis-py and from kombu (publishing)."""
 
 
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (user names stay: they are not secret).
-
-    >>> mask_url("redis://:s3cret@cache.internal:6379/0")
-    'redis://:***@cache.internal:6379/0'
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port is not None else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
-
-
 def unavailable(url: str, exc: BaseException) -> BrokerUnavailable:
     """The :class:`BrokerUnavailable` for ``exc`` met while talking to the Redis at ``url``."""
-    reason = str(exc).strip() or type(exc).__name__
     # redis-py's messages name host and port, never the password; kombu's may carry the URL.
-    reason = reason.replace(url, mask_url(url))
+    reason = mask_urls_in(str(exc).strip() or type(exc).__name__)
     return BrokerUnavailable(
         f"Redis at {mask_url(url)} is unreachable: {reason}", url=mask_url(url)
     )

@@ -46,6 +46,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -58,6 +59,7 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 from botocore.exceptions import (
@@ -73,6 +75,7 @@ from worker.errors import (
     UserLimitExceededError,
 )
 from worker.ratelimit.freshness import refuse_stale_send
+from worker.regions import RegionResolver, default_region
 from worker.settings import Settings
 
 if TYPE_CHECKING:
@@ -85,6 +88,7 @@ __all__ = [
     "CognitoGateway",
     "compute_secret_hash",
     "make_client",
+    "pool_connections",
     "to_cognito_error",
 ]
 
@@ -132,29 +136,43 @@ def compute_secret_hash(client_id: str, username: str, client_secret: str) -> st
     return base64.b64encode(digest).decode("ascii")
 
 
-def make_client(settings: Settings, *, signed: bool = False) -> CognitoIdentityProviderClient:
+def make_client(
+    settings: Settings,
+    *,
+    region: str | None = None,
+    signed: bool = False,
+    threads: int | None = None,
+) -> CognitoIdentityProviderClient:
     """Build a cognito-idp client with botocore retries off and explicit timeouts.
 
-    ``signed=False`` signs when AWS credentials exist and sends unsigned requests when none
-    do (both code operations are unauthenticated). ``signed=True`` is for IAM operations
-    (ListUsers, DescribeUserPool).
+    ``region`` defaults to the default Region (:func:`worker.regions.default_region`).
+    ``threads`` is how many threads of this process may call at once (the worker's real
+    thread count); the connection pool is sized from it so no thread's connection is
+    discarded ("Connection pool is full", boto/botocore#619). ``signed=False`` signs when
+    AWS credentials exist and sends unsigned requests when none do (both code operations
+    are unauthenticated). ``signed=True`` is for IAM operations (ListUsers,
+    DescribeUserPool).
 
     Raises:
-        ConfigurationError: ``signed=True`` and no AWS credentials can be found.
+        ConfigurationError: ``signed=True`` and no AWS credentials can be found, or
+            AWS_PROFILE names a profile that does not exist.
     """
-    session = boto3.session.Session()
-    has_credentials = session.get_credentials() is not None
+    try:
+        session = boto3.session.Session()
+        has_credentials = session.get_credentials() is not None
+    except ProfileNotFound as exc:
+        raise ConfigurationError(f"{exc} (AWS_PROFILE)") from None
     if signed and not has_credentials:
         raise ConfigurationError(
             "this needs AWS IAM credentials (ListUsers and DescribeUserPool are IAM "
             "operations): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role"
         )
     options: dict[str, Any] = {
-        "region_name": settings.cognito_region,
+        "region_name": region or default_region(settings),
         "retries": {"total_max_attempts": 1, "mode": "standard"},
         "connect_timeout": settings.connect_timeout_seconds,
         "read_timeout": settings.read_timeout_seconds,
-        "max_pool_connections": max(10, settings.concurrency + 2),
+        "max_pool_connections": pool_connections(settings, threads),
         "user_agent_extra": "cognito-courier",
     }
     if not has_credentials:
@@ -167,6 +185,13 @@ def make_client(settings: Settings, *, signed: bool = False) -> CognitoIdentityP
     # a call that would leave too long after its permit is refused unsent (see the module)
     client.meta.events.register("before-send", refuse_stale_send)
     return client
+
+
+def pool_connections(settings: Settings, threads: int | None) -> int:
+    """Connections per boto3 client: one per calling thread plus a few for the process's
+    own threads (watchdog, campaign senders); ``threads`` None: the configured concurrency.
+    """
+    return max(10, (threads if threads is not None else settings.concurrency) + 4)
 
 
 def to_cognito_error(exc: Exception) -> CognitoError:
@@ -199,20 +224,58 @@ def to_cognito_error(exc: Exception) -> CognitoError:
 
 
 class CognitoGateway:
-    """Calls the two code operations; one per process, shared by its threads."""
+    """Calls the two code operations; one per process, shared by its threads.
 
-    def __init__(self, settings: Settings, client: CognitoIdentityProviderClient) -> None:
-        self._secrets = settings.client_secret_map
-        self._client = client
+    Holds one boto3 client per Region, made on the first call to that Region (so building
+    a gateway touches neither the network nor the AWS configuration: producers build one
+    and never call it).
+
+    Args:
+        settings: the settings.
+        client: one client for every Region (tests); None makes one per Region.
+        threads: the worker's thread count (sizes each client's connection pool).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: CognitoIdentityProviderClient | None = None,
+        *,
+        threads: int | None = None,
+    ) -> None:
+        self._settings = settings
+        self._registry = settings.client_registry
+        self._fixed = client
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._by_region: dict[str, CognitoIdentityProviderClient] = {}
+        self.regions = RegionResolver(settings, self._registry)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CognitoGateway:
-        """Build the gateway and its boto3 client from ``settings``."""
-        return cls(settings, make_client(settings))
+    def from_settings(cls, settings: Settings, *, threads: int | None = None) -> CognitoGateway:
+        """A gateway for ``settings`` (no boto3 client is made until the first call)."""
+        return cls(settings, threads=threads)
+
+    def client_for(self, region: str) -> CognitoIdentityProviderClient:
+        """This process's boto3 client for ``region`` (made once, then shared)."""
+        if self._fixed is not None:
+            return self._fixed
+        client = self._by_region.get(region)
+        if client is None:
+            with self._lock:
+                client = self._by_region.get(region)
+                if client is None:
+                    client = make_client(self._settings, region=region, threads=self._threads)
+                    self._by_region[region] = client
+        return client
+
+    def client_regions(self) -> list[str]:
+        """The Regions this process has made a client for; sorted."""
+        return sorted(self._by_region)
 
     def secret_hash_for(self, client_id: str, username: str) -> str | None:
-        """The SecretHash from COURIER_CLIENT_SECRETS, or None for a client without one."""
-        secret = self._secrets.get(client_id)
+        """The SecretHash from the registry's secret, or None for a client without one."""
+        secret = self._registry.secret_for(client_id)
         return None if secret is None else compute_secret_hash(client_id, username, secret)
 
     def resend_confirmation_code(
@@ -235,7 +298,8 @@ class CognitoGateway:
         if client_metadata:
             params["ClientMetadata"] = client_metadata
         try:
-            response = self._client.resend_confirmation_code(**params)
+            client = self.client_for(self.regions.for_client(client_id))
+            response = client.resend_confirmation_code(**params)
         except (ClientError, BotoCoreError) as exc:
             raise to_cognito_error(exc) from None
         return dict(response.get("CodeDeliveryDetails", {}))  # type: ignore[arg-type]
@@ -258,7 +322,8 @@ class CognitoGateway:
         if client_metadata:
             params["ClientMetadata"] = client_metadata
         try:
-            response = self._client.get_user_attribute_verification_code(**params)
+            client = self.client_for(self.regions.for_token(access_token))
+            response = client.get_user_attribute_verification_code(**params)
         except (ClientError, BotoCoreError) as exc:
             raise to_cognito_error(exc) from None
         return dict(response.get("CodeDeliveryDetails", {}))  # type: ignore[arg-type]

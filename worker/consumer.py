@@ -34,9 +34,10 @@ from celery.worker import state
 from celery.worker.consumer import consumer as _celery_consumer
 from celery.worker.request import Request
 
-from worker.broker import CONNECTION_ERRORS, check_eviction_policy, mask_url
+from worker.broker import CONNECTION_ERRORS, check_eviction_policy
 from worker.deadletter import DeadLetters
 from worker.errors import BrokerUnavailable, EvictingRedisError
+from worker.redact import mask_url
 
 __all__ = ["RECONNECT_INTERVAL_MAX_SECONDS", "CourierConsumer", "OutageLogFilter"]
 

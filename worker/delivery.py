@@ -10,14 +10,15 @@ refuse for its hourly cap before it is made. It never raises for a Cognito failu
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from tenacity import RetryCallState
 
+from worker import workermetrics as metrics
 from worker.errors import (
     CognitoError,
     PermitTimeoutError,
@@ -25,11 +26,13 @@ from worker.errors import (
     ThrottledError,
     UserCapReachedError,
 )
+from worker.guardkeys import legacy_resend_user_key, resend_user_key, user_key_for_access_token
 from worker.ratelimit import Category, Priority, fresh_seconds, send_with_fresh_permit
 from worker.retry import retrying
-from worker.userguard import GuardDecision, user_key_for_access_token
+from worker.userguard import GuardDecision
 
 if TYPE_CHECKING:
+    from worker.clients import ClientRegistry
     from worker.runtime import Runtime
 
 __all__ = [
@@ -58,9 +61,13 @@ class ResendRequest:
 
     operation = "ResendConfirmationCode"
 
-    def user_key(self) -> str:
-        """Who the per-user cap counts: the username within its app client."""
-        return hashlib.sha256(f"{self.client_id}|{self.username}".encode()).hexdigest()
+    def user_key(self, clients: ClientRegistry) -> str:
+        """Who the per-user cap counts: the (case-folded) username in the client's pool."""
+        return resend_user_key(clients.lookup(self.client_id), self.username)
+
+    def legacy_user_key(self) -> str | None:
+        """The first key scheme's (per client, case as typed); counted until it expires."""
+        return legacy_resend_user_key(self.client_id, self.username)
 
     def __repr__(self) -> str:
         return f"ResendRequest(client_id={self.client_id!r}, username={self.username!r})"
@@ -76,9 +83,13 @@ class VerifyRequest:
 
     operation = "GetUserAttributeVerificationCode"
 
-    def user_key(self) -> str:
+    def user_key(self, clients: ClientRegistry) -> str:
         """Who the per-user cap counts: the token's issuer and user, never the token."""
         return user_key_for_access_token(self.access_token)
+
+    def legacy_user_key(self) -> str | None:
+        """None: the key is the same as under the first scheme."""
+        return None
 
     def __repr__(self) -> str:  # the token must never reach a log or a traceback
         return f"VerifyRequest(access_token=<sealed>, attribute_name={self.attribute_name!r})"
@@ -122,21 +133,26 @@ def deliver(
     *,
     priority: Priority,
     on_retry: Callable[[int], None] | None = None,
+    on_attempt: Callable[[], None] | None = None,
     reserved: GuardDecision | None = None,
 ) -> Outcome:
     """Run ``request`` to an outcome.
 
     ``on_retry(attempts_so_far)`` is called before each backoff sleep (the job turns
-    ``retrying``). ``reserved`` is the per-user guard's decision for the first attempt when
+    ``retrying``); ``on_attempt()`` before each attempt takes its permit (an interactive
+    job counts the call in Redis first, so a worker killed mid-call leaves it counted).
+    ``reserved`` is the per-user guard's decision for the first attempt when
     the caller already asked for it (a campaign reserves a batch of rows in one round trip
-    with :meth:`~worker.userguard.PerUserGuard.reserve_many`, for ``request.operation`` and
-    ``request.user_key()``); every later attempt asks the guard again. Returns ``skipped``
-    with ``CourierUserCapReached`` when the per-user guard refuses, ``failed`` with
-    Cognito's code for permanent errors and for transient ones that outlast the retry
-    bounds, ``succeeded`` with CodeDeliveryDetails otherwise.
+    with :meth:`~worker.userguard.PerUserGuard.reserve_many`, for ``request.operation``,
+    ``request.user_key(runtime.clients)`` and ``request.legacy_user_key()``); every later
+    attempt asks the guard again. Returns ``skipped`` with ``CourierUserCapReached`` when
+    the per-user guard refuses, ``failed`` with Cognito's code for permanent errors and for
+    transient ones that outlast the retry bounds, ``succeeded`` with CodeDeliveryDetails
+    otherwise.
     """
     settings = runtime.settings
-    user_key = request.user_key()
+    user_key = request.user_key(runtime.clients)
+    legacy_key = request.legacy_user_key()
     attempts = 0
     first = reserved
     fresh_for = fresh_seconds(settings.rate_limit)
@@ -145,22 +161,29 @@ def deliver(
         nonlocal attempts, first
         decision, first = first, None
         if decision is None:
-            decision = runtime.guard.reserve(request.operation, user_key)
-        if not decision.allowed:
-            raise UserCapReachedError(
-                f"{decision.calls_in_window} calls for this user in the last hour; Cognito "
-                f"allows {settings.user_hourly_cap}",
-                retry_after_seconds=decision.retry_after_seconds,
-            )
+            decision = runtime.guard.reserve(request.operation, user_key, legacy_key=legacy_key)
+        _require_allowed(decision, settings.user_hourly_cap)
+        if on_attempt is not None:
+            on_attempt()
+
+        asked = time.monotonic()
 
         def send() -> dict[str, str]:
             nonlocal attempts
+            granted = time.monotonic()
             attempts += 1
             try:
-                return _call(runtime, request)
+                answer = _call(runtime, request)
             except StalePermitError:
-                attempts -= 1  # refused before it left: not an attempt
+                attempts -= 1  # refused before it left: not an attempt; the wait goes on
                 raise
+            except CognitoError as exc:
+                metrics.record_permit_wait(priority.value, granted - asked)
+                metrics.record_attempt(request.operation, exc.code)
+                raise
+            metrics.record_permit_wait(priority.value, granted - asked)
+            metrics.record_attempt(request.operation, "succeeded")
+            return answer
 
         try:
             return send_with_fresh_permit(
@@ -179,6 +202,7 @@ def deliver(
             # user's slot back (a throttled call does not count against the user's cap).
             runtime.limiter.report_throttle(Category.USER_RESOURCE_READ)
             runtime.guard.release(request.operation, user_key)
+            metrics.record_throttle(request.operation)
             raise
 
     def before_sleep(state: RetryCallState) -> None:
@@ -192,18 +216,36 @@ def deliver(
         if on_retry is not None:
             on_retry(attempts)
 
+    outcome = _outcome(lambda: retrying(settings, before_sleep=before_sleep)(attempt_once))
+    outcome = replace(outcome, attempts=attempts)
+    metrics.record_delivery(request.operation, outcome.state, outcome.error_code)
+    return outcome
+
+
+def _require_allowed(decision: GuardDecision, cap_per_hour: int) -> None:
+    """Raise UserCapReachedError when the per-user guard refused the call."""
+    if not decision.allowed:
+        raise UserCapReachedError(
+            f"{decision.calls_in_window} calls for this user in the last hour; Cognito "
+            f"allows {cap_per_hour}",
+            retry_after_seconds=decision.retry_after_seconds,
+        )
+
+
+def _outcome(run: Callable[[], dict[str, str]]) -> Outcome:
+    """What ``run`` came to (``attempts`` filled in by the caller)."""
     try:
-        delivery = retrying(settings, before_sleep=before_sleep)(attempt_once)
+        delivery = run()
     except UserCapReachedError as exc:
         return Outcome(
             "skipped",
-            attempts,
+            0,
             error_code=USER_CAP_CODE,
             error_message=str(exc),
             retry_after_seconds=exc.retry_after_seconds,
         )
     except PermitTimeoutError as exc:
-        return Outcome("failed", attempts, error_code=PERMIT_TIMEOUT_CODE, error_message=str(exc))
+        return Outcome("failed", 0, error_code=PERMIT_TIMEOUT_CODE, error_message=str(exc))
     except CognitoError as exc:
-        return Outcome("failed", attempts, error_code=exc.code, error_message=exc.message)
-    return Outcome("succeeded", attempts, delivery=delivery)
+        return Outcome("failed", 0, error_code=exc.code, error_message=exc.message)
+    return Outcome("succeeded", 0, delivery=delivery)

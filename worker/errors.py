@@ -12,10 +12,12 @@ policy asks this tree (``isinstance(exc, TransientError)``), never string matche
     ├── JobNotFoundError            no status document for a job id
     ├── WaitTimeoutError            a job did not reach a terminal state in the time given
     ├── CampaignError               a campaign cannot be created or driven as asked
-    │   └── CampaignNotFoundError   no campaign with that id
+    │   ├── CampaignNotFoundError   no campaign with that id
+    │   └── NothingToSendError      a campaign's file or pool selection holds no usable user
     ├── PermitTimeoutError          the global limiter gave no permit within the bounded wait
     ├── StalePermitError            a call was about to leave too long after its permit
     ├── UserCapReachedError         the per-user guard refused: Cognito would answer LimitExceeded
+    ├── JobFailedError              a job ended ``failed``: its task fails (Celery FAILURE, Flower)
     └── CognitoError                Cognito (or the network on the way) answered with a failure
         ├── TransientError          may succeed if tried again after a pause
         │   ├── ThrottledError      TooManyRequestsException: the shared quota was spent
@@ -38,7 +40,9 @@ __all__ = [
     "CourierError",
     "EvictingRedisError",
     "InvalidRequestError",
+    "JobFailedError",
     "JobNotFoundError",
+    "NothingToSendError",
     "PermanentError",
     "PermitTimeoutError",
     "RequestRejectedError",
@@ -106,6 +110,18 @@ class CampaignNotFoundError(CampaignError):
     """Raised when no campaign exists with the given id (never created, or expired)."""
 
 
+class NothingToSendError(CampaignError):
+    """Raised when a campaign's file or pool selection holds no usable user (none created).
+
+    ``document`` holds what was found (``total`` 0, ``rejected``, ``rejects``,
+    ``duplicates``, ...) so a caller can show why.
+    """
+
+    def __init__(self, message: str, document: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.document: dict[str, object] = dict(document or {})
+
+
 class PermitTimeoutError(CourierError):
     """Raised when the global rate limiter grants no permit within the bounded wait."""
 
@@ -120,6 +136,24 @@ class UserCapReachedError(CourierError):
     def __init__(self, message: str, *, retry_after_seconds: float) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class JobFailedError(CourierError):
+    """Raised by a job's task after it recorded ``failed``, so Celery and Flower show FAILURE.
+
+    ``code`` and ``message`` are the status document's ``error`` (Cognito's error code, or
+    a project code such as ``CourierPermitTimeout``). The task declares it in ``throws``:
+    Celery logs it on one line without a traceback, never retries it, and (with
+    ``task_acks_late``) acknowledges the message.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class CognitoError(CourierError):

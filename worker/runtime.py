@@ -13,14 +13,16 @@ from functools import cached_property
 
 import redis
 
+from worker.clients import ClientRegistry
 from worker.cognito import CognitoGateway
+from worker.liveness import Heartbeat
 from worker.ratelimit import RateLimiter, make_rate_limiter
 from worker.sealing import Sealer
 from worker.settings import Settings, load_settings
 from worker.status import StatusStore
 from worker.userguard import UserGuard
 
-__all__ = ["Runtime", "get_runtime", "reset_runtime", "set_runtime"]
+__all__ = ["Runtime", "get_runtime", "reset_runtime", "set_runtime", "set_worker_threads"]
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Runtime:
         return cls(
             settings=settings,
             redis=client,
-            gateway=CognitoGateway.from_settings(settings),
+            gateway=CognitoGateway.from_settings(settings, threads=_worker_threads),
             limiter=make_rate_limiter(settings, client),
             # With a seal key, user keys are HMACs under it: no guessable e-mail hashes.
             guard=UserGuard(
@@ -62,6 +64,16 @@ class Runtime:
             statuses=StatusStore(client, ttl_seconds=settings.status_ttl_seconds),
         )
 
+    @property
+    def clients(self) -> ClientRegistry:
+        """The client registry (COURIER_CLIENTS, COURIER_CLIENT_SECRETS)."""
+        return self.settings.client_registry
+
+    @cached_property
+    def heartbeat(self) -> Heartbeat:
+        """This process's heartbeat: renews the leases of the work it holds."""
+        return Heartbeat(self.redis, period_seconds=self.settings.heartbeat_seconds)
+
     @cached_property
     def sealer(self) -> Sealer:
         """The sealer for secrets; raises ConfigurationError when no key is set."""
@@ -70,6 +82,16 @@ class Runtime:
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
+_worker_threads: int | None = None
+
+
+def set_worker_threads(threads: int) -> None:
+    """Record the worker's real thread count (``-c``), before any runtime is built.
+
+    Called from Celery's ``worker_init`` signal; sizes each boto3 client's connection pool.
+    """
+    global _worker_threads  # noqa: PLW0603 - one worker per process
+    _worker_threads = threads
 
 
 def get_runtime() -> Runtime:

@@ -7,11 +7,10 @@ naming the variable) and pass it down; nothing else in the project reads ``os.en
 
 from __future__ import annotations
 
-import json
 import math
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -24,7 +23,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url
 
+from worker.clients import (
+    ClientRegistry,
+    check_region,
+    read_client_secrets,
+    read_clients_file,
+)
 from worker.errors import ConfigurationError
+from worker.redistls import redis_tls_options
 
 __all__ = ["Settings", "load_settings"]
 
@@ -61,13 +67,28 @@ class Settings(BaseSettings):
     cognito_endpoint_url: str | None = Field(
         default=None, description="Cognito endpoint override (the emulator); None is real AWS."
     )
-    cognito_region: str = Field(
-        default="us-east-1",
-        validation_alias=AliasChoices("COURIER_COGNITO_REGION", "AWS_REGION"),
-        description="AWS Region of the user pools.",
+    cognito_region: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("COURIER_COGNITO_REGION", "cognito_region"),
+        description=(
+            "AWS Region of clients whose pool is unknown; None: boto3's own lookup "
+            "(AWS_REGION, AWS_DEFAULT_REGION, profile), else us-east-1 (worker.regions)."
+        ),
+    )
+    aws_region: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_REGION", "aws_region"),
+        description="AWS_REGION, read here so the Region lookup needs no os.environ.",
     )
     client_secrets: Path | None = Field(
         default=None, description="Path to a JSON file {client_id: client_secret}."
+    )
+    clients: Path | None = Field(
+        default=None,
+        description=(
+            "Path to a JSON file {client_id: {user_pool_id, secret?, case_sensitive?}} "
+            "(the client registry, worker.clients)."
+        ),
     )
     seal_key: SecretStr | None = Field(
         default=None,
@@ -141,13 +162,69 @@ class Settings(BaseSettings):
         default=_ONE_WEEK_SECONDS, ge=60, description="How long job status documents live."
     )
     campaign_watchdog_seconds: float = Field(
-        default=5.0,
+        default=2.0,
         gt=0,
-        description="Period at which every worker pumps running campaigns (crash recovery).",
+        description=(
+            "Period of every worker's watchdog: pumps running campaigns and reaps work whose "
+            "holder stopped heartbeating."
+        ),
+    )
+    lease_seconds: float = Field(
+        default=15.0,
+        ge=3,
+        description=(
+            "A holder of work (campaign chunk, interactive job) that sends no heartbeat for "
+            "this long is presumed dead and its work is handed on."
+        ),
+    )
+    heartbeat_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="Period at which a worker renews the leases of the work it holds.",
+    )
+    redis_wait_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Longest that work in hand waits for an unreachable Redis before handing its "
+            "lease back."
+        ),
     )
     campaign_ttl_seconds: int = Field(
         default=_ONE_WEEK_SECONDS * 2, ge=60, description="How long campaign data lives."
     )
+
+    # --- what operators see ----------------------------------------------------------------
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or one JSON object a line (worker, front and CLI).",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="TCP port of a worker's Prometheus /metrics; None: not served.",
+    )
+    flower_basic_auth: SecretStr | None = Field(
+        default=None,
+        description="user:password (comma-separated for several) for `courier flower`.",
+    )
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _check_basic_auth(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for pair in value.get_secret_value().split(","):
+            user, sep, password = pair.strip().partition(":")
+            if not (user and sep and password):
+                raise ValueError("must be user:password (comma-separated for several)")
+        return value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("redis_url")
     @classmethod
@@ -156,6 +233,7 @@ class Settings(BaseSettings):
             parse_url(value)  # type: ignore[no-untyped-call]
         except ValueError as exc:
             raise ValueError(f"not a Redis URL ({exc})") from None
+        redis_tls_options(value)  # a rediss:// URL's TLS options, checked at start-up
         return value
 
     @field_validator("cognito_endpoint_url")
@@ -175,13 +253,40 @@ class Settings(BaseSettings):
             return [token.strip() for token in value.split(",") if token.strip()]
         return value
 
+    @field_validator("cognito_region", "aws_region", mode="before")
+    @classmethod
+    def _check_region(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return check_region(str(value).strip())
+
+    @field_validator("client_secrets", "clients", mode="before")
+    @classmethod
+    def _empty_path(cls, value: Any) -> Any:
+        return None if value == "" else value
+
     @field_validator("client_secrets")
     @classmethod
     def _check_secrets_file(cls, value: Path | None) -> Path | None:
-        if value is None:
-            return None
-        _read_client_secrets(value)  # fail at start-up, not at the first job
+        if value is not None:
+            read_client_secrets(value)  # fail at start-up, not at the first job
         return value
+
+    @field_validator("clients")
+    @classmethod
+    def _check_clients_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_clients_file(value)  # names the file and the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _check_registry(self) -> Settings:
+        try:  # each file was checked alone above; what is left is how they agree
+            _ = self.client_registry
+        except ValueError as exc:
+            message = f"COURIER_CLIENTS and COURIER_CLIENT_SECRETS disagree: {exc}"
+            raise ValueError(message) from None
+        return self
 
     @model_validator(mode="after")
     def _check_visibility(self) -> Settings:
@@ -194,15 +299,37 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_heartbeat(self) -> Settings:
+        if self.heartbeat_seconds * 3 > self.lease_seconds:
+            raise ValueError(
+                f"COURIER_HEARTBEAT_SECONDS ({self.heartbeat_seconds:g}) must be at most a "
+                f"third of COURIER_LEASE_SECONDS ({self.lease_seconds:g}), so one late "
+                "heartbeat does not lose a live holder's work"
+            )
+        return self
+
     @property
     def longest_call_seconds(self) -> float:
         """The longest one request's delivery can take: retries, permit waits, last read."""
         return self.retry_max_seconds + self.permit_wait_max_seconds + self.read_timeout_seconds
 
     @cached_property
-    def client_secret_map(self) -> dict[str, str]:
-        """The client secrets file as a mapping; empty when none is configured."""
-        return {} if self.client_secrets is None else _read_client_secrets(self.client_secrets)
+    def client_registry(self) -> ClientRegistry:
+        """COURIER_CLIENTS and COURIER_CLIENT_SECRETS merged (:mod:`worker.clients`).
+
+        Its ``default_region`` is COURIER_COGNITO_REGION when set, else None: the rest of
+        the lookup (AWS_REGION, AWS_DEFAULT_REGION, profile) is :mod:`worker.regions`'s,
+        on workers only, so a producer never reads an AWS profile.
+
+        Raises:
+            ValueError: a file is unreadable or an entry malformed (naming it).
+        """
+        return ClientRegistry.from_files(
+            clients_file=self.clients,
+            secrets_file=self.client_secrets,
+            default_region=self.cognito_region,
+        )
 
     @property
     def concurrency(self) -> int:
@@ -210,20 +337,6 @@ class Settings(BaseSettings):
         if self.worker_concurrency is not None:
             return self.worker_concurrency
         return max(4, min(64, math.ceil(self.rate_limit / 4)))
-
-
-def _read_client_secrets(path: Path) -> dict[str, str]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and k and v for k, v in raw.items()
-    ):
-        raise ValueError(f"{path} must be a JSON object mapping client ids to client secrets")
-    return dict(raw)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -1,28 +1,41 @@
 """The status store: one job status document per job, kept in Redis for polling.
 
 The document (DESIGN.md) is written at submit (``queued``) and at every transition:
-``{"id", "operation", "state", "attempts", "delivery", "error", "campaign_id",
-"created_at", "updated_at"}``. It lives in the hash ``courier:job:{id}`` for
+``{"id", "operation", "state", "attempts", "redeliveries", "delivery", "error",
+"campaign_id", "created_at", "updated_at"}``. It lives in the hash ``courier:job:{id}`` for
 COURIER_STATUS_TTL_SECONDS. A terminal state is final: a late or duplicate worker (at-least-
 once delivery) cannot move a job out of it, because every transition is one Lua script
 that checks the current state first.
+
+The same hash holds what liveness needs (never shown in the document): ``payload``, the
+task's keyword arguments with every secret sealed, so the reaper can send the job again;
+``holder``, the token of the worker running it. A running job is also in the zset
+``courier:jobs:leases`` (job id -> lease deadline, Redis time), renewed by the holder's
+heartbeat (:mod:`worker.liveness`) and removed at the terminal transition; a deadline in
+the past means the holder stopped beating and :meth:`StatusStore.reap` hands the job on.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, cast
+from functools import partial
+from typing import Any, Final, Literal, NamedTuple, cast
 
 import redis
 
 from worker.errors import JobNotFoundError
+from worker.liveness import Lease
+from worker.lua import NOW
 
 __all__ = [
+    "JOB_LEASES_KEY",
     "OPERATIONS",
+    "REDELIVERED_KEY",
     "STATES",
     "TERMINAL_STATES",
     "JobState",
+    "Started",
     "StatusStore",
     "job_key",
     "now_iso",
@@ -34,39 +47,121 @@ TERMINAL_STATES: Final = frozenset({"succeeded", "failed", "skipped", "cancelled
 OPERATIONS: Final = frozenset({"ResendConfirmationCode", "GetUserAttributeVerificationCode"})
 
 _KEY_PREFIX = "courier:job:"
+REDELIVERED_KEY: Final = "courier:jobs:redelivered"
+"""Counter of jobs sent again because a worker stopped mid-call (all jobs together)."""
+JOB_LEASES_KEY: Final = "courier:jobs:leases"
+"""Zset of running jobs: job id -> lease deadline (seconds since the epoch, Redis time)."""
 
-# KEYS[1] the job hash. ARGV: state, updated_at, ttl_seconds, then field/value pairs.
-# Returns 1 when applied, 0 when the job is already terminal, -1 when it does not exist.
-_TRANSITION = """
+_NOW = (
+    NOW
+    + """
+local function terminal(state)
+  return state == 'succeeded' or state == 'failed' or state == 'skipped'
+    or state == 'cancelled'
+end
+"""
+)
+
+# KEYS job hash, leases. ARGV: state, updated_at, ttl_seconds, job id, then field/value
+# pairs. Returns 1 when applied, 0 when the job is already terminal, -1 when it does not
+# exist. A terminal transition ends the job's lease.
+_TRANSITION = (
+    _NOW
+    + """
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then return -1 end
-if current == 'succeeded' or current == 'failed' or current == 'skipped'
-   or current == 'cancelled' then
-  return 0
-end
+if terminal(current) then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[2])
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+if terminal(ARGV[1]) then
+  redis.call('HDEL', KEYS[1], 'holder')
+  redis.call('ZREM', KEYS[2], ARGV[4])
 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
 """
+)
 
-
-# KEYS[1] the job hash. ARGV: updated_at, ttl_seconds. Moves a non-terminal job to
-# ``running`` and returns the state it had ('' when there is no such job); a terminal job is
-# left alone. One round trip for what a worker needs at the start of a job.
-_START = """
+# KEYS job hash, leases, redelivered counter. ARGV: updated_at, ttl_seconds, job id,
+# holder token, lease_ttl.
+# Moves a non-terminal job to ``running`` held by the token, and returns {the state it had,
+# attempts so far}: '' when there is no such job; a terminal state unchanged; 'held' when
+# another holder still beats for it (the job is left alone). A job found running or
+# retrying had a holder that stopped: counted in ``redeliveries``.
+_START = (
+    _NOW
+    + """
 local current = redis.call('HGET', KEYS[1], 'state')
-if not current then return '' end
-if current == 'succeeded' or current == 'failed' or current == 'skipped'
-   or current == 'cancelled' then
-  return current
+if not current then return {'', '0'} end
+local attempts = redis.call('HGET', KEYS[1], 'attempts') or '0'
+if terminal(current) then return {current, attempts} end
+local holder = redis.call('HGET', KEYS[1], 'holder')
+if holder and holder ~= ARGV[4] then
+  local deadline = redis.call('ZSCORE', KEYS[2], ARGV[3])
+  if deadline and tonumber(deadline) > now() then return {'held', attempts} end
 end
-redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[1])
+if current == 'running' or current == 'retrying' then
+  redis.call('HINCRBY', KEYS[1], 'redeliveries', 1)
+  redis.call('INCR', KEYS[3])
+end
+redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[1], 'holder', ARGV[4])
+redis.call('ZADD', KEYS[2], now() + tonumber(ARGV[5]), ARGV[3])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-return current
+return {current, attempts}
 """
+)
+
+# KEYS job hash, leases. ARGV job id, token, lease_ttl. The heartbeat: 1 renewed, 0 the
+# token no longer holds the job.
+_RENEW = (
+    _NOW
+    + """
+if redis.call('HGET', KEYS[1], 'holder') ~= ARGV[2] then return 0 end
+redis.call('ZADD', KEYS[2], 'XX', now() + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+)
+
+# KEYS leases. ARGV most. Job ids whose lease deadline has passed (Redis time).
+_EXPIRED = (
+    _NOW
+    + """
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now(), 'LIMIT', 0, tonumber(ARGV[1]))
+"""
+)
+
+# KEYS job hash, leases, redelivered counter. ARGV job id, updated_at. Takes back a job
+# whose holder stopped
+# beating: ``queued`` again, ``redeliveries`` + 1, holder and lease gone. Returns
+# {operation, payload} to send it again, or false (lease alive, job gone or terminal).
+_REAP = (
+    _NOW
+    + """
+local deadline = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not deadline or tonumber(deadline) > now() then return false end
+redis.call('ZREM', KEYS[2], ARGV[1])
+local m = redis.call('HMGET', KEYS[1], 'state', 'operation', 'payload')
+if not m[1] or terminal(m[1]) or not m[3] then return false end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'updated_at', ARGV[2])
+redis.call('HDEL', KEYS[1], 'holder')
+redis.call('HINCRBY', KEYS[1], 'redeliveries', 1)
+redis.call('INCR', KEYS[3])
+return {m[2], m[3]}
+"""
+)
+
+
+class Started(NamedTuple):
+    """What :meth:`StatusStore.start` found: the state before, and the calls so far.
+
+    ``previous`` is None when no document exists, ``"held"`` when another live worker
+    runs the job.
+    """
+
+    previous: str | None
+    attempts: int
 
 
 def job_key(job_id: str) -> str:
@@ -83,15 +178,28 @@ class StatusStore:
     """Reads and writes job status documents."""
 
     def __init__(self, client: redis.Redis, *, ttl_seconds: int) -> None:
-        self._redis = client
+        self.redis = client
         self._ttl_seconds = ttl_seconds
         self._transition = client.register_script(_TRANSITION)
         self._start = client.register_script(_START)
+        self._renew = client.register_script(_RENEW)
+        self._expired = client.register_script(_EXPIRED)
+        self._reap = client.register_script(_REAP)
 
     def create(
-        self, job_id: str, operation: str, *, campaign_id: str | None = None
+        self,
+        job_id: str,
+        operation: str,
+        *,
+        campaign_id: str | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Write the ``queued`` document for a new job and return it."""
+        """Write the ``queued`` document for a new job and return it.
+
+        ``payload`` is the task's keyword arguments, secrets already sealed: what the
+        reaper sends again if the job's worker dies (a job without one is left to the
+        visibility timeout).
+        """
         if operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}")
         stamp = now_iso()
@@ -100,21 +208,25 @@ class StatusStore:
             "operation": operation,
             "state": "queued",
             "attempts": "0",
+            "redeliveries": "0",
             "delivery": "null",
             "error": "null",
             "campaign_id": json.dumps(campaign_id),
             "created_at": stamp,
             "updated_at": stamp,
         }
-        pipe = self._redis.pipeline()
-        pipe.hset(job_key(job_id), mapping=cast("dict[Any, Any]", fields))
+        stored = dict(fields)
+        if payload is not None:
+            stored["payload"] = json.dumps(payload)
+        pipe = self.redis.pipeline()
+        pipe.hset(job_key(job_id), mapping=cast("dict[Any, Any]", stored))
         pipe.expire(job_key(job_id), self._ttl_seconds)
         pipe.execute()
         return _document(fields)
 
     def delete(self, job_id: str) -> None:
         """Forget a job (used when its message could not be enqueued)."""
-        self._redis.delete(job_key(job_id))
+        self.redis.delete(job_key(job_id))
 
     def transition(
         self,
@@ -130,27 +242,71 @@ class StatusStore:
         Raises:
             JobNotFoundError: no document exists (expired, or never submitted).
         """
-        args: list[str] = [state, now_iso(), str(self._ttl_seconds)]
+        args: list[str] = [state, now_iso(), str(self._ttl_seconds), job_id]
         if attempts is not None:
             args += ["attempts", str(attempts)]
         if delivery is not None:
             args += ["delivery", json.dumps(delivery)]
         if error is not None:
             args += ["error", json.dumps(error)]
-        applied = int(self._transition(keys=[job_key(job_id)], args=args))
+        applied = int(self._transition(keys=[job_key(job_id), JOB_LEASES_KEY], args=args))
         if applied < 0:
             raise JobNotFoundError(f"no job {job_id!r}: never submitted, or expired")
         return applied == 1
 
-    def start(self, job_id: str) -> str | None:
-        """Mark a job ``running`` unless terminal; returns its previous state.
+    def start(self, job_id: str, *, holder: str, lease_seconds: float) -> Started:
+        """Mark a job ``running``, held by ``holder`` for ``lease_seconds``, unless it is
+        terminal or another holder still beats for it; returns what was found.
 
-        None means no document exists (expired, or never submitted); a terminal state
-        is returned unchanged and the job is left as it was.
+        A job found ``running`` or ``retrying`` lost its holder (a worker stopped
+        mid-call): its ``redeliveries`` and :data:`REDELIVERED_KEY` go up by one.
         """
-        previous = self._start(keys=[job_key(job_id)], args=[now_iso(), str(self._ttl_seconds)])
-        text = previous.decode() if isinstance(previous, bytes) else str(previous)
-        return text or None
+        args = [now_iso(), str(self._ttl_seconds), job_id, holder, str(lease_seconds)]
+        keys = [job_key(job_id), JOB_LEASES_KEY, REDELIVERED_KEY]
+        raw = self._start(keys=keys, args=args)
+        previous, attempts = (
+            part.decode() if isinstance(part, bytes) else str(part) for part in raw
+        )
+        return Started(previous or None, int(attempts))
+
+    def count_attempt(self, job_id: str) -> None:
+        """Count one call about to leave (so a worker killed mid-call leaves it counted)."""
+        self.redis.hincrby(job_key(job_id), "attempts", 1)
+
+    def renew(self, job_id: str, token: str, ttl_seconds: float, *, client: Any = None) -> Any:
+        """Push the lease of ``job_id`` held by ``token`` to now + ``ttl_seconds``.
+
+        Returns 1 when renewed, 0 when ``token`` no longer holds it; with ``client`` (a
+        pipeline) the call is queued there.
+        """
+        return self._renew(
+            keys=[job_key(job_id), JOB_LEASES_KEY],
+            args=[job_id, token, ttl_seconds],
+            client=client,
+        )
+
+    def lease(self, job_id: str, token: str, ttl_seconds: float) -> Lease:
+        """The lease ``token`` holds on ``job_id``, for the process's heartbeat to renew."""
+        return Lease(f"job {job_id}", partial(self.renew, job_id, token, ttl_seconds))
+
+    def expired(self, *, most: int = 100) -> list[str]:
+        """Ids of running jobs whose holder stopped beating (lease deadline passed)."""
+        raw = cast("list[bytes]", self._expired(keys=[JOB_LEASES_KEY], args=[most]))
+        return [item.decode() for item in raw]
+
+    def reap(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
+        """Take back ``job_id`` if its lease ran out: ``queued`` again, one more redelivery.
+
+        Returns (operation, task keyword arguments) to send it again, or None when the
+        lease is alive, the job is terminal or gone, or it has no stored payload.
+        """
+        keys = [job_key(job_id), JOB_LEASES_KEY, REDELIVERED_KEY]
+        raw = self._reap(keys=keys, args=[job_id, now_iso()])
+        if not raw:
+            return None
+        operation, payload = (part.decode() for part in raw)
+        kwargs: dict[str, Any] = json.loads(payload)
+        return operation, kwargs
 
     def get(self, job_id: str) -> dict[str, Any]:
         """The job status document.
@@ -158,14 +314,14 @@ class StatusStore:
         Raises:
             JobNotFoundError: no document exists (expired, or never submitted).
         """
-        raw = cast("dict[bytes, bytes]", self._redis.hgetall(job_key(job_id)))
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(job_key(job_id)))
         if not raw:
             raise JobNotFoundError(f"no job {job_id!r}: never submitted, or expired")
         return _document({k.decode(): v.decode() for k, v in raw.items()})
 
     def is_terminal(self, job_id: str) -> bool:
         """True when the job has reached a terminal state."""
-        state = cast("bytes | None", self._redis.hget(job_key(job_id), "state"))
+        state = cast("bytes | None", self.redis.hget(job_key(job_id), "state"))
         return state is not None and state.decode() in TERMINAL_STATES
 
 
@@ -175,6 +331,7 @@ def _document(fields: dict[str, str]) -> dict[str, Any]:
         "operation": fields["operation"],
         "state": fields["state"],
         "attempts": int(fields.get("attempts", "0")),
+        "redeliveries": int(fields.get("redeliveries", "0")),
         "delivery": json.loads(fields.get("delivery", "null")),
         "error": json.loads(fields.get("error", "null")),
         "campaign_id": json.loads(fields.get("campaign_id", "null")),

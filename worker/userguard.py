@@ -16,18 +16,15 @@ Keys expire one window after the last call.
 Key: ``courier:guard:{operation}:{sha256(user key)}`` (the user key never sits in Redis in
 clear; pass ``secret`` to make it an HMAC, which also hides dictionary-guessable names).
 
-Callers build the user key so that it names one Cognito user: ``"{client_id}|{username}"``
-for ResendConfirmationCode, :func:`user_key_for_access_token` for
-GetUserAttributeVerificationCode.
+Callers build the user key with :mod:`worker.guardkeys` so that it names one Cognito user
+(pool + case-folded username; the token's issuer and user), and pass the key the first
+scheme used as ``legacy_key``: its calls keep counting until they leave the window.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import json
 import math
 import threading
 import time
@@ -37,6 +34,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from redis import Redis
+
+from worker.guardkeys import user_key_for_access_token
 
 __all__ = [
     "GUARD_KEY_PREFIX",
@@ -50,20 +49,42 @@ __all__ = [
 GUARD_KEY_PREFIX = "courier:guard"
 
 _RESERVE = """
--- KEYS: one call log per call, in order; ARGV: cap, window seconds, member token prefix
--- returns {allowed 1/0, retry after seconds, calls in window (after recording)} for each
--- call, one after the other; a key given twice sees its first reservation the second time
+-- KEYS: per call, its call log then its legacy log (the old key scheme, read only but for
+-- trimming); ARGV: cap, window seconds, member token prefix, then per call 1 when its
+-- legacy log is to be counted, 0 when not. Returns {allowed 1/0, retry after seconds,
+-- calls in window (after recording)} for each call in turn; a key given twice sees its
+-- first reservation the second time.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local cap, window, answers = tonumber(ARGV[1]), tonumber(ARGV[2]), {}
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', now - window))
+local cutoff = string.format('%.17g', now - window)
+for i = 1, #KEYS / 2 do
+  local key, legacy = KEYS[2 * i - 1], KEYS[2 * i]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
   local n = redis.call('ZCARD', key)
+  local times = nil
+  if ARGV[3 + i] == '1' then
+    redis.call('ZREMRANGEBYSCORE', legacy, '-inf', cutoff)
+    local m = redis.call('ZCARD', legacy)
+    if m > 0 then
+      times = {}
+      for _, log in ipairs({key, legacy}) do
+        local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
+        for j = 2, #entries, 2 do times[#times + 1] = tonumber(entries[j]) end
+      end
+      table.sort(times)
+      n = n + m
+    end
+  end
   if n >= cap then
-    local oldest = redis.call('ZRANGE', key, n - cap, n - cap, 'WITHSCORES')
-    local retry = tonumber(oldest[2]) + window - now
+    local oldest
+    if times then
+      oldest = times[n - cap + 1]
+    else
+      oldest = tonumber(redis.call('ZRANGE', key, n - cap, n - cap, 'WITHSCORES')[2])
+    end
     answers[#answers + 1] = 0
-    answers[#answers + 1] = string.format('%.17g', math.max(0, retry))
+    answers[#answers + 1] = string.format('%.17g', math.max(0, oldest + window - now))
     answers[#answers + 1] = n
   else
     redis.call('ZADD', key, string.format('%.17g', now), ARGV[3] .. ':' .. i)
@@ -77,10 +98,13 @@ return answers
 """
 
 _COUNT = """
--- KEYS: the user's call log; ARGV: window seconds; returns the calls in the window
+-- KEYS: the user's call logs (current, legacy); ARGV: window seconds; returns the calls
+-- in the window in all of them
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-return redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.17g', now - tonumber(ARGV[1])), '+inf')
+local low, n = '(' .. string.format('%.17g', now - tonumber(ARGV[1])), 0
+for _, key in ipairs(KEYS) do n = n + redis.call('ZCOUNT', key, low, '+inf') end
+return n
 """
 
 
@@ -104,11 +128,19 @@ class GuardDecision:
 class PerUserGuard(Protocol):
     """The seam the worker depends on; :class:`UserGuard` and :class:`StubUserGuard` fit."""
 
-    def reserve(self, operation: str, user_key: str) -> GuardDecision:
+    def reserve(
+        self, operation: str, user_key: str, *, legacy_key: str | None = None
+    ) -> GuardDecision:
         """Record a call unless the user's window is full; say which."""
         ...
 
-    def reserve_many(self, operation: str, user_keys: Sequence[str]) -> list[GuardDecision]:
+    def reserve_many(
+        self,
+        operation: str,
+        user_keys: Sequence[str],
+        *,
+        legacy_keys: Sequence[str | None] | None = None,
+    ) -> list[GuardDecision]:
         """:meth:`reserve` for each of ``user_keys`` in turn, in one step; one decision each."""
         ...
 
@@ -116,7 +148,7 @@ class PerUserGuard(Protocol):
         """Undo the latest reservation (the call never reached Cognito)."""
         ...
 
-    def count(self, operation: str, user_key: str) -> int:
+    def count(self, operation: str, user_key: str, *, legacy_key: str | None = None) -> int:
         """The user's calls for ``operation`` in the current window."""
         ...
 
@@ -133,6 +165,18 @@ def _check_names(operation: str, user_key: str) -> None:
         raise ValueError("operation must not be empty")
     if not user_key:
         raise ValueError("user_key must not be empty")
+
+
+def _legacy_list(
+    user_keys: Sequence[str], legacy_keys: Sequence[str | None] | None
+) -> list[str | None]:
+    if legacy_keys is None:
+        return [None] * len(user_keys)
+    if len(legacy_keys) != len(user_keys):
+        raise ValueError(
+            f"legacy_keys has {len(legacy_keys)} entries for {len(user_keys)} user_keys"
+        )
+    return list(legacy_keys)
 
 
 class UserGuard:
@@ -179,31 +223,50 @@ class UserGuard:
             digest = hmac.new(self._secret, data, hashlib.sha256).hexdigest()
         return f"{self._prefix}:{operation}:{digest}"
 
-    def reserve(self, operation: str, user_key: str) -> GuardDecision:
+    def reserve(
+        self, operation: str, user_key: str, *, legacy_key: str | None = None
+    ) -> GuardDecision:
         """Atomically: when the user has room, record the call and allow it; else refuse.
+
+        ``legacy_key`` is the same user's key under an older key scheme: its calls still
+        in the window count too (the new call is recorded under ``user_key`` only), so an
+        upgrade never resets anyone's hour.
 
         Raises:
             ValueError: when ``operation`` or ``user_key`` is empty.
             redis.RedisError: when Redis cannot be reached.
         """
-        return self.reserve_many(operation, [user_key])[0]
+        return self.reserve_many(operation, [user_key], legacy_keys=[legacy_key])[0]
 
-    def reserve_many(self, operation: str, user_keys: Sequence[str]) -> list[GuardDecision]:
+    def reserve_many(
+        self,
+        operation: str,
+        user_keys: Sequence[str],
+        *,
+        legacy_keys: Sequence[str | None] | None = None,
+    ) -> list[GuardDecision]:
         """:meth:`reserve` for each of ``user_keys`` in order, in one script call (one round
         trip for a campaign's batch of rows); returns one decision per key, in order.
 
         A key given twice is reserved twice, the second time seeing the first.
+        ``legacy_keys``, when given, holds one legacy key (or None) per user key.
 
         Raises:
-            ValueError: when ``operation`` or one of ``user_keys`` is empty (nothing is
-                reserved then).
+            ValueError: when ``operation`` or one of ``user_keys`` is empty, or
+                ``legacy_keys`` is not one per user key (nothing is reserved then).
             redis.RedisError: when Redis cannot be reached.
         """
         if not user_keys:
             return []
+        legacies = _legacy_list(user_keys, legacy_keys)
+        keys: list[str] = []
+        flags: list[str] = []
+        for user_key, legacy in zip(user_keys, legacies, strict=True):
+            current = self.key(operation, user_key)
+            keys += [current, current if legacy is None else self.key(operation, legacy)]
+            flags.append("0" if legacy is None else "1")
         flat = self._reserve(
-            keys=[self.key(operation, user_key) for user_key in user_keys],
-            args=[self._cap, repr(self._window), uuid.uuid4().hex],
+            keys=keys, args=[self._cap, repr(self._window), uuid.uuid4().hex, *flags]
         )
         return [
             GuardDecision(bool(int(flat[i])), float(flat[i + 1]), int(flat[i + 2]))
@@ -223,14 +286,17 @@ class UserGuard:
         """
         self._redis.zpopmax(self.key(operation, user_key))
 
-    def count(self, operation: str, user_key: str) -> int:
-        """The user's calls for ``operation`` in the current window.
+    def count(self, operation: str, user_key: str, *, legacy_key: str | None = None) -> int:
+        """The user's calls for ``operation`` in the current window (``legacy_key``'s too).
 
         Raises:
             ValueError: when ``operation`` or ``user_key`` is empty.
             redis.RedisError: when Redis cannot be reached.
         """
-        return int(self._count(keys=[self.key(operation, user_key)], args=[repr(self._window)]))
+        keys = [self.key(operation, user_key)]
+        if legacy_key is not None:
+            keys.append(self.key(operation, legacy_key))
+        return int(self._count(keys=keys, args=[repr(self._window)]))
 
 
 class StubUserGuard:
@@ -259,8 +325,11 @@ class StubUserGuard:
         self._lock = threading.Lock()
         self._calls: dict[tuple[str, str], list[float]] = {}
 
-    def reserve(self, operation: str, user_key: str) -> GuardDecision:
-        """Record the call and allow it when the user has room, else refuse.
+    def reserve(
+        self, operation: str, user_key: str, *, legacy_key: str | None = None
+    ) -> GuardDecision:
+        """Record the call and allow it when the user has room, else refuse
+        (``legacy_key``'s calls count too, as in :meth:`UserGuard.reserve`).
 
         Raises:
             ValueError: when ``operation`` or ``user_key`` is empty.
@@ -269,22 +338,36 @@ class StubUserGuard:
         with self._lock:
             now = self._clock()
             calls = self._trimmed((operation, user_key), now)
-            if len(calls) >= self._cap:
-                retry = calls[len(calls) - self._cap] + self._window - now
-                return GuardDecision(False, max(0.0, retry), len(calls))
+            both = calls
+            if legacy_key is not None:
+                both = sorted(calls + self._trimmed((operation, legacy_key), now))
+            if len(both) >= self._cap:
+                retry = both[len(both) - self._cap] + self._window - now
+                return GuardDecision(False, max(0.0, retry), len(both))
+            counted = len(both) + 1
             calls.append(now)
-            return GuardDecision(True, 0.0, len(calls))
+            return GuardDecision(True, 0.0, counted)
 
-    def reserve_many(self, operation: str, user_keys: Sequence[str]) -> list[GuardDecision]:
+    def reserve_many(
+        self,
+        operation: str,
+        user_keys: Sequence[str],
+        *,
+        legacy_keys: Sequence[str | None] | None = None,
+    ) -> list[GuardDecision]:
         """:meth:`reserve` for each of ``user_keys`` in order; one decision per key.
 
         Raises:
-            ValueError: when ``operation`` or one of ``user_keys`` is empty (nothing is
-                reserved then).
+            ValueError: when ``operation`` or one of ``user_keys`` is empty, or
+                ``legacy_keys`` is not one per user key (nothing is reserved then).
         """
         for user_key in user_keys:
             _check_names(operation, user_key)
-        return [self.reserve(operation, user_key) for user_key in user_keys]
+        legacies = _legacy_list(user_keys, legacy_keys)
+        return [
+            self.reserve(operation, user_key, legacy_key=legacy)
+            for user_key, legacy in zip(user_keys, legacies, strict=True)
+        ]
 
     def release(self, operation: str, user_key: str) -> None:
         """Remove the latest recorded call.
@@ -298,48 +381,19 @@ class StubUserGuard:
             if calls:
                 calls.pop()
 
-    def count(self, operation: str, user_key: str) -> int:
-        """The user's calls for ``operation`` in the current window.
+    def count(self, operation: str, user_key: str, *, legacy_key: str | None = None) -> int:
+        """The user's calls for ``operation`` in the current window (``legacy_key``'s too).
 
         Raises:
             ValueError: when ``operation`` or ``user_key`` is empty.
         """
         _check_names(operation, user_key)
         with self._lock:
-            return len(self._trimmed((operation, user_key), self._clock()))
+            now = self._clock()
+            legacy = 0 if legacy_key is None else len(self._trimmed((operation, legacy_key), now))
+            return len(self._trimmed((operation, user_key), now)) + legacy
 
     def _trimmed(self, key: tuple[str, str], now: float) -> list[float]:
         calls = [t for t in self._calls.get(key, []) if t > now - self._window]
         self._calls[key] = calls
         return calls
-
-
-def user_key_for_access_token(token: str) -> str:
-    """The user an AccessToken belongs to, as ``"iss|username"`` (or ``"iss|sub"``).
-
-    Reads the JWT payload (the base64url middle part) WITHOUT verifying the signature:
-    the key only spreads calls over users, and Cognito itself rejects a forged token. When
-    the token is not a decodable JWT with an issuer and a username or sub, the key is
-    ``"sha256:" + sha256(token)`` so one bad token still counts as one user. The token
-    itself never appears in the result, in a log or in an exception.
-    """
-    claims = _jwt_claims(token)
-    if claims is not None:
-        issuer = claims.get("iss")
-        subject = claims.get("username") or claims.get("cognito:username") or claims.get("sub")
-        if isinstance(issuer, str) and issuer and isinstance(subject, str) and subject:
-            return f"{issuer}|{subject}"
-    return "sha256:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-
-
-def _jwt_claims(token: str) -> dict[str, object] | None:
-    parts = token.split(".")
-    if len(parts) != 3 or not parts[1]:
-        return None
-    payload = parts[1]
-    try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        claims = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
-    return claims if isinstance(claims, dict) else None

@@ -1,37 +1,26 @@
-"""Flower settings for cognito-courier (``celery -A worker.app flower --conf=this file``).
+"""Flower settings for ``celery -A worker.app flower --conf=deploy/flower/flowerconfig.py``.
 
-Flower executes this file at start-up. What operators see: every job as a task named
-``courier.resend_confirmation_code`` or ``courier.get_user_attribute_verification_code``
-(campaign work as ``courier.campaign_chunk``, ``courier.campaign_tick`` and
-``courier.campaign_ingest``), with secrets shown as ``<sealed>`` in the arguments.
+``courier flower`` (what the start script, compose and Kubernetes run) needs no config
+file: it applies the same configuration itself. This file gives a plain ``celery ...
+flower`` the project's configuration too (:mod:`worker.flower` says what and why):
+
+* basic auth from ``COURIER_FLOWER_BASIC_AUTH`` (``user:password``, comma-separated for
+  several) on every page, API and ``/metrics``; Flower exits at start-up without it;
+* read-only: the control and task-writing routes are removed (404);
+* persistent state, ``max_tasks`` sized for a day at the budget (COURIER_RATE_LIMIT);
+* the task list shows args (a campaign task's campaign id), result and exception.
+
+Flower executes this file at start-up, before it builds its app.
 """
 
-import os
+from worker.errors import ConfigurationError
+from worker.flower import flower_options, harden_flower
+from worker.settings import load_settings
 
-# Basic auth is required: Flower shows usernames and can reach the workers.
-# FLOWER_BASIC_AUTH holds "user:password", several separated by commas.
-_credentials = os.environ.get("FLOWER_BASIC_AUTH", "").strip()
-if not _credentials:
-    raise SystemExit(
-        "FLOWER_BASIC_AUTH is not set: give it as user:password (comma-separated for several)"
-    )
-basic_auth = [pair.strip() for pair in _credentials.split(",") if pair.strip()]
+try:
+    _options = flower_options(load_settings())
+except ConfigurationError as _exc:
+    raise SystemExit(str(_exc)) from None
 
-# Events are the source of truth for Flower and the job status store is ours: nothing
-# to persist, and a restart of Flower loses nothing an operator needs.
-persistent = False
-
-# Bounded memory: the most recent tasks and workers only (each task is a few KB).
-max_tasks = 10000
-max_workers = 500
-purge_offline_workers = 600  # seconds before a stopped worker leaves the dashboard
-
-# Read-only: revoking or terminating a task from Flower would leave its job status
-# document "queued" for ever; cancel campaigns with `courier campaign cancel` instead.
-read_only = True
-
-# The columns of the task list; arguments are redacted by the producer (<sealed>).
-tasks_columns = "name,uuid,state,received,started,runtime,worker,retries,kwargs"
-
-# Behind a reverse proxy or an ingress, trust its X-Forwarded-* headers.
-xheaders = True
+harden_flower()  # before Flower builds its app: /metrics behind auth, no control routes
+globals().update(_options)

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Flower on the project's Celery app; settings (basic auth, limits) in flowerconfig.py.
+# Flower with the project's configuration (courier flower): basic auth from
+# COURIER_FLOWER_BASIC_AUTH on every page, API and /metrics, read-only, persistent state
+# in FLOWER_DB, a day of history at the budget.
 set -o errexit -o nounset -o pipefail
 
-exec celery -A worker.app flower \
-    --port="${FLOWER_PORT:-5555}" \
-    --conf="${FLOWER_CONFIG:-/etc/courier/flowerconfig.py}" \
+exec courier flower \
+    --port "${FLOWER_PORT:-5555}" \
+    --address "${FLOWER_ADDRESS:-0.0.0.0}" \
+    --db "${FLOWER_DB:-/var/lib/flower/flower.db}" \
     "$@"

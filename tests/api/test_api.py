@@ -36,6 +36,7 @@ DOCUMENT_KEYS = {
     "operation",
     "state",
     "attempts",
+    "redeliveries",
     "delivery",
     "error",
     "campaign_id",

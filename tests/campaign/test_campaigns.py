@@ -135,7 +135,8 @@ def test_user_cap_defers_or_skips(
 ) -> None:
     runtime.guard = UserGuard(runtime.redis, cap_per_hour=1, window_seconds=1.5)
     capped = "user0000003"
-    runtime.guard.reserve("ResendConfirmationCode", ResendRequest(CLIENT_ID, capped).user_key())
+    capped_key = ResendRequest(CLIENT_ID, capped).user_key(runtime.clients)
+    runtime.guard.reserve("ResendConfirmationCode", capped_key)
     doc = start_campaign(
         CLIENT_ID,
         file=_file(tmp_path, usernames(1, 10)),

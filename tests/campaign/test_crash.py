@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 10
 
 
-def _spawn_worker(settings: Settings, emulator: EmulatorHandle) -> subprocess.Popen[bytes]:
+def _spawn_worker(
+    settings: Settings, emulator: EmulatorHandle, log: Path
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "COURIER_REDIS_URL": settings.redis_url,
@@ -40,25 +42,27 @@ def _spawn_worker(settings: Settings, emulator: EmulatorHandle) -> subprocess.Po
         "PYTHONWARNINGS": "ignore",
     }
     command = [sys.executable, "-m", "celery", "-A", "worker.app", "worker"]
-    options = ["-Q", "interactive,bulk", "--pool", "threads", "-c", "8", "-l", "WARNING"]
-    return subprocess.Popen(
-        [*command, *options],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    options = ["-Q", "interactive,bulk", "--pool", "threads", "-c", "8", "-l", "INFO"]
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [*command, *options], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def test_sigkill_mid_campaign_leaves_no_user_behind(
     celery_worker: Any, settings: Settings, emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
     emulator.configure(latency={"fixed_ms": 4.0})
-    worker = _spawn_worker(settings, emulator)
+    log = tmp_path / "worker.log"
+    worker = _spawn_worker(settings, emulator, log)
     try:
         path = tmp_path / "users.txt"
         path.write_text("\n".join(usernames(1, 2000)) + "\n", encoding="utf-8")
-        time.sleep(3)  # the subprocess connects and starts consuming
+        deadline = time.monotonic() + 60  # on a loaded machine it may take a while
+        while " ready." not in log.read_text(errors="replace"):
+            assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "the worker process never got ready"
+            time.sleep(0.1)
         doc = start_campaign(
             CLIENT_ID, file=path, chunk_size=100, window=12, lease_seconds=LEASE_SECONDS
         )

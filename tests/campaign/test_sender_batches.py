@@ -28,13 +28,21 @@ class CountingGuard(UserGuard):
         self.batches: list[int] = []
         self.singles = 0
 
-    def reserve_many(self, operation: str, user_keys: Sequence[str]) -> list[GuardDecision]:
+    def reserve_many(
+        self,
+        operation: str,
+        user_keys: Sequence[str],
+        *,
+        legacy_keys: Sequence[str | None] | None = None,
+    ) -> list[GuardDecision]:
         self.batches.append(len(user_keys))
-        return super().reserve_many(operation, user_keys)
+        return super().reserve_many(operation, user_keys, legacy_keys=legacy_keys)
 
-    def reserve(self, operation: str, user_key: str) -> GuardDecision:
+    def reserve(
+        self, operation: str, user_key: str, *, legacy_key: str | None = None
+    ) -> GuardDecision:
         self.singles += 1
-        return super().reserve(operation, user_key)
+        return super().reserve(operation, user_key, legacy_key=legacy_key)
 
 
 def test_claim_size_doubles_for_fast_rows_and_halves_for_paced_ones() -> None:
@@ -67,10 +75,11 @@ def test_deliver_takes_a_reserved_decision_for_its_first_attempt(
     runtime: Runtime, emulator: EmulatorHandle
 ) -> None:
     request = ResendRequest(CLIENT_ID, "user0000001")
-    (decision,) = runtime.guard.reserve_many(OP, [request.user_key()])
+    (decision,) = runtime.guard.reserve_many(OP, [request.user_key(runtime.clients)])
     outcome = deliver(runtime, request, priority=Priority.BULK, reserved=decision)
     assert outcome.state == "succeeded"
-    assert runtime.guard.count(OP, request.user_key()) == 1  # not asked a second time
+    # not asked a second time
+    assert runtime.guard.count(OP, request.user_key(runtime.clients)) == 1
     assert len(emulator.deliveries()) == 1
 
 
@@ -91,9 +100,9 @@ def test_a_retry_after_a_reserved_first_attempt_asks_the_guard_again(
     guard = CountingGuard(runtime.redis, cap_per_hour=5)
     runtime.guard = guard
     request = ResendRequest(CLIENT_ID, "user0000003")
-    (decision,) = guard.reserve_many(OP, [request.user_key()])
+    (decision,) = guard.reserve_many(OP, [request.user_key(runtime.clients)])
     emulator.script(operation=OP, errors=["TooManyRequestsException"], username="user0000003")
     outcome = deliver(runtime, request, priority=Priority.BULK, reserved=decision)
     assert (outcome.state, outcome.attempts) == ("succeeded", 2)
     assert guard.singles == 1  # the throttled call gave its slot back; the retry took one
-    assert guard.count(OP, request.user_key()) == 1
+    assert guard.count(OP, request.user_key(runtime.clients)) == 1

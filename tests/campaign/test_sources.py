@@ -21,17 +21,21 @@ def _intake(data: bytes, fmt: str) -> tuple[list[str], list[Reject], int]:
 
 
 def test_text_rows_with_rejects_and_duplicates() -> None:
-    data = b"alice\n\nbob\n" + b"x" * 129 + b"\nal ice\n\xff\xfeuser\nalice\r\ncarol\n"
+    data = b"alice\n\nbob\n" + b"x" * 129 + b"\nal ice\nalice\r\ncarol\n"
     accepted, rejects, duplicates = _intake(data, "text")
     assert [r.as_dict() for r in rejects] == [
         {"line": 2, "reason": "empty username"},
         {"line": 4, "reason": "username is 129 characters long; at most 128 are allowed"},
         {"line": 5, "reason": rejects[2].reason},
-        {"line": 6, "reason": "not valid UTF-8"},
     ]
     assert "not allowed" in rejects[2].reason
     assert duplicates == 1
     assert accepted == ["alice", "bob", "alice", "carol"]  # read_rows does not deduplicate
+
+
+def test_a_file_in_another_encoding_is_refused_with_how_to_save_it() -> None:
+    with pytest.raises(CampaignError, match=r"line 3 holds the byte 0xff.*save it as UTF-8"):
+        list(read_rows(b"alice\nbob\n\xff\xfeuser\n", "text"))
 
 
 def test_csv_line_numbers_follow_the_editor() -> None:
@@ -52,7 +56,7 @@ def test_csv_line_numbers_follow_the_editor() -> None:
 
 
 def test_csv_without_username_column_is_refused() -> None:
-    with pytest.raises(CampaignError, match="no 'username' column"):
+    with pytest.raises(CampaignError, match="no user column"):
         list(read_rows(b"email,name\na@b.c,alice\n", "csv"))
 
 
@@ -69,9 +73,9 @@ def test_json_lines() -> None:
     assert intake.accepted == 2
     reasons = {r.line: r.reason for r in intake.rejects}
     assert reasons[2].startswith("not valid JSON")
-    assert reasons[3] == "no 'username' field"
+    assert reasons[3] == "no 'Username' or 'username' field"
     assert reasons[4] == "'username' is not a string"
-    assert reasons[5] == "no 'username' field"
+    assert reasons[5] == "expected a JSON object with 'Username', found str"
 
 
 def test_bom_and_crlf_are_handled() -> None:
@@ -84,16 +88,22 @@ def test_bom_and_crlf_are_handled() -> None:
     ("path", "head", "expected"),
     [
         ("users.csv", b"anything", "csv"),
-        ("users.jsonl", b"anything", "jsonl"),
-        ("users.txt", b"username,email", "text"),
-        ("-", b'{"username": "a"}\n', "jsonl"),
+        ("users.jsonl", b"anything", "json"),
+        ("users.json", b"anything", "json"),
+        ("users.tsv", b"anything", "csv"),
+        ("users.txt", b"username,email", "csv"),
+        ("users.txt", b"Username\temail", "csv"),
+        ("users.txt", b"email;cognito:username", "csv"),
+        ("users.txt", b"alice", "text"),
+        ("-", b'{"username": "a"}\n', "json"),
+        ("-", b'\n  [{"Username": "a"}]\n', "json"),
         ("-", b"\n\nUsername,email\n", "csv"),
         ("-", b"alice\nbob\n", "text"),
         ("users", b"alice\n", "text"),
     ],
 )
 def test_format_detection(path: str, head: bytes, expected: str) -> None:
-    assert detect_format(path, head) == expected
+    assert detect_format(path, head.decode()) == expected
 
 
 def test_only_the_first_thousand_rejects_are_kept() -> None:

@@ -22,7 +22,6 @@ FIELDS: dict[str, str | int | float] = {
     "window": 2,
     "lease_seconds": 30,
     "slice_seconds": 5,
-    "tick_seconds": 1,
     "source": "{}",
 }
 

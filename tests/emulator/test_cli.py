@@ -7,6 +7,9 @@ import signal
 import subprocess
 import sys
 
+import pytest
+from botocore.exceptions import ClientError
+
 from worker.emulator import EmulatorHandle
 
 
@@ -34,3 +37,34 @@ def test_cli_prints_its_endpoint_and_serves_until_sigterm() -> None:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=10) == 0
             proc.stdout.close()
+
+
+def test_cli_scripts_answers_at_start_and_refuses_bad_ones() -> None:
+    command = [sys.executable, "-m", "worker.emulator", "--port", "0", "--users", "3", "--json"]
+    scripted = [*command, "--script", "ResendConfirmationCode=@daily-email-limit*2"]
+    with subprocess.Popen(scripted, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        document = json.loads(proc.stdout.readline())
+        try:
+            cognito = EmulatorHandle.connect(document["endpoint_url"]).client()
+            for _ in range(2):
+                with pytest.raises(ClientError, match="Exceeded daily email limit"):
+                    cognito.resend_confirmation_code(
+                        ClientId="synthetic0client0000000001", Username="user0000001"
+                    )
+            cognito.resend_confirmation_code(
+                ClientId="synthetic0client0000000001", Username="user0000001"
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+            proc.stdout.close()
+    for bad, message in [
+        ("no-equals-sign", "is not OPERATION=ENTRY"),
+        ("Nope=@throttled", "unknown operation"),
+    ]:
+        done = subprocess.run(
+            [*command, "--script", bad], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 2
+        assert message in done.stderr

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
 from tests.emulator.conftest import PoolIds, code_of, error_of
-from worker.emulator import EmulatorConfig, EmulatorHandle, FaultConfig, running_emulator
+from worker.emulator import (
+    EmulatorConfig,
+    EmulatorError,
+    EmulatorHandle,
+    FaultConfig,
+    running_emulator,
+)
 
 PUBLIC = "synthetic0client0000000001"
 
@@ -142,3 +151,140 @@ def test_bad_run_time_settings_are_refused(emulator: EmulatorHandle) -> None:
         emulator.configure(faults={"drop": 2.0})
     with pytest.raises(EmulatorError, match="unknown setting"):
         emulator.configure(warp_speed=9)
+
+
+def test_named_answers_object_entries_and_repeats(
+    cognito: Any, emulator: EmulatorHandle, pool: PoolIds, sign_up: Callable[..., str]
+) -> None:
+    sign_up("ivy")
+    emulator.script(
+        operation="ResendConfirmationCode",
+        errors=[
+            "@daily-email-limit*2",
+            {"code": "LimitExceededException", "message": "a: message, with; anything*3"},
+            "@attempt-limit",
+        ],
+    )
+    answers = [
+        error_of(cognito.resend_confirmation_code, ClientId=pool.public_client, Username="ivy")
+        for _ in range(4)
+    ]
+    daily = (
+        "Exceeded daily email limit for the operation or the account. If a higher limit is "
+        "required, please configure your user pool to use your own Amazon SES configuration "
+        "for sending email."
+    )
+    assert [a.response["Error"] for a in answers] == [
+        {"Code": "LimitExceededException", "Message": daily},
+        {"Code": "LimitExceededException", "Message": daily},
+        {"Code": "LimitExceededException", "Message": "a: message, with; anything*3"},
+        {
+            "Code": "LimitExceededException",
+            "Message": "Attempt limit exceeded, please try after some time.",
+        },
+    ]
+    assert all(a.response["ResponseMetadata"]["HTTPStatusCode"] == 400 for a in answers)
+    cognito.resend_confirmation_code(ClientId=pool.public_client, Username="ivy")
+
+
+@pytest.mark.parametrize(
+    "errors",
+    [["@no-such-answer"], [{"message": "no code"}], [{"code": "X", "extra": 1}], [42], ["500*x"]],
+)
+def test_unreadable_script_entries_are_refused_whole(
+    emulator: EmulatorHandle, errors: list[Any]
+) -> None:
+    with pytest.raises(EmulatorError, match=r"HTTP 400: .*bad script"):
+        emulator.script(
+            operation="ResendConfirmationCode", errors=["InternalErrorException", *errors]
+        )
+    # nothing of a refused script was queued
+    emulator.client().resend_confirmation_code(ClientId=PUBLIC, Username="user0000001")
+
+
+def test_scripts_from_configuration_and_seed_file(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(
+        json.dumps(
+            {
+                "pools": [],
+                "scripts": [
+                    {
+                        "operation": "ResendConfirmationCode",
+                        "username": "user0000002",
+                        "errors": ["@attempt-limit"],
+                    }
+                ],
+            }
+        )
+    )
+    config = EmulatorConfig(
+        synthetic_users=10,
+        seed_file=seed,
+        scripts=(("ResendConfirmationCode", "@daily-email-limit*2"),),
+    )
+    with running_emulator(config) as handle:
+        cognito = handle.client()
+
+        def message(username: str) -> str:
+            error = error_of(cognito.resend_confirmation_code, ClientId=PUBLIC, Username=username)
+            return str(error.response["Error"]["Message"])
+
+        assert message("user0000001").startswith("Exceeded daily email limit")
+        assert message("user0000002").startswith("Exceeded daily email limit")
+        assert message("user0000002").startswith("Attempt limit exceeded")
+        cognito.resend_confirmation_code(ClientId=PUBLIC, Username="user0000002")
+        handle.reset(pools=True)  # brings the start-up scripts back
+        assert message("user0000003").startswith("Exceeded daily email limit")
+
+
+@pytest.mark.parametrize(
+    ("scripts", "seed_scripts", "expected"),
+    [
+        ((("NoSuchOperation", "@throttled"),), [], "--script NoSuchOperation: unknown"),
+        ((("ListUsers", "@nope"),), [], "--script ListUsers: unknown named answer"),
+        ((), [{"operation": "ListUsers", "errors": "x"}], "scripts[0]: 'errors' must be a list"),
+        ((), [{"operation": "ListUsers", "errors": ["?"]}], "scripts[0]: unreadable"),
+    ],
+)
+def test_bad_start_up_scripts_stop_start_up(
+    tmp_path: Path, scripts: Any, seed_scripts: list[Any], expected: str
+) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"pools": [], "scripts": seed_scripts}))
+    with (
+        pytest.raises(ValueError, match=re.escape(expected)),
+        running_emulator(EmulatorConfig(seed_file=seed, scripts=scripts)),
+    ):
+        pass
+
+
+def test_a_script_for_a_user_answers_every_name_of_that_user(
+    cognito: Any, emulator: EmulatorHandle
+) -> None:
+    pool_id = cognito.create_user_pool(
+        PoolName="ci",
+        AutoVerifiedAttributes=["email"],
+        UsernameConfiguration={"CaseSensitive": False},
+    )["UserPool"]["Id"]
+    client_id = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="c")[
+        "UserPoolClient"
+    ]["ClientId"]
+    cognito.sign_up(
+        ClientId=client_id,
+        Username="Alice",
+        Password="Corr3ct-Horse!",
+        UserAttributes=[{"Name": "email", "Value": "alice@example.com"}],
+    )
+    emulator.script(
+        operation="ResendConfirmationCode", username="alice", errors=["@attempt-limit*2"]
+    )
+    for name in ("ALICE", "aLiCe"):
+        error = error_of(cognito.resend_confirmation_code, ClientId=client_id, Username=name)
+        assert error.response["Error"]["Message"] == (
+            "Attempt limit exceeded, please try after some time."
+        )
+    cognito.resend_confirmation_code(ClientId=client_id, Username="ALICE")
+    # a script for a name no user goes by never matches another user
+    emulator.script(operation="ResendConfirmationCode", username="bob", errors=["500"])
+    cognito.resend_confirmation_code(ClientId=client_id, Username="alice")

@@ -39,10 +39,22 @@ def _names(cognito: Any, pool_id: str, filter_text: str) -> list[str]:
         ('cognito:user_status = "confirmed"', ["bob"]),
         ('cognito:user_status="Confirmed"', ["bob"]),
         ("", ["andy", "anna", "bob"]),
+        # searches are case-insensitive except where the API reference notes otherwise
+        ('email = "BOB@Alpha.ORG"', ["bob"]),
+        ('email ^= "AN"', ["andy", "anna"]),
+        ('username = "ANNA"', []),  # username: case-sensitive
+        ('username ^= "AN"', []),
+        ('status = "enabled"', []),  # status: case-sensitive
+        ('status = "Enabled"', ["andy", "anna", "bob"]),
     ],
 )
 def test_filters(cognito: Any, people: PoolIds, filter_text: str, expected: list[str]) -> None:
     assert _names(cognito, people.pool_id, filter_text) == expected
+
+
+def test_synthetic_users_match_without_regard_to_case(cognito: Any) -> None:
+    users = cognito.list_users(UserPoolId=SYNTHETIC, Filter='email = "USER0000042@EXAMPLE.COM"')
+    assert [u["Username"] for u in users["Users"]] == ["user0000042"]
 
 
 def test_users_carry_attributes_and_status(cognito: Any, people: PoolIds) -> None:

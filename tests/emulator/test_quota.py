@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import PoolIds, code_of
+from tests.emulator.conftest import PoolIds, code_of, error_of
 from worker.emulator import EmulatorConfig, EmulatorHandle
 
 
@@ -91,3 +91,47 @@ def test_token_bucket_refills_at_its_rate() -> None:
     now[0] += 1.0
     assert bucket.try_acquire()
     assert TokenBucket(None).try_acquire()
+
+
+def test_daily_email_limit_of_the_default_sender(cognito: Any, emulator: EmulatorHandle) -> None:
+    emulator.configure(daily_email_limit=3)
+    public = "synthetic0client0000000001"
+    for i in range(1, 4):
+        cognito.resend_confirmation_code(ClientId=public, Username=f"user{i:07d}")
+    error = error_of(cognito.resend_confirmation_code, ClientId=public, Username="user0000004")
+    assert error.response["Error"] == {
+        "Code": "LimitExceededException",
+        "Message": "Exceeded daily email limit for the operation or the account. If a higher "
+        "limit is required, please configure your user pool to use your own Amazon SES "
+        "configuration for sending email.",
+    }
+    assert len(emulator.deliveries()) == 3
+    # the refused call did not spend the user's hourly cap: 5 codes once the day allows
+    emulator.configure(daily_email_limit=0)
+    for _ in range(5):
+        cognito.resend_confirmation_code(ClientId=public, Username="user0000004")
+    assert code_of(cognito.resend_confirmation_code, ClientId=public, Username="user0000004") == (
+        "LimitExceededException"
+    )
+    # a pool with its own SES configuration (DEVELOPER) is not limited
+    emulator.configure(daily_email_limit=1)
+    pool_id = cognito.create_user_pool(
+        PoolName="ses",
+        AutoVerifiedAttributes=["email"],
+        EmailConfiguration={"EmailSendingAccount": "DEVELOPER", "SourceArn": SES_ARN},
+    )["UserPool"]["Id"]
+    client_id = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="c")[
+        "UserPoolClient"
+    ]["ClientId"]
+    for name in ("ann", "ben", "cy"):
+        cognito.sign_up(
+            ClientId=client_id,
+            Username=name,
+            Password="Corr3ct-Horse!",
+            UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}],
+        )
+    emulator.reset()  # also forgets the day's count
+    cognito.resend_confirmation_code(ClientId=public, Username="user0000005")
+
+
+SES_ARN = "arn:aws:ses:us-east-1:000000000000:identity/example.com"

@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import botocore
+import jwt
 from botocore.config import Config
 
 from tests.emulator.conftest import PASSWORD, PoolIds, code_of, error_of
@@ -146,3 +147,92 @@ def test_unsigned_iam_call_is_refused_but_public_calls_pass(
     sign_up("hal")
     details = unsigned.resend_confirmation_code(ClientId=pool.public_client, Username="hal")
     assert details["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
+
+
+def test_pool_settings_are_stored_and_echoed(cognito: Any) -> None:
+    lambdas = {
+        "PreSignUp": "arn:aws:lambda:us-east-1:000000000000:function:pre",
+        "CustomMessage": "arn:aws:lambda:us-east-1:000000000000:function:msg",
+    }
+    recovery = {"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]}
+    template = {
+        "DefaultEmailOption": "CONFIRM_WITH_LINK",
+        "EmailMessageByLink": "Click {##here##}",
+        "EmailSubjectByLink": "Welcome",
+        "SmsMessage": "Code {####}",
+    }
+    created = cognito.create_user_pool(
+        PoolName="configured",
+        LambdaConfig=lambdas,
+        AccountRecoverySetting=recovery,
+        VerificationMessageTemplate=template,
+        EmailVerificationMessage="Your code: {####}",
+        EmailVerificationSubject="Verify",
+        DeletionProtection="ACTIVE",
+        MfaConfiguration="OPTIONAL",
+        AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+    )["UserPool"]
+    described = cognito.describe_user_pool(UserPoolId=created["Id"])["UserPool"]
+    for pool in (created, described):
+        assert pool["LambdaConfig"] == lambdas
+        assert pool["AccountRecoverySetting"] == recovery
+        assert pool["VerificationMessageTemplate"] == {
+            **template,
+            "EmailMessage": "Your code: {####}",
+            "EmailSubject": "Verify",
+        }
+        assert pool["EmailVerificationMessage"] == "Your code: {####}"
+        assert pool["EmailVerificationSubject"] == "Verify"
+        assert pool["SmsVerificationMessage"] == "Code {####}"
+        assert pool["DeletionProtection"] == "ACTIVE"
+        assert pool["MfaConfiguration"] == "OPTIONAL"
+        assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+        assert pool["CreationDate"] == pool["LastModifiedDate"]
+    listed = cognito.list_user_pools(MaxResults=60)["UserPools"]
+    assert [p["LambdaConfig"] for p in listed if p["Id"] == created["Id"]] == [lambdas]
+    plain = cognito.create_user_pool(PoolName="plain")["UserPool"]
+    assert plain["LambdaConfig"] == {}
+    assert "AccountRecoverySetting" not in plain
+    assert plain["VerificationMessageTemplate"] == {"DefaultEmailOption": "CONFIRM_WITH_CODE"}
+
+
+def test_client_settings_are_echoed_and_token_validity_applies(cognito: Any) -> None:
+    pool_id = cognito.create_user_pool(PoolName="oauth")["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="web",
+        CallbackURLs=["https://app.example.com/callback"],
+        LogoutURLs=["https://app.example.com/bye"],
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email"],
+        AllowedOAuthFlowsUserPoolClient=True,
+        SupportedIdentityProviders=["COGNITO"],
+        AccessTokenValidity=5,
+        IdTokenValidity=2,
+        TokenValidityUnits={"AccessToken": "minutes", "IdToken": "hours"},
+    )["UserPoolClient"]
+    described = cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client["ClientId"])[
+        "UserPoolClient"
+    ]
+    for doc in (client, described):
+        assert doc["CallbackURLs"] == ["https://app.example.com/callback"]
+        assert doc["LogoutURLs"] == ["https://app.example.com/bye"]
+        assert doc["AllowedOAuthFlows"] == ["code"]
+        assert doc["AllowedOAuthScopes"] == ["openid", "email"]
+        assert doc["AllowedOAuthFlowsUserPoolClient"] is True
+        assert doc["RefreshTokenValidity"] == 30
+        assert doc["AccessTokenValidity"] == 5
+    cognito.admin_create_user(UserPoolId=pool_id, Username="olga")
+    cognito.admin_set_user_password(
+        UserPoolId=pool_id, Username="olga", Password=PASSWORD, Permanent=True
+    )
+    result = cognito.initiate_auth(
+        ClientId=client["ClientId"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "olga", "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]
+    assert result["ExpiresIn"] == 300
+    access = jwt.decode(result["AccessToken"], options={"verify_signature": False})
+    identity = jwt.decode(result["IdToken"], options={"verify_signature": False})
+    assert access["exp"] - access["iat"] in (300, 301)
+    assert identity["exp"] - identity["iat"] in (7200, 7201)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import resource
 import time
 from pathlib import Path
@@ -135,14 +136,89 @@ def test_seed_file_pools_clients_and_users(seed_file: Path) -> None:
         client.resend_confirmation_code(ClientId="seededweb00000000000000001", Username="alice")
 
 
+def test_seed_file_identity_settings(tmp_path: Path) -> None:
+    path = tmp_path / "seed.json"
+    pool = {
+        "id": "us-east-1_Emails1",
+        "case_sensitive": False,
+        "username_attributes": ["email"],
+        "clients": [
+            {"id": "hidingclient00000000000001", "prevent_user_existence_errors": "ENABLED"},
+            {"id": "plainclient000000000000001"},
+        ],
+        "schema": [{"Name": "plan", "AttributeDataType": "String"}],
+        "users": [
+            {
+                "username": "Kay@example.com",
+                "status": "UNCONFIRMED",
+                "attributes": {"custom:plan": "pro"},
+            }
+        ],
+    }
+    path.write_text(json.dumps({"pools": [pool]}))
+    with running_emulator(EmulatorConfig(seed_file=path)) as handle:
+        client = handle.client()
+        user = client.admin_get_user(UserPoolId="us-east-1_Emails1", Username="kay@EXAMPLE.com")
+        attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+        assert user["Username"] == attributes["sub"]
+        assert attributes["email"] == "Kay@example.com"
+        assert attributes["custom:plan"] == "pro"
+        client.resend_confirmation_code(
+            ClientId="plainclient000000000000001", Username="kay@example.com"
+        )
+        assert handle.deliveries(user["Username"])[0]["destination"] == "Kay@example.com"
+        assert (
+            code_of(
+                client.resend_confirmation_code,
+                ClientId="plainclient000000000000001",
+                Username="lou@example.com",
+            )
+            == "UserNotFoundException"
+        )
+        hidden = client.resend_confirmation_code(
+            ClientId="hidingclient00000000000001", Username="lou@example.com"
+        )
+        assert hidden["CodeDeliveryDetails"]["Destination"] == "l***@e***"
+
+
 @pytest.mark.parametrize(
-    "document",
-    [{"pools": "nope"}, {"pools": [{"users": [{"email": "x@example.com"}]}]}, "[]"],
+    ("document", "expected"),
+    [
+        ({"pools": "nope"}, "'pools' list"),
+        ({"pools": [{"users": [{"email": "x@example.com"}]}]}, "pools[0].users[0]: 'username'"),
+        ("[]", "'pools' list"),
+        ({"pools": [{"case_sensitive": "no"}]}, "pools[0]: case_sensitive must be"),
+        ({"pools": [{"username_attributes": ["nickname"]}]}, "pools[0]: username_attributes"),
+        (
+            {"pools": [{"clients": [{"prevent_user_existence_errors": "ON"}]}]},
+            "pools[0].clients[0]: prevent_user_existence_errors",
+        ),
+        (
+            {"pools": [{"username_attributes": ["email"], "users": [{"username": "moe"}]}]},
+            "pools[0].users[0]: Username should be either an email or a phone number.",
+        ),
+        (
+            {"pools": [{"case_sensitive": False, "users": [{"username": "a"}, {"username": "A"}]}]},
+            "pools[0].users[1]: duplicate username 'A'",
+        ),
+        ({"pools": [], "scripts": {}}, "'scripts' must be a list"),
+        (
+            {"pools": [{"schema": [{"Name": "plan"}]}]},
+            "pools[0]: schema: Invalid AttributeDataType input",
+        ),
+        (
+            {"pools": [{"users": [{"username": "a", "attributes": {"thing": "1"}}]}]},
+            "pools[0].users[0]: Attributes did not conform to the schema: thing: Attribute",
+        ),
+    ],
 )
-def test_bad_seed_files_name_the_problem(tmp_path: Path, document: Any) -> None:
+def test_bad_seed_files_name_the_problem(tmp_path: Path, document: Any, expected: str) -> None:
     path = tmp_path / "seed.json"
     path.write_text(json.dumps(document))
-    with pytest.raises(SeedError), running_emulator(EmulatorConfig(seed_file=path)):
+    with (
+        pytest.raises(SeedError, match=re.escape(expected)),
+        running_emulator(EmulatorConfig(seed_file=path)),
+    ):
         pass
 
 

@@ -18,6 +18,8 @@ import pytest
 from tests.resilience.brokerprocs import ROOT, courier_command, worker_env
 from worker.redisserver import PrivateRedis, free_port
 
+pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
+
 PASSWORD = "hunter2-not-for-logs"
 CAMPAIGN_ID = "0badc0de0badc0de"
 ANSWER_WITHIN_SECONDS = 10.0  # process start-up included, on a loaded machine

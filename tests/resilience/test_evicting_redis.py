@@ -26,6 +26,8 @@ from tests.resilience.brokerprocs import (
 )
 from worker.redisserver import PrivateRedis, free_port
 
+pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
+
 POLICY = "volatile-lru"
 
 

@@ -30,6 +30,8 @@ from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
 from worker.redisserver import PrivateRedis
 from worker.status import StatusStore
 
+pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
+
 
 def envelope(
     body: bytes, *, queue: str, headers: dict[str, Any], content_type: str = "application/json"

@@ -40,6 +40,8 @@ import json, sys
 from tasks import submit_resend
 from worker.app import app
 from worker.runtime import get_runtime
+
+pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
 spec = json.loads(sys.argv[1])
 ids = [submit_resend(spec["client_id"], u) for u in spec["users"]]
 for job_id, user, countdown in spec.get("countdown", []):

@@ -30,6 +30,7 @@ from worker.api.params import (
 )
 from worker.errors import ConfigurationError
 from worker.metrics import CourierCollector
+from worker.redact import short_path
 from worker.runtime import get_runtime
 from worker.settings import Settings
 
@@ -174,9 +175,26 @@ def install_request_log(app: FastAPI) -> CollectorRegistry:
         action = str(getattr(request.state, "action", "Unknown"))
         requests.labels(action, str(response.status_code)).inc()
         latency.labels(action).observe(elapsed)
-        log.info(
-            "%s %s %d %.1fms", request.method, request.url.path, response.status_code, elapsed * 1e3
-        )
+        access_log(request, response, action, elapsed)
         return response
 
     return registry
+
+
+def access_log(request: Request, response: Response, action: str, seconds: float) -> None:
+    """One line per request: method, path (cut short: it may hold a pasted token), status,
+    time, action and the job it made or read (``job_id``, also a JSON key)."""
+    location = response.headers.get("location", "")
+    job_id = request.path_params.get("job_id") or location.removeprefix("/jobs/")
+    if not ID_PATTERN.fullmatch(job_id):
+        job_id = None  # not a job id: maybe a pasted token, never logged
+    log.info(
+        "%s %s %d %.1fms %s",
+        request.method,
+        # A refused request's path may hold a pasted token: keep only its start.
+        short_path(request.url.path, keep=48 if response.status_code < 400 else 16),
+        response.status_code,
+        seconds * 1e3,
+        action,
+        extra={"action": action, "status": response.status_code, "job_id": job_id},
+    )

@@ -2,10 +2,13 @@
 
 Work reaches the ``bulk`` queue as *members* (a chunk of up to 1,000 rows, or a retry batch
 of deferred rows), never one message per user. At most ``window`` members are leased at a
-time (backpressure); a member is leased to one task id until a deadline that every row
-renews. The pump runs after every member and on a timer (the tick): it re-leases members
-whose holder vanished (a killed worker), turns due deferred rows into retry batches,
-dispatches new members into free window slots, and notices when the campaign is done.
+time (backpressure); a member is leased to one task id until a short deadline that the
+holder's heartbeat renews (:mod:`worker.liveness`). The pump runs after every member, at
+start, resume and cancel, and every COURIER_CAMPAIGN_WATCHDOG_SECONDS in every worker's
+watchdog (no timer message: a countdown message a worker keeps reserved dies with it): it
+re-leases members whose holder stopped beating (a killed worker), turns due deferred rows
+into retry batches, dispatches new members into free window slots, and notices when the
+campaign is done.
 
 The chunk task's own loop is :mod:`worker.campaign.sender`.
 """
@@ -16,15 +19,12 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Protocol, cast
 
 from worker.campaign.store import CampaignStore
 from worker.errors import CampaignNotFoundError
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["Dispatcher", "Tuning", "pump", "run_tick"]
+__all__ = ["Dispatcher", "Tuning", "pump"]
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,6 @@ class Dispatcher(Protocol):
         """Send a chunk task for ``member`` with task id ``token``."""
         ...
 
-    def tick(self, campaign_id: str, tick: str, countdown_seconds: float) -> None:
-        """Send the timer task ``tick`` to run in ``countdown_seconds``."""
-        ...
-
 
 @dataclass(frozen=True)
 class Tuning:
@@ -51,9 +47,8 @@ class Tuning:
 
     Attributes:
         window: members leased at once (chunk tasks outstanding).
-        lease_seconds: a holder that settles no row for this long is presumed dead.
+        lease_seconds: a holder whose heartbeat is silent this long is presumed dead.
         slice_seconds: a chunk task gives its thread back after this long (and requeues).
-        tick_seconds: period of the timer pump (below the visibility timeout).
         batch_rows: most deferred rows in one retry batch.
         claim_rows: most rows a chunk task claims (and records) per script call (it
             starts at 4 and doubles while rows settle fast); at most this many per member
@@ -63,7 +58,6 @@ class Tuning:
     window: int
     lease_seconds: float
     slice_seconds: float
-    tick_seconds: float
     batch_rows: int
     claim_rows: int = 16
 
@@ -74,16 +68,17 @@ class Tuning:
             window=int(meta["window"]),
             lease_seconds=float(meta["lease_seconds"]),
             slice_seconds=float(meta["slice_seconds"]),
-            tick_seconds=float(meta["tick_seconds"]),
             batch_rows=int(meta.get("batch_rows", meta["chunk_size"])),
             claim_rows=int(meta.get("claim_rows", 16)),
         )
 
 
-def pump(store: CampaignStore, dispatcher: Dispatcher) -> int:
+def pump(store: CampaignStore, dispatcher: Dispatcher, *, reap: bool = True) -> int:
     """Lease and dispatch what can go now; returns 1 when the campaign is finished.
 
-    Returns -1 when the campaign no longer exists, 0 while work remains.
+    Returns -1 when the campaign no longer exists, 0 while work remains. ``reap`` False
+    leaves expired leases alone (the watchdog, just after a Redis outage, gives live
+    holders a moment to renew theirs first).
     """
     keys = store.keys
     try:
@@ -93,7 +88,7 @@ def pump(store: CampaignStore, dispatcher: Dispatcher) -> int:
     tuning = Tuning.from_meta(meta)
     expire_at = int(meta["expire_at"])
     expired = cast("list[bytes]", store.redis.zrangebyscore(keys.leases, "-inf", time.time()))
-    for raw in expired:
+    for raw in expired if reap else ():
         member, token = raw.decode(), _token()
         if store.run("REAP", [keys.leases, keys.owners], [member, token, tuning.lease_seconds]):
             log.warning("campaign %s: %s had no live holder; dispatching again", store.id, member)
@@ -148,32 +143,6 @@ def _reconcile(store: CampaignStore, meta: dict[str, str], expire_at: int) -> No
             log.warning("campaign %s: chunk %d had open rows; queueing it again", store.id, chunk)
             store.redis.rpush(keys.requeue, f"c:{chunk}")
     store.redis.expireat(keys.requeue, expire_at)
-
-
-def run_tick(store: CampaignStore, tick: str, dispatcher: Dispatcher) -> None:
-    """The timer: pump, then schedule the next tick unless finished or paused.
-
-    Only the current tick (``meta.tick``) acts, so a redelivered old tick is harmless; the
-    next tick is sent before the current one is advanced, so a crash between the two
-    cannot break the chain.
-    """
-    if store.redis.hget(store.keys.meta, "tick") != tick.encode():
-        return
-    finished = pump(store, dispatcher)
-    state = store.redis.hget(store.keys.meta, "state")
-    if finished != 0 or state in (None, b"paused"):
-        return
-    tuning = Tuning.from_meta(store.meta())
-    new = _token()
-    dispatcher.tick(store.id, new, tuning.tick_seconds)
-    store.redis.eval(
-        "if redis.call('HGET', KEYS[1], 'tick') == ARGV[1] then "
-        "redis.call('HSET', KEYS[1], 'tick', ARGV[2]) end",
-        1,
-        store.keys.meta,
-        tick,
-        new,
-    )
 
 
 def _token() -> str:

@@ -18,7 +18,12 @@ from typing import Any
 
 import redis
 
-from worker.campaign.model import DEFAULT_CHUNK_SIZE, OnUserCap
+from worker.campaign.model import (
+    DEFAULT_CHUNK_SIZE,
+    MAX_REJECTS_SHOWN,
+    MAX_REJECTS_STORED,
+    OnUserCap,
+)
 from worker.campaign.sources import (
     DEFAULT_POOL_FILTER,
     FileFormat,
@@ -34,10 +39,14 @@ from worker.settings import Settings
 
 __all__ = [
     "CampaignOptions",
+    "collect_rows",
     "create_campaign",
     "ingest_file",
+    "first_pool_users",
     "ingest_pool_step",
+    "store_pool_start",
     "new_campaign_id",
+    "store_rows",
 ]
 
 SLICE_SECONDS = 5.0
@@ -83,12 +92,9 @@ def create_campaign(
     client: redis.Redis, settings: Settings, campaign_id: str, options: CampaignOptions
 ) -> tuple[CampaignStore, int]:
     """Write a new campaign's meta (state ``ingesting``); returns the store and expire_at."""
-    # A lease is renewed at every claim and record, so it only has to outlast the longest
-    # single delivery; a dead worker's rows then come back in minutes, not at the
-    # visibility timeout.
-    lease = options.lease_seconds or min(
-        float(settings.visibility_timeout_seconds), settings.longest_call_seconds + 30.0
-    )
+    # The holder's heartbeat renews its lease every few seconds while its process lives,
+    # however long a delivery takes; a dead worker's rows come back within seconds.
+    lease = options.lease_seconds or settings.lease_seconds
     fields: dict[str, str | int | float] = {
         "name": options.name or f"campaign {campaign_id}",
         "client_id": options.client_id,
@@ -97,7 +103,6 @@ def create_campaign(
         "window": options.window or settings.concurrency,
         "lease_seconds": lease,
         "slice_seconds": options.slice_seconds,
-        "tick_seconds": min(5.0, max(0.5, lease / 4)),
         "batch_rows": options.chunk_size,
         "source": json.dumps(options.source),
     }
@@ -108,37 +113,71 @@ def create_campaign(
     return store, expire_at
 
 
+def collect_rows(
+    data: bytes | str,
+    fmt: FileFormat,
+    *,
+    case_sensitive: bool = False,
+    keep_rejects: int = MAX_REJECTS_SHOWN,
+) -> tuple[Intake, list[str]]:
+    """Validate every row of ``data``; returns the intake and the accepted names in order.
+
+    ~2 µs per row. Nothing is stored: a caller refuses a file with nothing to send before
+    a campaign exists.
+
+    Raises:
+        CampaignError: the file as a whole is unusable (an encoding that is not accepted,
+            a CSV without a user column).
+    """
+    intake = Intake(case_sensitive=case_sensitive, keep_rejects=keep_rejects)
+    names: list[str] = []
+    for line, value in read_rows(data, fmt):
+        name = intake.offer(line, value)
+        if name is not None:
+            names.append(name)
+    return intake, names
+
+
+def store_rows(
+    store: CampaignStore,
+    intake: Intake,
+    names: list[str],
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    expire_at: int,
+) -> None:
+    """Store ``names`` as the campaign's rows (one MULTI per chunk), its rejects, and
+    mark the input complete."""
+    total = 0
+    for start in range(0, len(names), chunk_size):
+        batch = names[start : start + chunk_size]
+        total = store.append_rows(
+            batch, first_row=total, chunk_size=chunk_size, expire_at=expire_at
+        )
+    store.add_rejects(((r.line, r.reason) for r in intake.rejects), expire_at=expire_at)
+    store.finish_ingest(
+        rejected=intake.rejected, duplicates=intake.duplicates, case_merged=intake.case_merged
+    )
+
+
 def ingest_file(
     store: CampaignStore | None,
-    data: bytes,
+    data: bytes | str,
     fmt: FileFormat,
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     expire_at: int = 0,
+    case_sensitive: bool = False,
 ) -> Intake:
     """Validate every row of ``data``; store the accepted ones unless ``store`` is None.
 
-    ~1 µs per row of validation plus one MULTI per ``chunk_size`` rows.
-
     Raises:
-        CampaignError: the file as a whole is unusable (a CSV without a username column).
+        CampaignError: the file as a whole is unusable (see :func:`collect_rows`).
     """
-    intake = Intake()
-    batch: list[str] = []
-    total = 0
-    for line, value in read_rows(data, fmt):
-        name = intake.offer(line, value)
-        if name is None:
-            continue
-        batch.append(name)
-        if len(batch) >= chunk_size and store is not None:
-            total = store.append_rows(
-                batch, first_row=total, chunk_size=chunk_size, expire_at=expire_at
-            )
-            batch = []
+    keep = MAX_REJECTS_STORED if store is not None else MAX_REJECTS_SHOWN
+    intake, names = collect_rows(data, fmt, case_sensitive=case_sensitive, keep_rejects=keep)
     if store is not None:
-        store.append_rows(batch, first_row=total, chunk_size=chunk_size, expire_at=expire_at)
-        store.finish_ingest(rejected=intake.rejected, duplicates=intake.duplicates)
+        store_rows(store, intake, names, chunk_size=chunk_size, expire_at=expire_at)
     return intake
 
 
@@ -153,6 +192,44 @@ def count_pool(
         for name in names:
             intake.offer(0, check_row(0, name))
     return intake
+
+
+def first_pool_users(
+    settings: Settings, limiter: RateLimiter, user_pool_id: str, filter_expression: str
+) -> tuple[Intake, list[str], str | None]:
+    """List pages until one holds a user (or the listing ends), before a campaign exists.
+
+    Returns the intake, the users found and the next page token (None: listing complete),
+    so a selection with nobody in it is refused without creating a campaign.
+
+    Raises:
+        CampaignError: the listing failed (no IAM credentials, unknown pool, bad filter).
+    """
+    intake = Intake(case_sensitive=True)  # Cognito lists each user once
+    names: list[str] = []
+    for page, token in list_pool_pages(
+        settings, limiter, user_pool_id, filter_expression=filter_expression
+    ):
+        names += [n for n in page if intake.offer(0, check_row(0, n)) is not None]
+        if names or token is None:
+            return intake, names, token
+    return intake, names, None
+
+
+def store_pool_start(
+    store: CampaignStore,
+    intake: Intake,
+    names: list[str],
+    token: str | None,
+    *,
+    chunk_size: int,
+    expire_at: int,
+) -> None:
+    """Store the first users of a pool listing with the page token to resume from."""
+    extra: dict[str, str | int] = {"page_token": token or "", "rejected": intake.rejected}
+    store.append_rows(names, first_row=0, chunk_size=chunk_size, expire_at=expire_at, extra=extra)
+    if token is None:
+        store.finish_ingest(rejected=intake.rejected, duplicates=0)
 
 
 def ingest_pool_step(

@@ -27,6 +27,7 @@ __all__ = [
     "COUNTED_STATES",
     "DEFAULT_CHUNK_SIZE",
     "MAX_REJECTS_SHOWN",
+    "MAX_REJECTS_STORED",
     "OPEN_STATES",
     "STATE_BY_CODE",
     "TERMINAL_CODES",
@@ -58,6 +59,8 @@ DEFAULT_CHUNK_SIZE: Final = 1000
 """Usernames per ``users:{n}`` string (and rows per chunk task)."""
 MAX_REJECTS_SHOWN: Final = 1000
 """Rejected rows listed in the start document (all are counted)."""
+MAX_REJECTS_STORED: Final = 100_000
+"""Rejected rows kept with a campaign for its report (all are counted)."""
 
 CAMPAIGN_INDEX_KEY: Final = "courier:campaigns"
 """Sorted set of campaign ids scored by creation time (seconds since the epoch)."""
@@ -77,6 +80,7 @@ class CampaignKeys:
         self.owners = self.prefix + "owners"  # hash: member -> task id holding it
         self.requeue = self.prefix + "requeue"  # list: members to dispatch again first
         self.deferred = self.prefix + "deferred"  # zset: row -> due time (s)
+        self.rejects = self.prefix + "rejects"  # string: "line<TAB>reason<LF>" per reject
 
     def users(self, chunk: int) -> str:
         """String of chunk ``chunk``'s usernames, each followed by a newline."""

@@ -3,12 +3,15 @@
 Times are Redis's own clock (``TIME``), in seconds since the epoch. Row state codes are
 those of :mod:`worker.campaign.model`. A *member* is a unit of dispatch: ``c:{chunk}`` (a
 chunk of rows) or ``b:{id}`` (a retry batch of deferred rows). A member is *leased* to one
-task id at a time (``owners``) until a deadline (``leases``), renewed at every row.
+task id at a time (``owners``) until a deadline (``leases``), renewed by the holder's
+heartbeat (:mod:`worker.liveness`) and at every claim and record.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+from worker.lua import NOW
 
 __all__ = [
     "CLAIM",
@@ -19,17 +22,16 @@ __all__ = [
     "RECONCILE",
     "RECORD",
     "RELEASE",
+    "RENEW",
     "SWEEP",
     "TAKE",
 ]
 
-_PRELUDE = """
+_PRELUDE = (
+    NOW
+    + """
 local NAMES = {'queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled',
                'deferred', 'running'}
-local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
 local function byte_at(key, row)
   local s = redis.call('GETRANGE', key, row, row)
   if s == '' then return nil end
@@ -40,6 +42,7 @@ local function move(counts, from, to, n)
   redis.call('HINCRBY', counts, NAMES[to + 1], n)
 end
 """
+)
 
 # KEYS meta rows counts leases owners. ARGV member token lease_ttl mine claimable row...
 # Claims each row in turn; returns one code per row: 1 claimed, 2 claimed again after a
@@ -141,6 +144,17 @@ if owner ~= ARGV[2] then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 end
 redis.call('ZADD', KEYS[1], t + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+)
+
+# KEYS leases owners. ARGV member token lease_ttl. The heartbeat: push the deadline of a
+# lease ``token`` still holds to now + lease_ttl. 1 renewed, 0 not ours (any more).
+RENEW: Final = (
+    _PRELUDE
+    + """
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', now() + tonumber(ARGV[3]), ARGV[1])
 return 1
 """
 )

@@ -15,7 +15,9 @@ import json
 import logging
 import random
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 import redis
 
@@ -24,6 +26,7 @@ from worker.campaign.model import CODE_BY_STATE, DEFERRED
 from worker.campaign.store import CampaignStore
 from worker.delivery import USER_CAP_CODE, Outcome, ResendRequest, deliver
 from worker.errors import CampaignNotFoundError
+from worker.liveness import Lease, patiently
 from worker.ratelimit.base import Priority
 from worker.userguard import GuardDecision
 
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["FAST_ROW_SECONDS", "FIRST_CLAIM_ROWS", "run_member"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _CHUNK_CODES = (1, 0)  # (running code, claimable code) for a chunk member
 _BATCH_CODES = (7, 6)  # for a retry batch of deferred rows
@@ -50,61 +55,109 @@ def run_member(
 
     ``done`` (member finished), ``sliced`` (gave the thread back; requeued), ``paused``,
     ``cancelled``, ``lost`` (another task holds it now), ``busy``, ``stale``, ``gone``.
+    While it runs, the process's heartbeat renews the member's lease (a short one,
+    COURIER_LEASE_SECONDS), however long a delivery takes. When Redis goes away, each step
+    waits for it (COURIER_REDIS_WAIT_MAX_SECONDS at most) and goes on where it was.
 
     Raises:
-        redis.RedisError: Redis failed; the lease runs out and the member is sent again.
+        redis.RedisError: Redis stayed away longer than that: the heartbeat stops, the
+            lease runs out and the reaper hands the member on.
     """
+    holder = _Holder(runtime, store, member, token)
     keys = store.keys
     try:
-        meta = store.meta()
+        meta = holder.patient(store.meta)
     except CampaignNotFoundError:
         return "gone"
     tuning = Tuning.from_meta(meta)
     args = [member, token, tuning.lease_seconds]
-    taken = int(store.run("TAKE", [keys.leases, keys.owners, keys.meta], args))
+    taken = int(
+        holder.patient(lambda: store.run("TAKE", [keys.leases, keys.owners, keys.meta], args))
+    )
     if taken != 1:
         return {0: "busy", 2: "stale", -1: "gone"}[taken]
-    rows = _member_rows(store, member, int(meta["chunk_size"]))
-    deadline = time.monotonic() + tuning.slice_seconds
-    result = "done"
-    names: dict[int, list[str]] = {}
-    client_id = meta["client_id"]
-    metadata = json.loads(meta["client_metadata"]) if meta.get("client_metadata") else None
-    start, size = 0, min(FIRST_CLAIM_ROWS, tuning.claim_rows)
-    while start < len(rows):
-        began = time.monotonic()
-        if began > deadline:
-            result = "sliced"
-            break
-        batch = rows[start : start + size]
-        start += len(batch)
-        claimed = _claim(store, member, token, tuning, batch)
-        requests = []
-        for row, code in zip(batch, claimed, strict=False):
-            if code <= 0:
-                continue
-            if code == 2:
-                log.warning("campaign %s: row %d was in flight at a crash; again", store.id, row)
-            name = _username(store, meta, names, row)
-            requests.append((row, ResendRequest(client_id, name, None, metadata)))
-        if requests:
-            _record(store, meta, tuning, member, _send_all(runtime, store.id, requests))
-        if claimed and claimed[-1] < 0:
-            result = _STOPS[claimed[-1]]
-            break
-        per_row = (time.monotonic() - began) / len(batch)
-        size = _next_claim_size(size, per_row, tuning.claim_rows)
-    if result not in ("lost", "gone"):
+    renew = partial(store.renew, member, token, tuning.lease_seconds)
+    with runtime.heartbeat.holding(Lease(f"campaign {store.id} {member}", renew)):
+        result = holder.send_rows(meta, tuning)
+        if result in ("lost", "gone"):
+            return result
         requeue = result in ("sliced", "paused")
-        store.run(
-            "RELEASE",
-            [keys.leases, keys.owners, keys.requeue],
-            [member, token, int(requeue), meta["expire_at"]],
+        release = [member, token, int(requeue), meta["expire_at"]]
+        holder.patient(
+            lambda: store.run("RELEASE", [keys.leases, keys.owners, keys.requeue], release)
         )
-        if member.startswith("b:") and not requeue:
-            store.redis.delete(keys.batch(member[2:]))
-        pump(store, dispatcher)
+    if member.startswith("b:") and not requeue:
+        holder.patient(lambda: store.redis.delete(keys.batch(member[2:])))
+    holder.patient(lambda: pump(store, dispatcher))
     return result
+
+
+class _Holder:
+    """One chunk task holding one member: its loop, each Redis step waiting out outages."""
+
+    def __init__(self, runtime: Runtime, store: CampaignStore, member: str, token: str):
+        self.runtime, self.store, self.member, self.token = runtime, store, member, token
+        self._within = runtime.settings.redis_wait_max_seconds
+        self._what = f"campaign {store.id} {member}"
+
+    def patient(self, action: Callable[[], T]) -> T:
+        """Run a Redis step that is safe to repeat, waiting for Redis within the bound."""
+        return patiently(self.store.redis, action, within_seconds=self._within, what=self._what)
+
+    def send_rows(self, meta: dict[str, str], tuning: Tuning) -> str:
+        """Claim a batch, send it, record it, until done, sliced or told to stop."""
+        store, member = self.store, self.member
+        rows = self.patient(lambda: _member_rows(store, member, int(meta["chunk_size"])))
+        deadline = time.monotonic() + tuning.slice_seconds
+        names: dict[int, list[str]] = {}
+        client_id = meta["client_id"]
+        metadata = json.loads(meta["client_metadata"]) if meta.get("client_metadata") else None
+        start, size = 0, min(FIRST_CLAIM_ROWS, tuning.claim_rows)
+        while start < len(rows):
+            began = time.monotonic()
+            if began > deadline:
+                return "sliced"
+            batch = rows[start : start + size]
+            start += len(batch)
+            claimed = self.patient(partial(_claim, store, member, self.token, tuning, batch))
+            requests = []
+            for row, code in zip(batch, claimed, strict=False):
+                if code <= 0:
+                    continue
+                if code == 2:
+                    log.warning(
+                        "campaign %s: row %d was in flight at a crash; again", store.id, row
+                    )
+                name = self.patient(partial(_username, store, meta, names, row))
+                requests.append((row, ResendRequest(client_id, name, None, metadata)))
+            if requests:
+                outcomes = self.send_all(requests)
+                self.patient(partial(_record, store, meta, tuning, member, outcomes))
+            if claimed and claimed[-1] < 0:
+                return _STOPS[claimed[-1]]
+            per_row = (time.monotonic() - began) / len(batch)
+            size = _next_claim_size(size, per_row, tuning.claim_rows)
+        return "done"
+
+    def send_all(self, requests: list[tuple[int, ResendRequest]]) -> list[tuple[int, Outcome]]:
+        """Send claimed rows in turn; the per-user guard is asked for all of them at once.
+
+        One ``reserve_many`` round trip instead of one per row; each row's decision is its
+        first attempt's (a retry asks the guard again), so no call goes out unguarded. A row
+        whose delivery meets a Redis failure (the limiter, the guard) waits for Redis and
+        is delivered again: nothing had left for it, or only a throttled call.
+        """
+        operation = ResendRequest.operation
+        clients = self.runtime.clients
+        user_keys = [r.user_key(clients) for _, r in requests]
+        legacy_keys = [r.legacy_user_key() for _, r in requests]
+        decisions = self.patient(
+            partial(self.runtime.guard.reserve_many, operation, user_keys, legacy_keys=legacy_keys)
+        )
+        return [
+            (row, self.patient(partial(_send, self.runtime, self.store.id, request, decision)))
+            for (row, request), decision in zip(requests, decisions, strict=True)
+        ]
 
 
 def _next_claim_size(size: int, seconds_per_row: float, most: int) -> int:
@@ -152,29 +205,13 @@ def _username(
     return cache[chunk][offset]
 
 
-def _send_all(
-    runtime: Runtime, campaign_id: str, requests: list[tuple[int, ResendRequest]]
-) -> list[tuple[int, Outcome]]:
-    """Send claimed rows in turn; the per-user guard is asked for all of them at once.
-
-    One ``reserve_many`` round trip instead of one per row; each row's decision is its
-    first attempt's (a retry asks the guard again), so no call goes out unguarded.
-    """
-    operation = ResendRequest.operation
-    decisions = runtime.guard.reserve_many(operation, [r.user_key() for _, r in requests])
-    return [
-        (row, _send(runtime, campaign_id, request, decision))
-        for (row, request), decision in zip(requests, decisions, strict=True)
-    ]
-
-
 def _send(
     runtime: Runtime, campaign_id: str, request: ResendRequest, reserved: GuardDecision
 ) -> Outcome:
     try:
         return deliver(runtime, request, priority=Priority.BULK, reserved=reserved)
     except redis.RedisError:
-        raise  # nothing can be recorded: the lease runs out and the row is sent again
+        raise  # the holder waits for Redis and delivers the row again
     except Exception as exc:
         log.exception("campaign %s: unexpected fault sending a row", campaign_id)
         return Outcome("failed", 0, error_code="CourierInternalError", error_message=str(exc))

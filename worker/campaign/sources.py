@@ -1,39 +1,35 @@
-"""Where a campaign's usernames come from: a file (CSV, JSON Lines, text) or a user pool.
+"""Where a campaign's usernames come from: a file or a user pool.
 
-File rows are checked one by one: a bad row is rejected with its line number (from 1, as
-an editor shows it) and a reason, a repeated username is dropped and counted, and the rest
-goes on. A pool is listed through ListUsers (an IAM operation) with a filter, 60 users a
-page, one ``UserList`` permit per page.
+A file is read by :mod:`worker.campaign.formats` (its encoding and lines by
+:mod:`worker.campaign.textfile`), row by row: a bad row is rejected with its line number
+(from 1, as an editor shows it) and a reason, a repeated username is dropped and counted
+(:class:`~worker.campaign.rows.Intake`), and the rest goes on. A pool is listed through
+ListUsers (an IAM operation) with a filter, 60 users a page, one ``UserList`` permit per
+page.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from worker.campaign.model import MAX_REJECTS_SHOWN
+from worker.campaign.formats import FileFormat, detect_format, read_rows
+from worker.campaign.rows import Intake, Reject, check_row
 from worker.cognito import make_client, to_cognito_error
 from worker.errors import (
     CampaignError,
     CognitoError,
     ConfigurationError,
-    InvalidRequestError,
     PermitTimeoutError,
     ThrottledError,
 )
 from worker.ratelimit.base import Category, Priority, RateLimiter
 from worker.retry import retrying
 from worker.settings import Settings
-from worker.validation import check_username
 
 __all__ = [
     "DEFAULT_POOL_FILTER",
@@ -41,97 +37,16 @@ __all__ = [
     "FileFormat",
     "Intake",
     "Reject",
+    "check_row",
     "detect_format",
     "list_pool_pages",
+    "open_input",
     "read_rows",
     "require_iam_credentials",
 ]
 
-FileFormat = Literal["csv", "jsonl", "text"]
 DEFAULT_POOL_FILTER = 'cognito:user_status = "UNCONFIRMED"'
 LIST_USERS_PAGE_SIZE = 60  # the largest Limit ListUsers accepts
-
-_EXTENSIONS: dict[str, FileFormat] = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".txt": "text",
-    ".text": "text",
-    ".lst": "text",
-}
-_PLAIN_ASCII = re.compile(r"[!-~]{1,128}")  # printable ASCII without space: always valid
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A row that was not accepted: its line (from 1) and why."""
-
-    line: int
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """The ``{"line", "reason"}`` form of the start document."""
-        return {"line": self.line, "reason": self.reason}
-
-
-@dataclass
-class Intake:
-    """Accepts usernames in order: drops repeats, keeps the first rejects, counts both."""
-
-    accepted: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    rejects: list[Reject] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set, repr=False)
-
-    def offer(self, line: int, value: str | Reject) -> str | None:
-        """Return the username if it is new and valid; otherwise count it and return None."""
-        if isinstance(value, Reject):
-            self.reject(value)
-            return None
-        if value in self._seen:
-            self.duplicates += 1
-            return None
-        self._seen.add(value)
-        self.accepted += 1
-        return value
-
-    def reject(self, reject: Reject) -> None:
-        """Count ``reject`` and keep it if fewer than the shown maximum are kept."""
-        self.rejected += 1
-        if len(self.rejects) < MAX_REJECTS_SHOWN:
-            self.rejects.append(reject)
-
-
-def check_row(line: int, raw: str) -> str | Reject:
-    """Validate one username (surrounding whitespace removed) or say why it is rejected."""
-    name = raw.strip()
-    if _PLAIN_ASCII.fullmatch(name):
-        return name
-    if not name:
-        return Reject(line, "empty username")
-    if any("\udc80" <= char <= "\udcff" for char in name):
-        return Reject(line, "not valid UTF-8")
-    try:
-        return check_username(name)
-    except InvalidRequestError as exc:
-        return Reject(line, f"username {exc.message}")
-
-
-def detect_format(path: str, head: bytes) -> FileFormat:
-    """The format by the file's extension, or else by its first non-blank line."""
-    suffix = Path(path).suffix.lower() if path != "-" else ""
-    if suffix in _EXTENSIONS:
-        return _EXTENSIONS[suffix]
-    first = next((line.strip() for line in head.splitlines() if line.strip()), b"")
-    first = first.removeprefix(b"\xef\xbb\xbf")
-    if first.startswith(b"{"):
-        return "jsonl"
-    fields = [part.strip().strip(b'"').lower() for part in first.split(b",")]
-    if b"username" in fields:
-        return "csv"
-    return "text"
 
 
 def open_input(path: str) -> bytes:
@@ -146,73 +61,6 @@ def open_input(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise CampaignError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def read_rows(data: bytes, fmt: FileFormat) -> Iterator[tuple[int, str | Reject]]:
-    """Yield ``(line, username or Reject)`` for every row of ``data`` in format ``fmt``.
-
-    Raises:
-        CampaignError: a CSV file whose header has no ``username`` column.
-    """
-    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-    if fmt == "csv":
-        yield from _csv_rows(text)
-    elif fmt == "jsonl":
-        yield from _jsonl_rows(text)
-    else:
-        for line, raw in enumerate(text.splitlines(), start=1):
-            yield line, check_row(line, raw)
-
-
-def _csv_rows(text: str) -> Iterator[tuple[int, str | Reject]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    except csv.Error as exc:
-        raise CampaignError(f"line 1: not a CSV header ({exc})") from None
-    names = [name.strip().lower() for name in header]
-    if "username" not in names:
-        raise CampaignError(f"line 1: the CSV header has no 'username' column ({header!r})")
-    column = names.index("username")
-    last = reader.line_num
-    while True:
-        start = last + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            last = reader.line_num
-            yield start, Reject(start, f"not valid CSV ({exc})")
-            continue
-        last = reader.line_num
-        if not record:
-            yield start, Reject(start, "empty line")
-        elif column >= len(record):
-            yield start, Reject(start, "no value in the 'username' column")
-        else:
-            yield start, check_row(start, record[column])
-
-
-def _jsonl_rows(text: str) -> Iterator[tuple[int, str | Reject]]:
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            yield line, Reject(line, "empty line")
-            continue
-        try:
-            document = json.loads(raw)
-        except ValueError as exc:
-            reason = "not valid UTF-8" if max(raw) >= "\udc80" else f"not valid JSON ({exc})"
-            yield line, Reject(line, reason)
-            continue
-        if not isinstance(document, dict) or "username" not in document:
-            yield line, Reject(line, "no 'username' field")
-        elif not isinstance(document["username"], str):
-            yield line, Reject(line, "'username' is not a string")
-        else:
-            yield line, check_row(line, document["username"])
 
 
 def require_iam_credentials(settings: Settings, purpose: str) -> None:

@@ -74,6 +74,18 @@ class CampaignStore:
         """Run one of :mod:`worker.campaign.scripts` by name."""
         return self._scripts[script](keys=list(keys), args=list(args))
 
+    def renew(self, member: str, token: str, ttl_seconds: float, *, client: Any = None) -> Any:
+        """Push the lease of ``member`` held by ``token`` to now + ``ttl_seconds``.
+
+        Returns 1 when renewed, 0 when ``token`` no longer holds it; with ``client`` (a
+        pipeline) the call is queued there and its reply comes with the pipeline's.
+        """
+        return self._scripts["RENEW"](
+            keys=[self.keys.leases, self.keys.owners],
+            args=[member, token, ttl_seconds],
+            client=client,
+        )
+
     # --- creation and ingest ------------------------------------------------------------
 
     def create(self, *, ttl_seconds: int, fields: dict[str, str | int | float]) -> float:
@@ -146,7 +158,7 @@ class CampaignStore:
         pipe.execute()
         return row
 
-    def finish_ingest(self, *, rejected: int, duplicates: int) -> None:
+    def finish_ingest(self, *, rejected: int, duplicates: int, case_merged: int = 0) -> None:
         """Mark the input complete: every row is stored, chunks may all be dispatched."""
         self.redis.hset(
             self.keys.meta,
@@ -154,9 +166,29 @@ class CampaignStore:
                 "ingest": "done",
                 "rejected": rejected,
                 "duplicates": duplicates,
+                "case_merged": case_merged,
                 "updated_at": time.time(),
             },
         )
+
+    def add_rejects(self, rejects: Iterable[tuple[int, str]], *, expire_at: int) -> None:
+        """Keep rejected input rows ``(line, reason)`` for the report."""
+        blob = "".join(
+            f"{line}\t{reason.replace(chr(9), ' ').replace(chr(10), ' ')}\n"
+            for line, reason in rejects
+        )
+        if blob:
+            self.redis.append(self.keys.rejects, blob.encode("utf-8"))
+            self.redis.expireat(self.keys.rejects, expire_at)
+
+    def rejects(self) -> list[tuple[int, str]]:
+        """The rejected input rows kept for the report, ``(line, reason)`` in input order."""
+        blob = cast("bytes | None", self.redis.get(self.keys.rejects)) or b""
+        found = []
+        for record in blob.decode("utf-8").split("\n")[:-1]:
+            line, _, reason = record.partition("\t")
+            found.append((int(line), reason))
+        return found
 
     # --- reading ------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from worker.cli import jobs, run
 from worker.cli.api import api
 from worker.cli.campaign import campaign_app
 from worker.cli.emulator import emulator
+from worker.cli.flower import flower
 from worker.cli.limit import limit_app
 from worker.cli.output import EXIT_BROKER_UNAVAILABLE, report
 from worker.errors import BrokerUnavailable, ConfigurationError
@@ -29,6 +30,7 @@ app.add_typer(limit_app, name="limit")
 app.add_typer(campaign_app, name="campaign")
 app.command()(emulator)
 app.command()(api)
+app.command()(flower)
 
 
 def main() -> None:
@@ -43,6 +45,7 @@ def main() -> None:
 
     as_json = "--json" in sys.argv[1:]
     try:
+        _configure_logging()
         app()
     except BrokerUnavailable as exc:
         report(exc, as_json=as_json)
@@ -64,3 +67,15 @@ def _unavailable(exc: Exception) -> BrokerUnavailable:
     except ConfigurationError:
         url = "COURIER_REDIS_URL"
     return unavailable(url, exc)
+
+
+def _configure_logging() -> None:
+    """Log lines in COURIER_LOG_FORMAT from the start (`courier worker` sets it again)."""
+    from worker.logs import configure_logging  # noqa: PLC0415
+    from worker.settings import load_settings  # noqa: PLC0415
+
+    try:
+        log_format = load_settings().log_format
+    except ConfigurationError:
+        log_format = "text"  # the command itself reports the configuration error
+    configure_logging(log_format, "WARNING")

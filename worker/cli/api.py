@@ -39,6 +39,7 @@ def api(
 
     from worker.api import create_app  # noqa: PLC0415 - importing tasks reads settings
     from worker.broker import check_eviction_policy  # noqa: PLC0415
+    from worker.logs import configure_logging  # noqa: PLC0415
     from worker.runtime import Runtime, set_runtime  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
 
@@ -52,7 +53,7 @@ def api(
     app = create_app(settings)  # ConfigurationError without a token: `courier` exits 2
     runtime = Runtime.from_settings(settings)
     set_runtime(runtime)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_format, logging.INFO)
     # Start-up check: Redis answers and does not evict (BrokerUnavailable: exit 3,
     # EvictingRedisError: exit 2, both reported by `courier`'s main).
     check_eviction_policy(runtime.redis, settings, role="HTTP front")

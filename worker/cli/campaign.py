@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from worker.campaign.formats import FileFormat
 from worker.campaign.model import DEFAULT_CHUNK_SIZE
 from worker.cli.output import console, emit, err_console, fail
-from worker.errors import CourierError
+from worker.errors import CourierError, NothingToSendError
 
 __all__ = ["campaign_app"]
 
@@ -36,7 +37,15 @@ def start(
     client_id: Annotated[str, typer.Option("--client-id", help="The app client id.")],
     file: Annotated[
         str | None,
-        typer.Option("--file", help="CSV (username column), JSON Lines or text; - is stdin."),
+        typer.Option(
+            "--file",
+            help="CSV (username, Username or cognito:username column; , ; or tab), "
+            "list-users JSON, JSON Lines or text; UTF-8 or UTF-16 with a BOM; - is stdin.",
+        ),
+    ] = None,
+    file_format: Annotated[
+        str | None,
+        typer.Option("--format", help="csv, json or text (default: by extension, then content)."),
     ] = None,
     user_pool_id: Annotated[
         str | None,
@@ -63,19 +72,33 @@ def start(
         float | None,
         typer.Option(
             "--lease-seconds",
-            help="Idle time after which a chunk's holder is presumed dead and it is resent "
-            "(default: the longest delivery + 30 s).",
+            help="Seconds without a heartbeat after which a chunk's holder is presumed dead "
+            "and the chunk is handed on (default: COURIER_LEASE_SECONDS, 15).",
+        ),
+    ] = None,
+    case_sensitive: Annotated[
+        bool | None,
+        typer.Option(
+            "--case-sensitive/--case-insensitive",
+            help="Whether the pool's usernames are case-sensitive (default: DescribeUserPool "
+            "with --user-pool-id, else case-insensitive: rows differing only in case merge).",
         ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Start a campaign (or, with --dry-run, only check its input)."""
+    """Start a campaign (or, with --dry-run, only check its input).
+
+    Exit status 2 when the input holds no usable user: nothing is created, and the
+    document (with --json) holds the error beside the rejects.
+    """
     from tasks.campaigns import start_campaign  # noqa: PLC0415 - connects the Celery app
 
     if on_user_cap not in ("defer", "skip"):
         fail("--on-user-cap must be defer or skip", as_json=as_json)
     if file is None and user_pool_id is None:
         fail("give --file or --user-pool-id", as_json=as_json)
+    if file_format not in (None, "csv", "json", "jsonl", "text"):
+        fail("--format must be csv, json or text", as_json=as_json)
     try:
         document = start_campaign(
             client_id,
@@ -88,7 +111,17 @@ def start(
             chunk_size=chunk_size,
             window=window,
             lease_seconds=lease_seconds,
+            case_sensitive=case_sensitive,
+            file_format=cast("FileFormat | None", file_format),
         )
+    except NothingToSendError as exc:
+        error = {"type": type(exc).__name__, "message": str(exc)}
+        if as_json:
+            emit({"error": error, **exc.document}, as_json=True)
+        else:
+            _print_start(exc.document)
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     except CourierError as exc:
         fail(exc, as_json=as_json)
     if as_json:
@@ -99,7 +132,8 @@ def start(
 
 def _print_start(document: dict[str, Any]) -> None:
     shown = {k: v for k, v in document.items() if k not in ("rejects", "warnings")}
-    emit(shown, as_json=False, title="dry run" if document.get("dry_run") else "campaign")
+    if document:
+        emit(shown, as_json=False, title="dry run" if document.get("dry_run") else "campaign")
     for warning in document.get("warnings", []):
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     rejects = document.get("rejects", [])

@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from worker.broker import CONNECTION_ERRORS, mask_url, unavailable
+from worker.broker import CONNECTION_ERRORS, unavailable
 from worker.cli.output import EXIT_BROKER_UNAVAILABLE
 from worker.errors import ConfigurationError
 from worker.ratelimit import (
@@ -32,6 +32,7 @@ from worker.ratelimit import (
     RedisRateLimiter,
     make_rate_limiter,
 )
+from worker.redact import mask_url
 from worker.settings import load_settings
 
 __all__ = ["limit_app"]

@@ -26,8 +26,11 @@ def worker(
     from celery.bin.celery import celery as celery_command  # noqa: PLC0415
 
     import worker.app  # noqa: PLC0415, F401 - reading settings happens here, not at import
+    from worker.settings import load_settings  # noqa: PLC0415
 
     argv = ["worker", "--queues", queues, "--loglevel", loglevel, "--task-events"]
+    if load_settings().log_format == "json":
+        argv.insert(0, "--quiet")  # no text banner: every line on the streams is JSON
     if concurrency is not None:
         argv += ["--concurrency", str(concurrency)]
     if hostname is not None:
@@ -55,7 +58,11 @@ def seal_key(
 def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Run the emulator, a worker and real jobs on the local Redis; print their outcomes."""
+    """Run the emulator, a worker, real jobs and a campaign; print their outcomes.
+
+    Needs no Redis: starts a private redis-server (removed on exit) unless
+    COURIER_REDIS_URL is set, then uses that one.
+    """
     from worker.demo import run_demo  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
 

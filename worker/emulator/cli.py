@@ -43,6 +43,12 @@ def emulator(  # noqa: PLR0917 - typer commands take one parameter per option
     per_user_hourly_cap: Annotated[
         int, typer.Option(help="Codes per user, operation and rolling hour (0: no cap).")
     ] = 5,
+    daily_email_limit: Annotated[
+        int,
+        typer.Option(
+            help="E-mails a day from COGNITO_DEFAULT pools, per Region (Cognito: 50; 0: no limit)."
+        ),
+    ] = 0,
     token_lifetime_seconds: Annotated[
         float, typer.Option(help="Lifetime of issued access tokens, seconds.")
     ] = 3600.0,
@@ -63,11 +69,25 @@ def emulator(  # noqa: PLR0917 - typer commands take one parameter per option
     fault_slow: Annotated[float, typer.Option(help="Share of calls answered slowly.")] = 0.0,
     slow_ms: Annotated[float, typer.Option(help="Delay of a slow answer, ms.")] = 2000.0,
     seed: Annotated[int, typer.Option(help="Seed of faults, latency, codes and ids.")] = 0,
+    script: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="OPERATION=ENTRY: the next call(s) of OPERATION answer ENTRY, e.g. "
+            "ResendConfirmationCode=@daily-email-limit*50 or "
+            "'ResendConfirmationCode=LimitExceededException:message' (repeatable).",
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document at start-up.")
     ] = False,
 ) -> None:
     """Run the local Cognito emulator until SIGINT/SIGTERM."""
+    scripts: list[tuple[str, str]] = []
+    for text in script or []:
+        operation, equals, entry = text.partition("=")
+        if not equals or not operation or not entry:
+            raise typer.BadParameter(f"{text!r} is not OPERATION=ENTRY", param_hint="--script")
+        scripts.append((operation.strip(), entry))
     try:
         config = EmulatorConfig(
             region=region,
@@ -91,6 +111,8 @@ def emulator(  # noqa: PLR0917 - typer commands take one parameter per option
             seed_file=seed_file,
             access_token_lifetime_seconds=token_lifetime_seconds,
             per_user_hourly_cap=per_user_hourly_cap,
+            daily_email_limit=daily_email_limit,
+            scripts=tuple(scripts),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -120,6 +142,8 @@ def emulator(  # noqa: PLR0917 - typer commands take one parameter per option
         serve_forever(config, host=host, port=port, on_ready=ready)
     except SeedError as exc:
         raise typer.BadParameter(str(exc), param_hint="--seed-file") from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--script / --seed-file") from None
     except OSError as exc:
         sys.stderr.write(f"cannot listen on {host}:{port}: {exc}\n")
         raise typer.Exit(1) from None

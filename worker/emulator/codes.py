@@ -5,8 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from worker.emulator.common import check_secret_hash, deliver, delivery_target, find_client
-from worker.emulator.errors import ServiceError, invalid_parameter, not_authorized
+from worker.emulator.common import (
+    check_secret_hash,
+    deliver,
+    delivery_target,
+    find_client,
+    simulated_delivery,
+)
+from worker.emulator.errors import (
+    ATTEMPT_LIMIT_MESSAGE,
+    ServiceError,
+    invalid_parameter,
+    not_authorized,
+)
 from worker.emulator.tokens import TokenError
 
 if TYPE_CHECKING:
@@ -18,46 +29,33 @@ __all__ = ["get_user_attribute_verification_code", "resend_confirmation_code"]
 _RESEND = "ResendConfirmationCode"
 _VERIFY = "GetUserAttributeVerificationCode"
 _VERIFIABLE = {"email": "EMAIL", "phone_number": "SMS"}
-_STANDARD_ATTRIBUTES = frozenset(
-    {
-        "address",
-        "birthdate",
-        "email",
-        "email_verified",
-        "family_name",
-        "gender",
-        "given_name",
-        "locale",
-        "middle_name",
-        "name",
-        "nickname",
-        "phone_number",
-        "phone_number_verified",
-        "picture",
-        "preferred_username",
-        "profile",
-        "sub",
-        "updated_at",
-        "website",
-        "zoneinfo",
-    }
-)
 
 
 def _limit_exceeded() -> ServiceError:
-    return ServiceError(
-        "LimitExceededException", "Attempt limit exceeded, please try after some time."
-    )
+    return ServiceError("LimitExceededException", ATTEMPT_LIMIT_MESSAGE)
 
 
 def resend_confirmation_code(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
-    """Send a new sign-up confirmation code to an unconfirmed user."""
+    """Send a new sign-up confirmation code to an unconfirmed user.
+
+    ``Username`` finds the user as :meth:`Pool.get_user` does (any case in a
+    case-insensitive pool; e-mail, phone or ``sub`` in a pool with UsernameAttributes);
+    the per-user cap counts the pool's user, whatever the name or the app client.
+    A missing (or disabled) user answers UserNotFoundException, or, through a client with
+    ``PreventUserExistenceErrors`` ENABLED, a simulated CodeDeliveryDetails and no code
+    (developer guide, "Managing user existence error responses", ResendConfirmationCode:
+    "Amazon Cognito returns CodeDeliveryDetails for a disabled user or a user that
+    doesn't exist").
+    """
     client = find_client(emu, params["ClientId"])
     username: str = params["Username"]
     check_secret_hash(client, username, params.get("SecretHash"))
     pool = emu.directory.pools[client.pool_id]
     user = pool.get_user(username)
-    if user is None:
+    if user is None or (not user.enabled and client.hides_missing_users):
+        if client.hides_missing_users:
+            emu.recorder.simulated(_RESEND)
+            return {"CodeDeliveryDetails": simulated_delivery(pool, username)}
         raise ServiceError("UserNotFoundException", "Username/client id combination not found.")
     if user.status == "CONFIRMED":
         raise invalid_parameter("User is already confirmed.")
@@ -88,7 +86,7 @@ def get_user_attribute_verification_code(emu: Emulator, params: dict[str, Any]) 
     if pool is None or user is None:
         raise ServiceError("UserNotFoundException", "User does not exist.")
     name: str = params["AttributeName"]
-    if name not in _STANDARD_ATTRIBUTES and not name.startswith("custom:"):
+    if name not in pool.schema:
         raise invalid_parameter(f"Invalid attribute name: {name}")
     medium = _VERIFIABLE.get(name)
     if medium is None:
@@ -119,15 +117,16 @@ def _capped_delivery(
     attribute: str,
     destination: str,
 ) -> dict[str, Any]:
-    """Count the call against the user's hourly cap, then deliver a code.
+    """Check the user's hourly cap, deliver a code, then count the call against the cap.
 
     Raises:
-        ServiceError: LimitExceededException when the user already had their calls.
+        ServiceError: LimitExceededException when the user already had their calls, or
+            when the account's daily e-mail quota is spent (see :func:`deliver`; such a
+            call does not count against the user's cap).
     """
     key = (pool.id, user.username, operation)
     if not emu.caps.allows(key):
         raise _limit_exceeded()
-    emu.caps.record(key)
     details = deliver(
         emu,
         operation=operation,
@@ -138,4 +137,5 @@ def _capped_delivery(
         attribute=attribute,
         destination=destination,
     )
+    emu.caps.record(key)
     return {"CodeDeliveryDetails": details}

@@ -23,8 +23,10 @@ __all__ = [
     "find_client",
     "find_pool",
     "mask",
+    "new_user",
     "parse_attributes",
     "secret_hash",
+    "simulated_delivery",
     "user_document",
 ]
 
@@ -97,6 +99,41 @@ def delivery_target(pool: Pool, user: User) -> tuple[str, str, str] | None:
     return None
 
 
+def simulated_delivery(pool: Pool, typed: str) -> dict[str, str]:
+    """The CodeDeliveryDetails answered for a user that does not exist (nothing is sent).
+
+    Cognito: "The simulated delivery medium is determined by the input user name format
+    and verification settings of the user pool" (developer guide, "Managing user
+    existence error responses"). Here: a typed e-mail or phone number the pool verifies
+    is masked as if it were the destination; otherwise the pool's medium (as
+    :func:`delivery_target` prefers it) with a destination derived from a hash of pool
+    and name, so one name always gets one answer. A pool that verifies neither answers
+    as for an existing user: InvalidParameterException.
+    """
+    verified = pool.auto_verified_attributes
+    if "email" in verified and _EMAIL.fullmatch(typed):
+        return _details("EMAIL", "email", typed)
+    if "phone_number" in verified and _PHONE.fullmatch(typed):
+        return _details("SMS", "phone_number", typed)
+    digest = hashlib.sha256(f"{pool.id}/{typed}".encode()).hexdigest()
+    if "phone_number" in verified:
+        return _details("SMS", "phone_number", "+1" + str(int(digest[:12], 16))[-10:])
+    if "email" in verified:
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        local = letters[int(digest[:2], 16) % 26]
+        domain = letters[int(digest[2:4], 16) % 26]
+        return _details("EMAIL", "email", f"{local}@{domain}.com")
+    raise invalid_parameter("Cannot resend codes. Auto verification not turned on.")
+
+
+def _details(medium: str, attribute: str, destination: str) -> dict[str, str]:
+    return {
+        "Destination": mask(medium, destination),
+        "DeliveryMedium": medium,
+        "AttributeName": attribute,
+    }
+
+
 def deliver(
     emu: Emulator,
     *,
@@ -108,8 +145,17 @@ def deliver(
     attribute: str,
     destination: str,
 ) -> dict[str, str]:
-    """Record a delivery with a fresh 6-digit code; the CodeDeliveryDetails to answer."""
-    masked = mask(medium, destination)
+    """Record a delivery with a fresh 6-digit code; the CodeDeliveryDetails to answer.
+
+    Raises:
+        ServiceError: LimitExceededException with Cognito's daily e-mail message when the
+            pool sends with the default e-mail sender (``COGNITO_DEFAULT``) and the
+            account (the emulator, per Region) already sent ``daily_email_limit`` e-mails
+            this UTC day (see :meth:`Emulator.spend_default_email`).
+    """
+    if medium == "EMAIL" and pool.email_sending_account == "COGNITO_DEFAULT":
+        emu.spend_default_email(pool.region)
+    details = _details(medium, attribute, destination)
     emu.recorder.delivery(
         {
             "operation": operation,
@@ -119,12 +165,12 @@ def deliver(
             "medium": medium,
             "attribute": attribute,
             "destination": destination,
-            "masked_destination": masked,
+            "masked_destination": details["Destination"],
             "code": emu.next_code(),
             "time": time.time(),
         }
     )
-    return {"Destination": masked, "DeliveryMedium": medium, "AttributeName": attribute}
+    return details
 
 
 def parse_attributes(items: list[Any] | None) -> dict[str, str]:
@@ -142,6 +188,53 @@ def parse_attributes(items: list[Any] | None) -> dict[str, str]:
             raise invalid_parameter("Invalid email address format.")
         result[name] = value
     return result
+
+
+def new_user(
+    pool: Pool,
+    typed: str,
+    *,
+    sub: str,
+    status: str,
+    password: str,
+    attributes: dict[str, str],
+) -> User:
+    """A new user of ``pool`` signed up (or created) as ``typed``; not stored yet.
+
+    In a pool with ``UsernameAttributes`` the typed name must be an e-mail or a phone
+    number allowed there: it becomes that attribute, and the username is a fresh UUID,
+    the user's ``sub`` (developer guide, "User pool attributes": "Amazon Cognito ...
+    generates a persistent GUID ... as the value of Username"; moto's
+    ``test_admin_create_user_with_username_attributes``).
+
+    Raises:
+        ServiceError: InvalidParameterException "Username should be either an email or a
+            phone number." (moto's ``test_admin_create_user_with_incorrect_username_\
+            attribute_type_fails``, the wording issue 14 quotes from Cognito).
+    """
+    if not pool.username_attributes:
+        return User(typed, sub, status, password, attributes)
+    for attribute in pool.username_attributes:
+        shape = _EMAIL if attribute == "email" else _PHONE
+        if shape.fullmatch(typed):
+            return User(sub, sub, status, password, {**attributes, attribute: typed})
+    raise invalid_parameter("Username should be either an email or a phone number.")
+
+
+def existing_user_message(pool: Pool, typed: str, *, admin: bool) -> str:
+    """Cognito's UsernameExistsException message when ``typed`` names a user already.
+
+    SignUp: "User already exists"; in a pool whose users sign in with their e-mail (or
+    phone), "An account with the given email already exists." (public:
+    jonsaw/amazon-cognito-identity-dart#73, the answer Cognito gave). AdminCreateUser:
+    "User account already exists" (public: localstack/localstack#4465, the AWS answer).
+    """
+    if admin:
+        return "User account already exists"
+    if pool.username_attributes:
+        attribute = "email" if _EMAIL.fullmatch(typed) else "phone_number"
+        return f"An account with the given {attribute} already exists."
+    return "User already exists"
 
 
 def check_password(pool: Pool, password: str) -> None:

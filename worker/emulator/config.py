@@ -98,6 +98,12 @@ class EmulatorConfig:
     the category's own rate). ``per_user_hourly_cap`` is Cognito's 5 codes per user per
     rolling hour and operation (0 disables it). ``synthetic_users`` > 0 adds the lazily
     generated pool ``<region>_Synthetic1`` (see :mod:`worker.emulator.synthetic`).
+    ``daily_email_limit`` > 0 models the account's default e-mail sender quota (Cognito:
+    50 e-mails a day): pools sending with ``COGNITO_DEFAULT`` answer LimitExceededException
+    "Exceeded daily email limit ..." past it, per Region and UTC day (0: no limit).
+    ``scripts`` holds (operation, entry) pairs scripted for any user at start and after a
+    pool reset (entries as :mod:`worker.emulator.faults` reads them; ``courier emulator
+    --script OPERATION=ENTRY``).
     """
 
     region: str = "us-east-1"
@@ -111,6 +117,8 @@ class EmulatorConfig:
     seed_file: Path | None = None
     access_token_lifetime_seconds: float = 3600.0
     per_user_hourly_cap: int = 5
+    daily_email_limit: int = 0
+    scripts: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("user_resource_read_per_second", "user_list_per_second", "burst"):
@@ -123,8 +131,11 @@ class EmulatorConfig:
             raise ValueError("access_token_lifetime_seconds must be > 0")
         if self.per_user_hourly_cap < 0:
             raise ValueError("per_user_hourly_cap must be >= 0 (0 disables the cap)")
+        if self.daily_email_limit < 0:
+            raise ValueError("daily_email_limit must be >= 0 (0 disables the limit)")
         if not self.region or "_" in self.region:
             raise ValueError(f"invalid region {self.region!r}")
+        object.__setattr__(self, "scripts", tuple((str(o), str(e)) for o, e in self.scripts))
 
     def updated(self, **changes: Any) -> EmulatorConfig:
         """A copy with ``changes`` applied; ``latency``/``faults`` may be partial dicts.
@@ -155,4 +166,5 @@ class EmulatorConfig:
         data = dataclasses.asdict(self)
         data["seed_file"] = str(self.seed_file) if self.seed_file else None
         data["faults"]["operations"] = list(self.faults.operations)
+        data["scripts"] = [list(pair) for pair in self.scripts]
         return data

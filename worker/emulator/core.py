@@ -8,12 +8,14 @@ its quota category and whether real AWS wants it signed with IAM credentials.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from worker.emulator import admin, auth, codes, listusers, synthetic
 from worker.emulator.config import EmulatorConfig
+from worker.emulator.errors import DAILY_EMAIL_LIMIT_MESSAGE, ServiceError
 from worker.emulator.faults import FaultInjector
 from worker.emulator.limits import CATEGORY_BY_OPERATION, HourlyCap, TokenBucket
 from worker.emulator.seeding import build_directory
@@ -73,12 +75,52 @@ class Emulator:
         self.config = config
         self.directory = build_directory(config)
         self.tokens = TokenIssuer(region=config.region)
+        # the Region the call being handled was meant for (set by the server per call)
+        self.call_region = config.region
         self.recorder = Recorder()
         self.injector = FaultInjector(config.faults, config.latency, seed=config.seed)
         self.caps = HourlyCap(config.per_user_hourly_cap)
         self.buckets: dict[str, TokenBucket] = {}
         self._codes = random.Random(f"codes/{config.seed}")  # noqa: S311 - reproducible
+        self._emails_today: dict[tuple[str, int], int] = {}
         self._build_buckets()
+        self._initial_scripts()
+
+    def spend_default_email(self, region: str) -> None:
+        """Count one e-mail of Cognito's default sender in ``region`` this UTC day.
+
+        With ``daily_email_limit`` > 0, the call past the limit raises LimitExceededException
+        with :data:`~worker.emulator.errors.DAILY_EMAIL_LIMIT_MESSAGE` and sends nothing.
+        Source of the quota (50 a day for an account's default sender): Cognito developer
+        guide, "Email settings for Amazon Cognito user pools" (default email), and public
+        reports cds-snc/platform-forms-client#1104, aws-amplify/amplify-cli#7412.
+        """
+        limit = self.config.daily_email_limit
+        if limit <= 0:
+            return
+        key = (region, int(time.time() // 86_400))
+        sent = self._emails_today.get(key, 0)
+        if sent >= limit:
+            raise ServiceError("LimitExceededException", DAILY_EMAIL_LIMIT_MESSAGE)
+        self._emails_today[key] = sent + 1
+
+    def _initial_scripts(self) -> None:
+        """Queue the scripts of the configuration and the seed file.
+
+        Raises ``ValueError`` naming the script that names an unknown operation or holds
+        an unreadable entry.
+        """
+        wanted = [
+            {"operation": op, "username": None, "errors": [entry], "where": f"--script {op}"}
+            for op, entry in self.config.scripts
+        ]
+        for script in [*wanted, *self.directory.scripts]:
+            if script["operation"] not in OPERATIONS:
+                raise ValueError(f"{script['where']}: unknown operation {script['operation']!r}")
+            try:
+                self.injector.add_script(script["operation"], script["errors"], script["username"])
+            except ValueError as exc:
+                raise ValueError(f"{script['where']}: {exc}") from None
 
     def _build_buckets(self) -> None:
         cfg = self.config
@@ -96,7 +138,7 @@ class Emulator:
 
         Raises ``ValueError`` for settings that cannot change at run time or bad values.
         """
-        fixed = sorted({"region", "synthetic_users", "seed_file"} & set(changes))
+        fixed = sorted({"region", "synthetic_users", "seed_file", "scripts"} & set(changes))
         if fixed:
             raise ValueError(f"cannot change at run time: {', '.join(fixed)}")
         config = self.config.updated(**changes)
@@ -113,13 +155,19 @@ class Emulator:
         return config
 
     def reset(self, *, pools: bool = False) -> None:
-        """Clear deliveries, stats, caps, scripts and buckets; ``pools`` re-seeds the directory."""
+        """Clear deliveries, stats, caps (the daily e-mail count too), scripts and buckets.
+
+        ``pools`` also re-seeds the directory and queues the start-up scripts again.
+        """
         self.recorder.reset()
         self.caps.clear()
+        self._emails_today.clear()
         self.injector.clear_scripts()
         self._build_buckets()
         if pools:
             self.directory = build_directory(self.config)
+            self.tokens.clear_refresh_tokens()
+            self._initial_scripts()
 
     def describe(self) -> dict[str, Any]:
         """Pools with their client ids (and secrets), for start-up output and health."""

@@ -12,7 +12,33 @@ Status codes follow Cognito: 400 for every client error (including
 
 from __future__ import annotations
 
-__all__ = ["STATUS_BY_CODE", "ServiceError", "invalid_parameter", "not_authorized", "status_for"]
+__all__ = [
+    "ATTEMPT_LIMIT_MESSAGE",
+    "DAILY_EMAIL_LIMIT_MESSAGE",
+    "PRESETS",
+    "STATUS_BY_CODE",
+    "ServiceError",
+    "invalid_parameter",
+    "not_authorized",
+    "status_for",
+]
+
+# Cognito's per-user answer (public: aws-amplify/amplify-js#8013 and many more).
+ATTEMPT_LIMIT_MESSAGE = "Attempt limit exceeded, please try after some time."
+# Cognito's answer once the account's default e-mail sender spent its daily quota
+# (public: aws-amplify/amplify-cli#7412, Polkadex-Substrate/Polkadex-Open-Beta#418).
+DAILY_EMAIL_LIMIT_MESSAGE = (
+    "Exceeded daily email limit for the operation or the account. If a higher limit is "
+    "required, please configure your user pool to use your own Amazon SES configuration "
+    "for sending email."
+)
+
+# Named answers a script may use as ``@name``: (code, message).
+PRESETS: dict[str, tuple[str, str]] = {
+    "daily-email-limit": ("LimitExceededException", DAILY_EMAIL_LIMIT_MESSAGE),
+    "attempt-limit": ("LimitExceededException", ATTEMPT_LIMIT_MESSAGE),
+    "throttled": ("TooManyRequestsException", "Too many requests"),
+}
 
 STATUS_BY_CODE: dict[str, int] = {
     "InternalErrorException": 500,
@@ -22,7 +48,7 @@ STATUS_BY_CODE: dict[str, int] = {
 # Default messages for codes that may be scripted without a message of their own.
 DEFAULT_MESSAGES: dict[str, str] = {
     "TooManyRequestsException": "Too many requests",
-    "LimitExceededException": "Attempt limit exceeded, please try after some time.",
+    "LimitExceededException": ATTEMPT_LIMIT_MESSAGE,
     "InternalErrorException": "Internal server error.",
     "UserNotFoundException": "Username/client id combination not found.",
     "NotAuthorizedException": "Not authorized.",

@@ -2,22 +2,36 @@
 
 Random draws come from generators seeded with the run's seed, so a sequential driver sees
 the same faults at the same calls every run. A script says "the next K calls of operation
-O (for username U, or any user) answer E", where E is an error code (optionally
-``Code:message``), a 5xx status such as ``"500"`` (bare HTML answer), ``"drop"`` (close
-the connection without an answer) or ``"slow:<ms>"`` (answer normally after a delay).
+O (for username U, or any user) answer E", where E is
+
+* an error code, optionally with a message: ``"Code"`` or ``"Code:message"`` (the
+  message is everything after the first colon, colons included), or an object
+  ``{"code": ..., "message": ...}``;
+* a named Cognito answer ``"@daily-email-limit"``, ``"@attempt-limit"`` or
+  ``"@throttled"`` (:data:`worker.emulator.errors.PRESETS`);
+* a 5xx status such as ``"500"`` (bare HTML answer), ``"drop"`` (close the connection
+  without an answer) or ``"slow:<ms>"`` (answer normally after a delay).
+
+A string entry may end in ``*N`` to stand for N copies (``"@daily-email-limit*50"``).
 Scripted entries are used before random faults.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from worker.emulator.config import FaultConfig, LatencyConfig
+from worker.emulator.errors import PRESETS
 
-__all__ = ["Fault", "FaultInjector", "parse_fault"]
+__all__ = ["MAX_SCRIPT_ENTRIES", "Fault", "FaultInjector", "expand_script", "parse_fault"]
+
+MAX_SCRIPT_ENTRIES = 1_000_000
+_REPEAT = re.compile(r"(.*)\*([0-9]+)", re.DOTALL)
 
 FaultKind = Literal["error", "bare", "drop", "slow"]
 
@@ -33,9 +47,24 @@ class Fault:
     delay_ms: float = 0.0
 
 
-def parse_fault(text: str) -> Fault:
-    """The fault a script entry names; raises ``ValueError`` for an unreadable entry."""
+def parse_fault(entry: str | dict[str, Any]) -> Fault:
+    """The fault one script entry names (no ``*N``); ``ValueError`` when unreadable."""
+    if isinstance(entry, dict):
+        code, message = entry.get("code"), entry.get("message")
+        if not isinstance(code, str) or not code.isidentifier():
+            raise ValueError(f"a scripted error object needs a 'code' identifier: {entry!r}")
+        if message is not None and not isinstance(message, str):
+            raise ValueError(f"'message' must be a string: {entry!r}")
+        if set(entry) - {"code", "message"}:
+            raise ValueError(f"unknown keys in {entry!r} (code, message)")
+        return Fault("error", code=code, message=message)
+    text = entry
     entry = text.strip()
+    if entry.startswith("@"):
+        preset = PRESETS.get(entry[1:])
+        if preset is None:
+            raise ValueError(f"unknown named answer {text!r} (known: @{', @'.join(PRESETS)})")
+        return Fault("error", code=preset[0], message=preset[1])
     if entry == "drop":
         return Fault("drop")
     if entry.startswith("slow:"):
@@ -52,6 +81,28 @@ def parse_fault(text: str) -> Fault:
     if not code.isidentifier():
         raise ValueError(f"unreadable scripted error {text!r}")
     return Fault("error", code=code, message=message or None)
+
+
+def expand_script(entries: Iterable[str | dict[str, Any]]) -> list[Fault]:
+    """The faults a script's entries stand for, ``*N`` repeats expanded.
+
+    Raises ``ValueError`` for an unreadable entry or more than
+    :data:`MAX_SCRIPT_ENTRIES` faults in all.
+    """
+    faults: list[Fault] = []
+    for raw in entries:
+        entry, count = raw, 1
+        if isinstance(raw, str):
+            repeat = _REPEAT.fullmatch(raw.strip())
+            if repeat is not None:
+                entry, count = repeat.group(1), int(repeat.group(2))
+        elif not isinstance(raw, dict):
+            raise ValueError(f"a script entry must be a string or an object, got {raw!r}")
+        fault = parse_fault(entry)
+        if len(faults) + count > MAX_SCRIPT_ENTRIES:
+            raise ValueError(f"a script may hold at most {MAX_SCRIPT_ENTRIES:,} entries")
+        faults.extend([fault] * count)
+    return faults
 
 
 @dataclass
@@ -75,10 +126,17 @@ class FaultInjector:
         self._fault_rng = random.Random(f"faults/{seed}")  # noqa: S311 - reproducible
         self._latency_rng = random.Random(f"latency/{seed}")  # noqa: S311
 
-    def add_script(self, operation: str, errors: list[str], username: str | None) -> None:
-        """Queue ``errors`` for the next matching calls; raises ``ValueError`` if unreadable."""
-        parsed = deque(parse_fault(e) for e in errors)
-        self._scripts.append(_Script(operation, username, parsed))
+    def add_script(
+        self, operation: str, errors: list[str | dict[str, Any]], username: str | None
+    ) -> int:
+        """Queue ``errors`` for the next matching calls; the number of faults queued.
+
+        Raises ``ValueError`` when an entry is unreadable (nothing is queued then).
+        """
+        parsed = deque(expand_script(errors))
+        if parsed:
+            self._scripts.append(_Script(operation, username, parsed))
+        return len(parsed)
 
     def clear_scripts(self) -> None:
         """Drop every scripted entry not yet used."""
@@ -89,11 +147,14 @@ class FaultInjector:
         """True while a scripted entry waits."""
         return bool(self._scripts)
 
-    def scripted(self, operation: str, username: str | None) -> Fault | None:
-        """Take the next scripted fault for this call, if any."""
+    def scripted(self, operation: str, is_user: Callable[[str], bool]) -> Fault | None:
+        """Take the next scripted fault for this call, if any.
+
+        ``is_user(name)`` tells whether a script's username designates this call's user.
+        """
         for script in self._scripts:
             if script.operation == operation and (
-                script.username is None or script.username == username
+                script.username is None or is_user(script.username)
             ):
                 fault = script.faults.popleft()
                 if not script.faults:

@@ -108,7 +108,7 @@ class EmulatorHandle:
         self._call("POST", "/_emulator/reset", {"pools": pools})
 
     def configure(self, **changes: Any) -> None:
-        """Change quotas, burst, latency, faults, seed, cap or token lifetime at run time.
+        """Change quotas, burst, latency, faults, seed, caps or token lifetime at run time.
 
         ``latency`` and ``faults`` take dicts of the fields to change, e.g.
         ``configure(user_resource_read_per_second=5, faults={"drop": 0.1})``.
@@ -120,11 +120,20 @@ class EmulatorHandle:
         result: dict[str, Any] = self._call("GET", "/_emulator/config")["config"]
         return result
 
-    def script(self, *, operation: str, errors: list[str], username: str | None = None) -> None:
-        """The next ``len(errors)`` calls of ``operation`` (for ``username``) answer these.
+    def script(
+        self,
+        *,
+        operation: str,
+        errors: list[str | dict[str, str]],
+        username: str | None = None,
+    ) -> None:
+        """The next calls of ``operation`` (for the user ``username`` designates) answer these.
 
-        Each entry is an error code (``"Code"`` or ``"Code:message"``), a 5xx status such as
-        ``"500"`` (bare HTML answer), ``"drop"`` or ``"slow:<ms>"``.
+        Each entry is an error code (``"Code"`` or ``"Code:message"``, or
+        ``{"code": ..., "message": ...}``), a named Cognito answer (``"@daily-email-limit"``,
+        ``"@attempt-limit"``, ``"@throttled"``), a 5xx status such as ``"500"`` (bare HTML
+        answer), ``"drop"`` or ``"slow:<ms>"``; a string entry ending in ``*N`` counts N
+        times. Raises :class:`EmulatorError` for an unreadable entry.
         """
         self._call(
             "POST",

@@ -1,8 +1,11 @@
 """ListUsers: Cognito's filter language (``attr = "value"``, ``attr ^= "value"``) and paging.
 
-Searchable attributes are those Cognito documents: username, email, phone_number, name,
-given_name, family_name, preferred_username, cognito:user_status (value compared without
-regard to case), status (Enabled/Disabled) and sub. Users of a synthetic range are
+Searchable attributes are those Cognito documents (API reference, ListUsers ``Filter``):
+username (case-sensitive), email, phone_number, name, given_name, family_name,
+preferred_username, cognito:user_status (case-insensitive), status (Enabled/Disabled,
+case-sensitive) and sub. Searches are case-insensitive except where the reference notes
+otherwise, so the value of every attribute but ``username``, ``status`` and ``sub`` is
+compared without regard to case, for ``=`` and ``^=`` alike. Users of a synthetic range are
 matched without being built. One call scans at most :data:`SCAN_BUDGET` positions and
 then answers what it found with a PaginationToken, as Cognito may answer fewer users than
 ``Limit``.
@@ -43,6 +46,9 @@ _SEARCHABLE = frozenset(
     }
 )
 
+# attributes whose searches the API reference notes as case-sensitive
+_CASE_SENSITIVE = frozenset({"username", "status", "sub"})
+
 Matcher = Callable[[str | None], bool]
 
 
@@ -58,18 +64,24 @@ def parse_filter(text: str | None) -> tuple[str, Matcher] | None:
         raise invalid_parameter("Error while parsing filter.")
     attribute, operator, raw = match.groups()
     value = re.sub(r"\\(.)", r"\1", raw)
-    if attribute == "cognito:user_status":
-        value = value.upper()
+    if attribute in _CASE_SENSITIVE:
+        if operator == "=":
+            return attribute, lambda candidate: candidate == value
+        return attribute, lambda candidate: candidate is not None and candidate.startswith(value)
+    folded = value.lower()
     if operator == "=":
-        return attribute, lambda candidate: candidate == value
-    return attribute, lambda candidate: candidate is not None and candidate.startswith(value)
+        return attribute, lambda candidate: candidate is not None and candidate.lower() == folded
+    return (
+        attribute,
+        lambda candidate: candidate is not None and candidate.lower().startswith(folded),
+    )
 
 
 def _value(user: User, attribute: str) -> str | None:
     if attribute == "username":
         return user.username
     if attribute == "cognito:user_status":
-        return user.status.upper()
+        return user.status
     if attribute == "status":
         return "Enabled" if user.enabled else "Disabled"
     if attribute == "sub":

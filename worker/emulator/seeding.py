@@ -7,17 +7,28 @@ Seed file (JSON)::
         "name": "example",
         "auto_verified_attributes": ["email"],  # optional, default ["email"]
         "email_sending_account": "COGNITO_DEFAULT",   # or "DEVELOPER"
+        "case_sensitive": false,                # optional; absent: case sensitive
+        "username_attributes": ["email"],        # optional: users sign in with e-mail
+        "schema": [{"Name": "plan", "AttributeDataType": "String"}],  # as CreateUserPool
         "clients": [
-            {"id": "exampleweb0000000000000001", "name": "web"},
+            {"id": "exampleweb0000000000000001", "name": "web",
+             "prevent_user_existence_errors": "ENABLED"},   # optional, default LEGACY
             {"name": "backend", "secret": "fixed-secret-value-of-24-chars-or-more"},
             {"name": "generated", "generate_secret": true}
         ],
         "users": [
-            {"username": "alice", "email": "alice@example.com", "status": "UNCONFIRMED",
+            {"username": "alice@example.com", "status": "UNCONFIRMED",
              "password": "Passw0rd!", "phone_number": "+15555550100",
              "attributes": {"name": "Alice"}}
         ]
-    }]}
+    }],
+    "scripts": [                                 # optional: scripted answers at start
+        {"operation": "ResendConfirmationCode", "username": null,
+         "errors": ["@daily-email-limit*3"]}
+    ]}
+
+In a pool with ``username_attributes`` a user's ``username`` is the e-mail or phone number
+it signs up with; the stored username is then a UUID, as Cognito makes it.
 """
 
 from __future__ import annotations
@@ -27,8 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from worker.emulator import synthetic
+from worker.emulator.common import new_user
 from worker.emulator.config import EmulatorConfig
-from worker.emulator.state import AppClient, Directory, Pool, User
+from worker.emulator.errors import ServiceError
+from worker.emulator.schema import build_schema, check_user_attributes
+from worker.emulator.state import AppClient, Directory, Pool
 
 __all__ = ["SeedError", "build_directory"]
 
@@ -58,12 +72,28 @@ def _load_pool(directory: Directory, raw: Any, where: str) -> Pool:
     sending = raw.get("email_sending_account", "COGNITO_DEFAULT")
     if sending not in ("COGNITO_DEFAULT", "DEVELOPER"):
         raise SeedError(f"{where}: email_sending_account must be COGNITO_DEFAULT or DEVELOPER")
+    case_sensitive = raw.get("case_sensitive")
+    if case_sensitive is not None and not isinstance(case_sensitive, bool):
+        raise SeedError(f"{where}: case_sensitive must be true or false")
+    username_attributes = raw.get("username_attributes", [])
+    if not isinstance(username_attributes, list) or not set(username_attributes) <= {
+        "email",
+        "phone_number",
+    }:
+        raise SeedError(f"{where}: username_attributes must list email/phone_number")
+    try:
+        schema = build_schema(raw.get("schema"))
+    except ServiceError as exc:
+        raise SeedError(f"{where}: schema: {exc.message}") from None
     pool = Pool(
         id=pool_id,
         name=_text(raw, "name", where, default=pool_id),
+        schema=schema,
         region=pool_id.split("_", 1)[0],
         auto_verified_attributes=tuple(verified),
         email_sending_account=sending,
+        case_sensitive_setting=case_sensitive,
+        username_attributes=tuple(username_attributes),
     )
     _load_clients(directory, pool, raw.get("clients", []), where)
     _load_users(directory, pool, raw.get("users", []), where)
@@ -83,11 +113,15 @@ def _load_clients(directory: Directory, pool: Pool, entries: Any, where: str) ->
             secret = directory.new_secret()
         if secret is not None and not isinstance(secret, str):
             raise SeedError(f"{spot}: 'secret' must be a string")
+        prevent = entry.get("prevent_user_existence_errors", "LEGACY")
+        if prevent not in ("LEGACY", "ENABLED"):
+            raise SeedError(f"{spot}: prevent_user_existence_errors must be LEGACY or ENABLED")
         client = AppClient(
             id=client_id,
             name=_text(entry, "name", spot, default=client_id),
             pool_id=pool.id,
             secret=secret,
+            prevent_user_existence_errors=prevent,
         )
         pool.clients[client.id] = client
         directory.clients[client.id] = client
@@ -106,17 +140,46 @@ def _load_users(directory: Directory, pool: Pool, entries: Any, where: str) -> N
             if entry.get(key):
                 attributes[key] = str(entry[key])
         username = _text(entry, "username", spot)
-        if username in pool.users:
+        if pool.get_user(username) is not None:
             raise SeedError(f"{spot}: duplicate username {username!r}")
-        pool.add_user(
-            User(
-                username=username,
+        try:
+            user = new_user(
+                pool,
+                username,
                 sub=directory.new_sub(),
                 status=status,
                 password=str(entry.get("password", "")),
                 attributes={k: str(v) for k, v in attributes.items()},
             )
+            check_user_attributes(pool.schema, user.attributes, sign_up=False)
+        except ServiceError as exc:
+            raise SeedError(f"{spot}: {exc.message}") from None
+        pool.add_user(user)
+
+
+def _load_scripts(entries: Any, path: Path) -> list[dict[str, Any]]:
+    """The seed's ``scripts``: a list of {"operation", "username"?, "errors"} objects."""
+    if not isinstance(entries, list):
+        raise SeedError(f"{path}: 'scripts' must be a list")
+    scripts: list[dict[str, Any]] = []
+    for i, entry in enumerate(entries):
+        spot = f"scripts[{i}]"
+        if not isinstance(entry, dict) or set(entry) - {"operation", "username", "errors"}:
+            raise SeedError(f"{spot}: a script is an object with operation, username, errors")
+        username = entry.get("username")
+        if username is not None and not isinstance(username, str):
+            raise SeedError(f"{spot}: 'username' must be a string or null")
+        if not isinstance(entry.get("errors"), list):
+            raise SeedError(f"{spot}: 'errors' must be a list")
+        scripts.append(
+            {
+                "operation": _text(entry, "operation", spot),
+                "username": username,
+                "errors": entry["errors"],
+                "where": spot,
+            }
         )
+    return scripts
 
 
 def _synthetic_pool(config: EmulatorConfig) -> Pool:
@@ -125,6 +188,7 @@ def _synthetic_pool(config: EmulatorConfig) -> Pool:
         name="synthetic",
         region=config.region,
         synthetic_count=config.synthetic_users,
+        case_sensitive_setting=False,  # as the console creates pools
     )
     for client in (
         AppClient(id=synthetic.PUBLIC_CLIENT_ID, name="synthetic-public", pool_id=pool.id),
@@ -153,6 +217,7 @@ def build_directory(config: EmulatorConfig) -> Directory:
             raise SeedError(f"{path}: the document must be an object with a 'pools' list")
         for i, raw in enumerate(pools):
             directory.add_pool(_load_pool(directory, raw, f"pools[{i}]"))
+        directory.scripts = _load_scripts(document.get("scripts", []), path)
     if config.synthetic_users > 0:
         directory.add_pool(_synthetic_pool(config))
     return directory

@@ -12,8 +12,11 @@ Authentication Token". Signatures are never verified.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +24,8 @@ from aiohttp import web
 from worker.emulator.core import OPERATIONS, Emulator
 from worker.emulator.errors import ServiceError
 from worker.emulator.faults import Fault
+from worker.emulator.state import Pool
+from worker.emulator.tokens import TokenError
 
 __all__ = ["EMULATOR_KEY", "build_app"]
 
@@ -28,6 +33,22 @@ EMULATOR_KEY = web.AppKey("emulator", Emulator)
 _TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 _JSON_11 = "application/x-amz-json-1.1"
 _BARE_5XX = "<html><body><h1>{status} Server Error</h1><p>An error occurred.</p></body></html>"
+# SigV4: "Credential=<key id>/<yyyymmdd>/<region>/cognito-idp/aws4_request"
+_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/cognito-idp/aws4_request")
+_HOST = re.compile(r"cognito-idp(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?::\d+)?")
+
+
+def caller_region(headers: Any) -> str | None:
+    """The Region a request was meant for: its SigV4 credential scope, else its Host.
+
+    None for an unsigned request to a Host that names no Region (the emulator's own
+    ``host:port``); the caller then uses the emulator's ``--region``.
+    """
+    scope = _SCOPE.search(headers.get("Authorization", ""))
+    if scope is not None:
+        return scope.group(1)
+    host = _HOST.fullmatch(headers.get("Host", ""))
+    return host.group(1) if host is not None else None
 
 
 def _error(code: str, message: str, status: int) -> web.Response:
@@ -45,17 +66,36 @@ def _service_error(emu: Emulator, operation: str, exc: ServiceError) -> web.Resp
     return _error(exc.code, exc.message, exc.status)
 
 
-def _scripted_username(emu: Emulator, operation: str, params: dict[str, Any]) -> str | None:
-    username = params.get("Username")
-    if isinstance(username, str):
-        return username
+def _script_matcher(emu: Emulator, operation: str, params: dict[str, Any]) -> Callable[[str], bool]:
+    """Whether a script's username designates the call's user: the same name as typed, or
+    a name the call's pool resolves to the same user (any case in a case-insensitive pool;
+    e-mail, phone or ``sub`` in a pool with UsernameAttributes). For
+    GetUserAttributeVerificationCode, the token's username."""
+    typed = params.get("Username")
+    pool: Pool | None = None
+    username: str | None = None
+    if isinstance(typed, str):
+        client = emu.directory.clients.get(str(params.get("ClientId", "")))
+        pool_id = client.pool_id if client is not None else str(params.get("UserPoolId", ""))
+        pool = emu.directory.pools.get(pool_id)
+        user = pool.get_user(typed) if pool is not None else None
+        username = user.username if user is not None else None
     token = params.get("AccessToken")
     if operation == "GetUserAttributeVerificationCode" and isinstance(token, str):
-        try:
-            return emu.tokens.verify_access(token).username
-        except Exception:
-            return None
-    return None
+        with contextlib.suppress(TokenError):  # an invalid token matches no user's script
+            claims = emu.tokens.verify_access(token)
+            typed, username = claims.username, claims.username
+            pool = emu.directory.pools.get(claims.pool_id)
+
+    def is_user(name: str) -> bool:
+        if name == typed:
+            return True
+        if pool is None or username is None:
+            return False
+        other = pool.get_user(name)
+        return other is not None and other.username == username
+
+    return is_user
 
 
 async def _injected(
@@ -122,7 +162,7 @@ async def _aws(request: web.Request) -> web.StreamResponse:
     emu.recorder.accepted(name)
     injector = emu.injector
     fault = (
-        injector.scripted(name, _scripted_username(emu, name, params))
+        injector.scripted(name, _script_matcher(emu, name, params))
         if injector.has_scripts
         else None
     )
@@ -137,6 +177,7 @@ async def _aws(request: web.Request) -> web.StreamResponse:
             return answer
     try:
         operation.validate(params)
+        emu.call_region = caller_region(request.headers) or emu.config.region
         result = operation.handler(emu, params)
     except ServiceError as exc:
         return _service_error(emu, name, exc)
@@ -214,12 +255,41 @@ async def _script(request: web.Request) -> web.Response:
         username = body.get("username")
         if operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}")
-        if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
-            raise ValueError("errors must be a list of strings")
-        emu.injector.add_script(operation, errors, username)
+        if not isinstance(errors, list):
+            raise ValueError("errors must be a list of strings or {code, message} objects")
+        if username is not None and not isinstance(username, str):
+            raise ValueError("username must be a string or null")
+        count = emu.injector.add_script(operation, errors, username)
     except (KeyError, ValueError) as exc:
         return _bad_request(f"bad script: {exc}")
-    return web.json_response({"status": "scripted", "count": len(errors)})
+    return web.json_response({"status": "scripted", "count": count})
+
+
+async def _jwks(request: web.Request) -> web.Response:
+    """``GET /<pool id>/.well-known/jwks.json``: the pool's public signing keys."""
+    emu = request.app[EMULATOR_KEY]
+    pool_id = request.match_info["pool_id"]
+    if pool_id not in emu.directory.pools:
+        return web.json_response({"message": f"User pool {pool_id} does not exist."}, status=404)
+    return web.json_response(emu.tokens.jwks(pool_id))
+
+
+async def _openid_configuration(request: web.Request) -> web.Response:
+    """``GET /<pool id>/.well-known/openid-configuration``: issuer and ``jwks_uri``."""
+    emu = request.app[EMULATOR_KEY]
+    pool_id = request.match_info["pool_id"]
+    if pool_id not in emu.directory.pools:
+        return web.json_response({"message": f"User pool {pool_id} does not exist."}, status=404)
+    base = f"{request.scheme}://{request.host}/{pool_id}"
+    return web.json_response(
+        {
+            "issuer": emu.tokens.issuer(pool_id),
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+            "response_types_supported": ["code", "token"],
+        }
+    )
 
 
 def build_app(emu: Emulator) -> web.Application:
@@ -234,4 +304,6 @@ def build_app(emu: Emulator) -> web.Application:
     app.router.add_get("/_emulator/config", _config)
     app.router.add_post("/_emulator/config", _config)
     app.router.add_post("/_emulator/script", _script)
+    app.router.add_get("/{pool_id}/.well-known/jwks.json", _jwks)
+    app.router.add_get("/{pool_id}/.well-known/openid-configuration", _openid_configuration)
     return app

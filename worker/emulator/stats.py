@@ -31,6 +31,7 @@ class Recorder:
         self._accepted_totals: dict[str, int] = {}
         self._throttled_totals: dict[str, int] = {}
         self._succeeded: dict[str, int] = {}
+        self._simulated: dict[str, int] = {}
         self._errors: dict[str, int] = {}
         self._errors_by_operation: dict[str, dict[str, int]] = {}
         self.deliveries: deque[dict[str, Any]] = deque(maxlen=_MAX_DELIVERIES)
@@ -63,6 +64,10 @@ class Recorder:
         """A call answered 200."""
         self._succeeded[operation] = self._succeeded.get(operation, 0) + 1
 
+    def simulated(self, operation: str) -> None:
+        """A call answered a simulated success (PreventUserExistenceErrors; nothing sent)."""
+        self._simulated[operation] = self._simulated.get(operation, 0) + 1
+
     def error(self, operation: str, code: str) -> None:
         """A call answered the error ``code`` (a status string for bare answers)."""
         self._errors[code] = self._errors.get(code, 0) + 1
@@ -90,6 +95,7 @@ class Recorder:
                     "calls": n,
                     "accepted": self._accepted_totals.get(op, 0),
                     "succeeded": self._succeeded.get(op, 0),
+                    "simulated": self._simulated.get(op, 0),
                     "throttled": self._throttled_totals.get(op, 0),
                     "errors": dict(self._errors_by_operation.get(op, {})),
                 }

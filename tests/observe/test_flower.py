@@ -1,0 +1,143 @@
+"""A real ``courier flower`` on the stack: it tells the truth, behind auth, read-only."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.observe.conftest import CLIENT_ID, Stack, serving
+from tests.resilience.harness import courier, courier_command, wait_until
+from worker.redisserver import free_port
+
+USER, PASSWORD = "ops", "flower-s3cret"
+
+
+def _get(url: str, *, auth: bool = True, method: str = "GET") -> tuple[int, bytes]:
+    headers = {}
+    if auth:
+        pair = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        headers["Authorization"] = f"Basic {pair}"
+    request = urllib.request.Request(url, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture(scope="module")
+def flower_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``courier flower --port P`` on the stack's Redis; its base URL."""
+    folder = tmp_path_factory.mktemp("flower")
+    port = free_port()
+    env = {**stack.env, "COURIER_FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}"}
+    log_path = folder / "flower.log"
+    args = ["flower", "--port", str(port), "--db", str(folder / "f.db")]
+    with serving(args, env=env, log_path=log_path, health_path="/healthcheck", port=port) as url:
+        yield url
+    assert PASSWORD not in log_path.read_text(encoding="utf-8", errors="replace")
+    assert (folder / "f.db").exists() or list(folder.glob("f.db*"))  # state saved at stop
+
+
+def _tasks(url: str) -> dict[str, dict[str, Any]]:
+    status, body = _get(f"{url}/api/tasks")
+    assert status == 200, body[:500]
+    tasks: dict[str, dict[str, Any]] = json.loads(body)
+    return tasks
+
+
+def test_flower_shows_a_refused_job_as_failure_and_a_sent_one_as_success(
+    stack: Stack, flower_url: str
+) -> None:
+    # Flower asks the workers for events when it starts; give it a moment to be heard.
+    wait_until(
+        lambda: json.loads(_get(f"{flower_url}/api/workers")[1] or b"{}"),
+        timeout_seconds=30,
+        what="Flower to see the worker",
+    )
+    sent, refused = stack.submit("user0000060", "nobody-at-all")
+    assert stack.wait_terminal(sent) == "succeeded"
+    assert stack.wait_terminal(refused) == "failed"
+
+    def both() -> dict[str, dict[str, Any]] | None:
+        tasks = _tasks(flower_url)
+        states = {tasks.get(job, {}).get("state") for job in (sent, refused)}
+        return tasks if states == {"SUCCESS", "FAILURE"} else None
+
+    tasks = wait_until(both, timeout_seconds=30, what="both jobs final in Flower")
+    assert tasks[sent]["state"] == "SUCCESS"
+    assert tasks[sent]["result"] == "'succeeded'"
+    assert tasks[refused]["state"] == "FAILURE"
+    assert "UserNotFoundException" in tasks[refused]["exception"]
+    assert "JobFailedError" in tasks[refused]["exception"]
+    assert tasks[refused]["retries"] == 0
+
+
+def test_campaign_tasks_show_their_campaign_id(
+    stack: Stack, flower_url: str, tmp_path: Path
+) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("user0000070\nuser0000071\n", encoding="utf-8")
+    done = courier(
+        "campaign", "start", "--client-id", CLIENT_ID, "--file", str(users), "--json",
+        env=stack.env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    campaign_id = json.loads(done.stdout)["id"]
+
+    def campaign_tasks() -> list[dict[str, Any]]:
+        return [
+            task
+            for task in _tasks(flower_url).values()
+            if str(task.get("name", "")).startswith("courier.campaign")
+            and campaign_id in str(task.get("args"))
+        ]
+
+    found = wait_until(campaign_tasks, timeout_seconds=30, what="campaign tasks in Flower")
+    assert all(task["state"] in ("RECEIVED", "STARTED", "SUCCESS") for task in found), found
+
+
+def test_flower_wants_auth_everywhere_but_the_health_check(flower_url: str) -> None:
+    for path in ("/", "/metrics", "/api/tasks", "/tasks", "/api/workers"):
+        assert _get(f"{flower_url}{path}", auth=False)[0] == 401, path
+    status, body = _get(f"{flower_url}/metrics")
+    assert status == 200
+    assert b"flower_events_total" in body
+    assert _get(f"{flower_url}/healthcheck", auth=False) == (200, b"OK")
+
+
+def test_flower_is_read_only(flower_url: str) -> None:
+    for path in (
+        "/api/task/async-apply/courier.resend_confirmation_code",
+        "/api/task/send-task/courier.resend_confirmation_code",
+        "/api/task/apply/courier.resend_confirmation_code",
+        "/api/task/revoke/0123",
+        "/api/task/abort/0123",
+        "/api/task/rate-limit/courier.resend_confirmation_code",
+        "/api/worker/shutdown/observed@host",
+        "/api/worker/pool/restart/observed@host",
+    ):
+        status, _ = _get(f"{flower_url}{path}", method="POST")
+        assert status == 404, path
+
+
+def test_flower_refuses_to_start_without_basic_auth(stack: Stack) -> None:
+    env = {k: v for k, v in stack.env.items() if k != "COURIER_FLOWER_BASIC_AUTH"}
+    done = subprocess.run(
+        [*courier_command(), "flower", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "COURIER_FLOWER_BASIC_AUTH" in done.stderr

@@ -1,0 +1,150 @@
+"""A worker SIGKILLed mid-campaign: its work moves on within seconds, the survivor never idles.
+
+3,000 users, two ``courier worker`` processes, a 60 calls/s budget (all of it for bulk), the
+emulator answering in 30-70 ms. One worker is SIGKILLed once 600 users have their code.
+Chunks of 100 rows, so the window (15 members) spreads over both workers. Every setting
+that matters to recovery is the default: a 15-s lease renewed by a 3-s heartbeat, a 2-s
+watchdog, a 900-s visibility timeout.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.resilience.conftest import CLIENT_ID, user_file, usernames
+from tests.resilience.harness import (
+    CampaignWatch,
+    EmulatorProcess,
+    WorkerProcess,
+    longest_gap,
+    record,
+    start_campaign,
+    tasks_received,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
+
+SCENARIO = "SIGKILL of one of two workers mid-campaign (3,000 users, 60/s)"
+USERS = 3000
+RATE = 60.0
+EMULATOR_FLAGS = (
+    "--users", "5000", "--rate-user-resource-read", "100", "--per-user-hourly-cap", "0",
+    "--latency-ms", "30", "--jitter-ms", "40",
+)  # fmt: skip
+
+
+def test_sigkill_mid_campaign_hands_the_dead_workers_rows_on_within_seconds(
+    start_emulator: Callable[..., EmulatorProcess],
+    start_worker: Callable[..., WorkerProcess],
+    worker_env: Callable[..., dict[str, str]],
+    aof_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    emulator = start_emulator(*EMULATOR_FLAGS)
+    env = worker_env(emulator.endpoint_url, rate_limit=RATE, bulk_share=1)
+    victim = start_worker("victim", env)
+    survivor = start_worker("survivor", env)
+    names = usernames(1, USERS)
+    campaign_id = start_campaign(env, user_file(tmp_path, names), CLIENT_ID, "--chunk-size", "100")
+    with CampaignWatch(aof_client, campaign_id) as watch:
+        wait_until(
+            lambda: watch.latest()["counts"]["succeeded"] >= 600,
+            timeout_seconds=90,
+            what="600 users served",
+        )
+        owners_at_kill = {
+            k.decode(): v.decode()
+            for k, v in aof_client.hgetall(f"courier:campaign:{campaign_id}:owners").items()
+        }
+        killed_at = victim.kill()
+        final = watch.wait_done(timeout_seconds=180)
+    started_at = watch.samples[0].at
+    done_at = final_time(watch)
+
+    victim_tasks = tasks_received(victim.log())
+    dead = {m: t for m, t in owners_at_kill.items() if t in victim_tasks}
+    assert dead, f"the victim held no member at the kill: {owners_at_kill}"
+    handed_on = watch.first(
+        lambda s: any(s.owners.get(m, t) != t for m, t in dead.items()), after=killed_at
+    )
+    all_handed_on = watch.first(
+        lambda s: all(s.owners.get(m, t) != t for m, t in dead.items()), after=killed_at
+    )
+    deliveries = emulator.handle.deliveries()
+    sent = Counter(d["username"] for d in deliveries)
+    times = [d["time"] for d in deliveries]
+    by_user: dict[str, list[float]] = {}
+    for d in deliveries:
+        by_user.setdefault(d["username"], []).append(d["time"])
+    # a repeat is the second call for a user: the rows in flight at the kill, sent again
+    resent_at = min((sorted(t)[1] for t in by_user.values() if len(t) > 1), default=None)
+    gap = longest_gap(times, start=killed_at, end=done_at)
+    lost = [n for n in names if sent[n] == 0]
+    repeats = sum(n - 1 for n in sent.values())
+    duration = done_at - started_at
+    ideal = USERS / RATE
+
+    def since_kill(at: float | None) -> float:
+        return -1.0 if at is None else at - killed_at
+
+    record(SCENARIO, "faults injected (SIGKILL)", 1)
+    record(SCENARIO, "jobs run (users)", USERS)
+    record(SCENARIO, "members the dead worker held", len(dead))
+    first = since_kill(handed_on)
+    record(SCENARIO, "s from kill to first member handed on", first)
+    last = since_kill(all_handed_on)
+    record(
+        SCENARIO,
+        "s from kill to all its members handed on",
+        last,
+        target="<= 20",
+        met=0 <= last <= 20,
+    )
+    resent = since_kill(resent_at)
+    record(
+        SCENARIO,
+        "s from kill to its in-flight rows sent again",
+        resent,
+        target="<= 20",
+        met=0 <= resent <= 20,
+    )
+    record(
+        SCENARIO,
+        "longest stretch without a call after the kill (s)",
+        gap,
+        target="< 2 (never idle)",
+        met=gap < 2,
+    )
+    record(SCENARIO, "users never called (lost)", len(lost), target="= 0", met=not lost)
+    record(
+        SCENARIO,
+        "repeats",
+        repeats,
+        target=f"<= in flight ({final['redelivered']})",
+        met=repeats <= final["redelivered"],
+    )
+    after = sum(1 for t in times if t >= killed_at)
+    record(SCENARIO, "calls/s from the kill to the end", after / max(0.001, done_at - killed_at))
+    record(SCENARIO, "duration (s)", duration)
+    record(SCENARIO, "ideal duration at 60/s (s)", ideal)
+    record(SCENARIO, "victim exit status", victim.returncode or 0)
+
+    assert victim.returncode == -9
+    assert survivor.alive
+    assert final["counts"]["succeeded"] == USERS, final
+    assert not lost
+    assert repeats <= final["redelivered"]
+    assert 0 <= last <= 20, f"the dead worker's members moved on {last:.1f} s after the kill"
+    assert gap < 2, f"the survivor idled {gap:.1f} s while rows remained"
+
+
+def final_time(watch: CampaignWatch) -> float:
+    """When the campaign was first seen ``done``."""
+    at = watch.first(lambda s: s.status["state"] == "done", after=0)
+    return at if at is not None else watch.samples[-1].at
