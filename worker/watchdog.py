@@ -9,10 +9,10 @@ COURIER_CAMPAIGN_WATCHDOG_SECONDS (2 s) it
   which re-leases the members whose holder stopped heartbeating.
 
 So work held by a killed worker moves on within ``COURIER_LEASE_SECONDS`` + one period.
-When Redis goes away the watchdog waits (the consumer, worker.consumer, logs the outage) and notes when Redis is
-back; it then leaves expired leases alone for two heartbeats, so live holders renew
-theirs (their deadlines ran on in Redis's clock during the outage) before anything is
-taken from them.
+When Redis goes away the watchdog waits (:mod:`worker.consumer` logs the outage) and
+notes when Redis is back; it then leaves expired leases alone for two heartbeats, so live
+holders renew theirs (their deadlines ran on in Redis's clock during the outage) before
+anything is taken from them.
 """
 
 from __future__ import annotations

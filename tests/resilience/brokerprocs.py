@@ -7,26 +7,36 @@ exit. :class:`Workers` stops whatever is still running at the end (SIGTERM, then
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
-ROOT = Path(__file__).resolve().parents[2]
+import pytest
+
+from tests.resilience.harness import ROOT, courier_command, wait_until
+from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
+
+__all__ = [
+    "CLIENT_ID",
+    "ROOT",
+    "Worker",
+    "courier_command",
+    "collect",
+    "produce",
+    "start_producer",
+    "synthetic_emulator",
+    "wait_until",
+    "worker_env",
+    "workers",
+]
+
 SEAL_KEY = "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE="
 CLIENT_ID = "synthetic0client0000000001"
-T = TypeVar("T")
-
-
-def courier_command() -> list[str]:
-    """The ``courier`` console script of this environment."""
-    script = Path(sys.executable).with_name("courier")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "worker.cli"]
 
 
 def worker_env(redis_url: str, endpoint_url: str | None, **extra: str) -> dict[str, str]:
@@ -46,16 +56,12 @@ def worker_env(redis_url: str, endpoint_url: str | None, **extra: str) -> dict[s
     return env
 
 
-def wait_until(check: Callable[[], T | None], *, timeout_seconds: float, what: str) -> T:
-    """Poll ``check`` every 0.1 s until it returns something truthy; returns it."""
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_seconds:g} s waiting for {what}")
-        time.sleep(0.1)
+@pytest.fixture
+def synthetic_emulator() -> Iterator[EmulatorHandle]:
+    """An in-process emulator with a synthetic pool (user0000001 ...) and no quota."""
+    config = EmulatorConfig(synthetic_users=200, user_resource_read_per_second=None)
+    with running_emulator(config) as handle:
+        yield handle
 
 
 class Worker:
@@ -116,3 +122,59 @@ def workers(
     finally:
         for worker in started:
             worker.stop()
+
+
+_PRODUCER = """
+import json, sys
+import time
+from tasks import submit_resend
+from worker.app import app
+from worker.errors import BrokerUnavailable
+from worker.runtime import get_runtime
+spec = json.loads(sys.argv[1])
+while True:  # a producer waiting out an outage: BrokerUnavailable until Redis answers
+    try:
+        ids = [submit_resend(spec["client_id"], u) for u in spec["users"]]
+        break
+    except BrokerUnavailable:
+        time.sleep(0.1)
+for job_id, user, countdown in spec.get("countdown", []):
+    get_runtime().statuses.create(job_id, "ResendConfirmationCode")
+    app.send_task("courier.resend_confirmation_code", task_id=job_id, countdown=countdown,
+                  kwargs={"job_id": job_id, "client_id": spec["client_id"], "username": user})
+    ids.append(job_id)
+print(json.dumps(ids))
+"""
+
+
+def produce(
+    env: dict[str, str], users: list[str], countdown: list[tuple[str, str, float]] | None = None
+) -> list[str]:
+    """Submit resends from a producer process of its own; returns the job ids.
+
+    ``countdown`` entries ``(job_id, username, seconds)`` are sent as countdown messages.
+    """
+    return collect(start_producer(env, users, countdown))
+
+
+def start_producer(
+    env: dict[str, str], users: list[str], countdown: list[tuple[str, str, float]] | None = None
+) -> subprocess.Popen[str]:
+    """Start a producer process submitting resends (retrying while Redis is unreachable)."""
+    spec = json.dumps({"client_id": CLIENT_ID, "users": users, "countdown": countdown or []})
+    return subprocess.Popen(
+        [sys.executable, "-c", _PRODUCER, spec],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def collect(producer: subprocess.Popen[str], *, timeout_seconds: float = 60) -> list[str]:
+    """The job ids a producer of :func:`start_producer` printed."""
+    out, err = producer.communicate(timeout=timeout_seconds)
+    assert producer.returncode == 0, err[-3000:]
+    ids: list[str] = json.loads(out.strip().splitlines()[-1])
+    return ids

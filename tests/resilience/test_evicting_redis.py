@@ -9,21 +9,14 @@ naming the setting and the fixes, and nothing is enqueued. With
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.resilience.brokerprocs import (
-    ROOT,
-    Worker,
-    courier_command,
-    wait_until,
-    worker_env,
-    workers,
-)
+from tests.resilience.brokerprocs import Worker, wait_until, worker_env, workers
+from tests.resilience.harness import courier
 from worker.redisserver import PrivateRedis, free_port
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
@@ -36,18 +29,6 @@ def evicting_redis() -> Iterator[PrivateRedis]:
     """A Redis that may evict keys with a TTL."""
     with PrivateRedis(maxmemory_policy=POLICY) as server:
         yield server
-
-
-def _courier(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*courier_command(), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_a_worker_refuses_an_evicting_redis(evicting_redis: PrivateRedis, tmp_path: Path) -> None:
@@ -74,7 +55,7 @@ def test_a_worker_told_to_accept_eviction_serves_and_warns(
 
 def test_the_http_front_refuses_an_evicting_redis(evicting_redis: PrivateRedis) -> None:
     env = {**worker_env(evicting_redis.url, None), "COURIER_API_TOKENS": "token-for-tests"}
-    done = _courier(["api", "--port", str(free_port())], env)
+    done = courier("api", "--port", str(free_port()), env=env)
     assert done.returncode == 2, done.stderr[-3000:]
     assert f"maxmemory-policy is {POLICY}" in done.stderr
     assert "Traceback" not in done.stderr
@@ -84,7 +65,7 @@ def test_a_producer_refuses_an_evicting_redis_and_enqueues_nothing(
     evicting_redis: PrivateRedis,
 ) -> None:
     env = worker_env(evicting_redis.url, None)
-    done = _courier(["resend", "--client-id", "abc123", "--username", "alice", "--json"], env)
+    done = courier("resend", "--client-id", "abc123", "--username", "alice", "--json", env=env)
     assert done.returncode == 2, done.stderr[-3000:]
     error = json.loads(done.stdout)["error"]
     assert error["type"] == "EvictingRedisError"

@@ -23,10 +23,16 @@ from typing import Any
 import pytest
 import redis
 
-from tests.resilience.brokerprocs import wait_until, worker_env, workers
-from tests.resilience.test_redis_restart import produce
+from tests.resilience.brokerprocs import (  # the fixture too
+    produce,
+    synthetic_emulator,  # noqa: F401
+    wait_until,
+    worker_env,
+    workers,
+)
+from tests.resilience.harness import record
 from worker.deadletter import COUNTS_KEY, KEY, DeadLetters
-from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
+from worker.emulator import EmulatorHandle
 from worker.redisserver import PrivateRedis
 from worker.status import StatusStore
 
@@ -95,16 +101,10 @@ def private_redis() -> Iterator[PrivateRedis]:
         yield server
 
 
-@pytest.fixture
-def synthetic_emulator() -> Iterator[EmulatorHandle]:
-    """An emulator with a synthetic pool and no quota."""
-    config = EmulatorConfig(synthetic_users=50, user_resource_read_per_second=None)
-    with running_emulator(config) as handle:
-        yield handle
-
-
 def test_garbage_on_both_queues_is_dead_lettered_and_workers_keep_serving(
-    private_redis: PrivateRedis, synthetic_emulator: EmulatorHandle, tmp_path: Path
+    private_redis: PrivateRedis,
+    synthetic_emulator: EmulatorHandle,  # noqa: F811 - the fixture
+    tmp_path: Path,
 ) -> None:
     env = worker_env(private_redis.url, synthetic_emulator.endpoint_url)
     client = redis.Redis.from_url(private_redis.url, socket_timeout=5)
@@ -125,6 +125,8 @@ def test_garbage_on_both_queues_is_dead_lettered_and_workers_keep_serving(
         )
         alive = [w.alive() for w in pair]
         logs = [w.log() for w in pair]
+    record("garbage on both queues", "poison items pushed", len(POISON))
+    record("garbage on both queues", "worker exits", alive.count(False), target="0", met=all(alive))
     assert alive == [True, True]
     entries = DeadLetters(client).entries(limit=100)
     assert len(entries) == len(POISON)
