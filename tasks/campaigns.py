@@ -58,7 +58,7 @@ from worker.campaign.textfile import decode_input
 from worker.errors import CampaignError, CampaignNotFoundError, NothingToSendError
 from worker.ratelimit.base import Category
 from worker.runtime import Runtime, get_runtime
-from worker.validation import check_client_id, check_client_metadata
+from worker.validation import check_client_id, check_client_metadata, check_job_id
 
 __all__ = [
     "campaign_chunk",
@@ -78,7 +78,8 @@ DISPATCHER = CeleryDispatcher(app)
 
 
 def _store(campaign_id: str) -> CampaignStore:
-    return CampaignStore(get_runtime().redis, campaign_id)
+    """The store of ``campaign_id``; InvalidRequestError when the id is not a 1-64 string."""
+    return CampaignStore(get_runtime().redis, check_job_id(campaign_id, field="campaign_id"))
 
 
 # --- tasks -------------------------------------------------------------------------------
@@ -170,6 +171,7 @@ def start_campaign(
     runtime = get_runtime()
     selection = _Selection.gather(
         runtime,
+        client_id=client_id,
         file=file,
         data=data,
         file_format=file_format,
@@ -237,6 +239,7 @@ class _Selection:
         cls,
         runtime: Runtime,
         *,
+        client_id: str,
         file: str | Path | None,
         data: bytes | None,
         file_format: FileFormat | None,
@@ -261,9 +264,14 @@ class _Selection:
         raw = data if data is not None else open_input(path)
         text = decode_input(raw, name="standard input" if path == "-" else path)
         fmt = file_format or detect_format(path, text)
-        facts = describe_pool(settings, user_pool_id)
+        client = runtime.clients.lookup(client_id)
+        facts = describe_pool(settings, user_pool_id or client.user_pool_id)
+        if case_sensitive is None and facts.case_sensitive is not None:
+            case_sensitive = facts.case_sensitive
+        if case_sensitive is None and client_id in runtime.clients:
+            case_sensitive = client.case_sensitive  # COURIER_CLIENTS says
         if case_sensitive is None:
-            case_sensitive = bool(facts.case_sensitive)  # unknown: merged, as new pools do
+            case_sensitive = False  # unknown: merged, as new pools behave
         keep = MAX_REJECTS_SHOWN if dry_run else MAX_REJECTS_STORED
         intake, names = collect_rows(text, fmt, case_sensitive=case_sensitive, keep_rejects=keep)
         return cls({"kind": "file", "path": path, "format": fmt}, intake, names, facts)
@@ -348,13 +356,16 @@ def pause_campaign(campaign_id: str) -> dict[str, Any]:
 
 @at_the_door
 def resume_campaign(campaign_id: str) -> dict[str, Any]:
-    """Send again after a pause; returns the status document.
+    """Send again after a pause (the operator's, or one the campaign took itself for an
+    account answer: its ``pause_reason`` is cleared); returns the status document.
 
     Raises:
         CampaignNotFoundError: no such campaign.
     """
     store = _store(campaign_id)
     if store.set_state("active", allowed_from={"paused"}) == "paused":
+        store.redis.hdel(store.keys.meta, "pause_reason")
+        store.redis.delete(store.keys.run)
         pump(store, DISPATCHER)
     return store.status()
 

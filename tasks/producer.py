@@ -27,6 +27,8 @@ from worker.validation import (
     check_attribute_name,
     check_client_id,
     check_client_metadata,
+    check_job_id,
+    check_seconds,
     check_secret_hash,
     check_username,
 )
@@ -120,23 +122,32 @@ def job_status(job_id: str) -> dict[str, Any]:
     """The job status document (DESIGN.md).
 
     Raises:
+        InvalidRequestError: ``job_id`` is not a string of 1-64 characters.
         JobNotFoundError: no such job (never submitted, or expired).
         BrokerUnavailable: Redis cannot be reached.
     """
-    return get_runtime().statuses.get(job_id)
+    return get_runtime().statuses.get(check_job_id(job_id))
 
 
 @at_the_door
 def wait(
     job_id: str, *, timeout_seconds: float, poll_interval_seconds: float = 0.05
 ) -> dict[str, Any]:
-    """Poll until the job is terminal; returns its status document.
+    """Poll every ``poll_interval_seconds`` until the job is terminal; returns its document.
 
     Raises:
+        InvalidRequestError: ``job_id`` is not a string of 1-64 characters,
+            ``timeout_seconds`` is not a finite number >= 0, or ``poll_interval_seconds``
+            is not a finite number > 0 (the error names the argument).
         JobNotFoundError: no such job.
         WaitTimeoutError: still not terminal after ``timeout_seconds``.
         BrokerUnavailable: Redis cannot be reached.
     """
+    check_job_id(job_id)
+    timeout_seconds = check_seconds("timeout_seconds", timeout_seconds)
+    poll_interval_seconds = check_seconds(
+        "poll_interval_seconds", poll_interval_seconds, allow_zero=False
+    )
     deadline = time.monotonic() + timeout_seconds
     while True:
         document = job_status(job_id)

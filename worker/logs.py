@@ -20,6 +20,7 @@ Redis URL's password never reaches a log, whichever library wrote the line.
 
 from __future__ import annotations
 
+import ast
 import contextvars
 import inspect
 import logging
@@ -76,8 +77,9 @@ class ContextFilter(logging.Filter):
     """Adds ``job_id`` / ``campaign_id`` to each record (never drops a record).
 
     An id given explicitly (``extra={"job_id": ...}``) wins; else the context variables;
-    else, for Celery's task lines (which carry ``data={"id", "name", ...}``), the task id
-    of a job task (its task id is the job id, by the producer's contract).
+    else, for Celery's task lines (which carry ``data={"id", "name", "args", "kwargs"}``,
+    the arguments as their reprs), the ids among the task's arguments, and for a job task
+    its task id (the job id, by the producer's contract).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -86,10 +88,10 @@ class ContextFilter(logging.Filter):
             if getattr(record, key, None) is None:
                 setattr(record, key, value)
         data = getattr(record, "data", None)
-        if getattr(record, "job_id", None) is None and isinstance(data, Mapping):
-            name, task_id = data.get("name"), data.get("id")
-            if isinstance(name, str) and isinstance(task_id, str) and _is_job_task(name):
-                record.job_id = task_id
+        if isinstance(data, Mapping) and isinstance(data.get("name"), str):
+            for key, value in _task_line_ids(data).items():
+                if getattr(record, key, None) is None:
+                    setattr(record, key, value)
         return True
 
 
@@ -240,8 +242,23 @@ def _id_parameters(function: Any) -> tuple[str, ...]:
     return tuple(name for name in _CONTEXT_KEYS if name in parameters)
 
 
-def _is_job_task(name: str) -> bool:
+def _task_line_ids(data: Mapping[str, Any]) -> dict[str, str]:
+    """The ids of a Celery task line's task, from its ``data`` (name, id, arg reprs)."""
     from celery import current_app  # noqa: PLC0415 - only the worker logs task lines
 
-    task = current_app.tasks.get(name)
-    return task is not None and "job_id" in _id_parameters(task.run)
+    task = current_app.tasks.get(data["name"])
+    run = getattr(task, "run", None)
+    names = _id_parameters(run)
+    if run is None or not names:
+        return {}
+    ids: dict[str, str] = {}
+    try:  # the reprs Celery logs: argsrepr / kwargsrepr (secrets already <sealed>)
+        args = ast.literal_eval(str(data.get("args") or "()"))
+        kwargs = ast.literal_eval(str(data.get("kwargs") or "{}"))
+        bound = inspect.signature(run).bind_partial(*args, **kwargs).arguments
+        ids = {key: bound[key] for key in names if isinstance(bound.get(key), str)}
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass  # a repr that is not a literal: fall back on the task id below
+    if "job_id" in names and isinstance(data.get("id"), str):
+        ids.setdefault("job_id", data["id"])
+    return ids

@@ -100,6 +100,21 @@ class Settings(BaseSettings):
     api_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Bearer tokens accepted by the HTTP front."
     )
+    api_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description=(
+            "The HTTP front closes a connection whose request line and headers have not "
+            "all arrived this long after the connection opened or its first byte came."
+        ),
+    )
+    api_body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="The HTTP front answers 408 to a body that takes longer to arrive.",
+    )
 
     # --- budgets -------------------------------------------------------------------------
     rate_limit: float = Field(

@@ -97,6 +97,24 @@ end
 return answers
 """
 
+_SATURATE = """
+-- KEYS: the user's call log; ARGV: cap, window seconds, member token prefix. Records calls
+-- at now until the window holds cap of them (Cognito said the user's hour is spent by
+-- calls this guard did not see); returns the seconds until the window has room again.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local cap, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.17g', now - window))
+local n = redis.call('ZCARD', KEYS[1])
+for i = n + 1, cap do
+  redis.call('ZADD', KEYS[1], string.format('%.17g', now), ARGV[3] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+n = redis.call('ZCARD', KEYS[1])
+local oldest = tonumber(redis.call('ZRANGE', KEYS[1], n - cap, n - cap, 'WITHSCORES')[2])
+return string.format('%.17g', math.max(0, oldest + window - now))
+"""
+
 _COUNT = """
 -- KEYS: the user's call logs (current, legacy); ARGV: window seconds; returns the calls
 -- in the window in all of them
@@ -146,6 +164,10 @@ class PerUserGuard(Protocol):
 
     def release(self, operation: str, user_key: str) -> None:
         """Undo the latest reservation (the call never reached Cognito)."""
+        ...
+
+    def saturate(self, operation: str, user_key: str) -> float:
+        """Learn that Cognito counts the user's hour as spent; seconds until it has room."""
         ...
 
     def count(self, operation: str, user_key: str, *, legacy_key: str | None = None) -> int:
@@ -212,6 +234,7 @@ class UserGuard:
         self._prefix = key_prefix
         self._reserve = redis.register_script(_RESERVE)
         self._count = redis.register_script(_COUNT)
+        self._saturate = redis.register_script(_SATURATE)
 
     def key(self, operation: str, user_key: str) -> str:
         """The Redis key of a user's call log for ``operation`` (the user key hashed)."""
@@ -285,6 +308,23 @@ class UserGuard:
             redis.RedisError: when Redis cannot be reached.
         """
         self._redis.zpopmax(self.key(operation, user_key))
+
+    def saturate(self, operation: str, user_key: str) -> float:
+        """Learn the calls this guard did not see: Cognito answered the user's hourly cap
+        ("Attempt limit exceeded", e.g. after codes the application asked for itself).
+
+        Records calls at now until the window holds the cap, so the guard refuses the user
+        until then (no call is wasted on a second refusal); returns the seconds until the
+        window has room again (the whole window when none of the calls was seen here: when
+        the unseen calls were made is not known, and the latest they can be is now).
+
+        Raises:
+            ValueError: when ``operation`` or ``user_key`` is empty.
+            redis.RedisError: when Redis cannot be reached.
+        """
+        key = self.key(operation, user_key)
+        args: list[str | int] = [self._cap, repr(self._window), uuid.uuid4().hex]
+        return float(self._saturate(keys=[key], args=args))
 
     def count(self, operation: str, user_key: str, *, legacy_key: str | None = None) -> int:
         """The user's calls for ``operation`` in the current window (``legacy_key``'s too).
@@ -380,6 +420,20 @@ class StubUserGuard:
             calls = self._calls.get((operation, user_key))
             if calls:
                 calls.pop()
+
+    def saturate(self, operation: str, user_key: str) -> float:
+        """Record calls at now until the window holds the cap; seconds until it has room
+        (as :meth:`UserGuard.saturate`).
+
+        Raises:
+            ValueError: when ``operation`` or ``user_key`` is empty.
+        """
+        _check_names(operation, user_key)
+        with self._lock:
+            now = self._clock()
+            calls = self._trimmed((operation, user_key), now)
+            calls.extend([now] * max(0, self._cap - len(calls)))
+            return max(0.0, calls[len(calls) - self._cap] + self._window - now)
 
     def count(self, operation: str, user_key: str, *, legacy_key: str | None = None) -> int:
         """The user's calls for ``operation`` in the current window (``legacy_key``'s too).

@@ -7,18 +7,22 @@ the model's (2016-04-18): lengths, patterns and required members.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from worker.errors import InvalidRequestError
 
 __all__ = [
+    "ACCESS_TOKEN_MAX_LENGTH",
     "check_access_token",
     "check_attribute_name",
     "check_client_id",
     "check_client_metadata",
+    "check_job_id",
+    "check_seconds",
     "check_secret_hash",
     "check_username",
 ]
@@ -27,6 +31,10 @@ _CLIENT_ID = re.compile(r"[\w+]+")
 _SECRET_HASH = re.compile(r"[\w+=/]+")
 _TOKEN = re.compile(r"[A-Za-z0-9\-_=.]+")
 _METADATA_MAX = 131072
+# Cognito's model gives AccessToken no length bound. Its access tokens are JWTs of about
+# 1-2 KB (a few KB with many groups or scopes); 16,384 characters leaves ample room and
+# keeps a pasted file or a runaway value out of the broker (one message per token).
+ACCESS_TOKEN_MAX_LENGTH: Final = 16384
 # The model's \p{L}\p{M}\p{S}\p{N}\p{P}: letters, marks, symbols, numbers, punctuation.
 _PRINTABLE_CATEGORIES = frozenset("LMSNP")
 
@@ -77,8 +85,12 @@ def check_secret_hash(value: Any) -> str:
 
 
 def check_access_token(value: Any) -> str:
-    """AccessToken: required, ``[A-Za-z0-9-_=.]+``. The value never appears in the error."""
-    text = _text("AccessToken", value, min_length=1, max_length=None)
+    """AccessToken: required, 1-16,384 characters of ``[A-Za-z0-9-_=.]``.
+
+    The pattern is the model's; the length cap is the project's (:data:`ACCESS_TOKEN_MAX_LENGTH`,
+    the model has none). The value never appears in the error.
+    """
+    text = _text("AccessToken", value, min_length=1, max_length=ACCESS_TOKEN_MAX_LENGTH)
     if not _TOKEN.fullmatch(text):
         raise InvalidRequestError(
             "AccessToken", "must match [A-Za-z0-9-_=.]+ (a JWT as Cognito issues it)"
@@ -109,3 +121,30 @@ def check_client_metadata(value: Any) -> dict[str, str] | None:
             )
         checked[key] = item
     return checked
+
+
+def check_job_id(value: Any, *, field: str = "job_id") -> str:
+    """A job (or campaign) id as the producer API hands them out: a non-empty string.
+
+    Ids are UUIDs, but any string of at most 64 characters is looked up (and simply not
+    found), so only the type and the length are checked here.
+    """
+    return _text(field, value, min_length=1, max_length=64)
+
+
+def check_seconds(field: str, value: Any, *, allow_zero: bool = True) -> float:
+    """A duration in seconds: a finite int or float, at least 0 (above 0 unless ``allow_zero``).
+
+    Raises:
+        InvalidRequestError: ``value`` is not a number (bools included), is NaN or
+            infinite, is negative, or is 0 where ``allow_zero`` is false; names ``field``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequestError(field, f"must be a number of seconds, got {type(value).__name__}")
+    seconds = float(value)
+    if not math.isfinite(seconds):
+        raise InvalidRequestError(field, f"must be a finite number of seconds, got {value!r}")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        bound = "at least 0" if allow_zero else "above 0"
+        raise InvalidRequestError(field, f"must be {bound} seconds, got {value!r}")
+    return seconds

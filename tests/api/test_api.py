@@ -112,7 +112,12 @@ def test_every_configured_token_is_accepted(client: TestClient) -> None:
 
 
 def test_metrics_and_healthz_need_no_token(front: TestClient) -> None:
-    assert front.get("/healthz").json() == {"status": "ok"}
+    assert front.get("/healthz").json() == {
+        "status": "ok",
+        "redis": "ok",
+        "token_operations": True,
+        "missing": [],
+    }
     metrics = front.get("/metrics")
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
@@ -404,7 +409,12 @@ def test_healthz_answers_503_when_redis_is_down(client: TestClient, api_settings
     finally:
         set_runtime(None)
     assert response.status_code == 503
-    assert response.json()["__type"] == "ServiceUnavailable"
+    assert response.json() == {
+        "status": "unavailable",
+        "redis": "unreachable",
+        "token_operations": True,
+        "missing": [],
+    }
 
 
 @pytest.mark.parametrize(
@@ -501,7 +511,18 @@ def _run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[Any, dict[str
     from worker.cli.api import api
 
     served: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+
+    def run(server: uvicorn.Server, sockets: Any = None) -> None:
+        config = server.config
+        served.update(
+            app=config.app,
+            host=config.host,
+            port=config.port,
+            access_log=config.access_log,
+            protocol=config.http,
+        )
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setattr("worker.runtime.set_runtime", lambda runtime: None)
     cli = typer.Typer()
     cli.command()(api)

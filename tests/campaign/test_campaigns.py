@@ -68,9 +68,21 @@ def test_file_campaign_sends_each_user_once_and_reports(
     delivered = [d["username"] for d in emulator.deliveries()]
     assert sorted(delivered) == sorted(usernames(1, 1200))  # each exactly once
     report = _report(doc["id"], tmp_path)
-    assert len(report) == 1201
+    assert len(report) == 1202  # 1201 users, and the rejected line under ""
+    assert report[""] == {
+        "username": "",
+        "state": "rejected",
+        "error_code": "CourierRejectedInput",
+        "error_message": "empty username",
+        "delivery_medium": "",
+        "destination": "",
+        "attempts": "0",
+        "time": "",
+        "line": "1203",
+    }
     assert report["nosuchuser"]["state"] == "failed"
     assert report["nosuchuser"]["error_code"] == "UserNotFoundException"
+    assert report["nosuchuser"]["error_message"] == "Username/client id combination not found."
     ok = report["user0000007"]
     assert ok["state"] == "succeeded"
     assert ok["delivery_medium"] == "EMAIL"

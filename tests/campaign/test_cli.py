@@ -38,10 +38,13 @@ def test_cli_round_trip(celery_worker: Any, emulator: EmulatorHandle, tmp_path: 
     listed = _json("list")
     assert campaign_id in [c["id"] for c in listed["campaigns"]]
     out = tmp_path / "report.csv"
-    assert _json("report", campaign_id, "--out", str(out))["rows"] == 50
-    assert out.read_text(encoding="utf-8").splitlines()[0] == (
-        "username,state,error_code,delivery_medium,destination,attempts,time"
+    assert _json("report", campaign_id, "--out", str(out))["rows"] == 51  # 50 users, 1 reject
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == (
+        "username,state,error_code,error_message,delivery_medium,destination,attempts,time,line"
     )
+    assert lines[-1].startswith(",rejected,CourierRejectedInput,not valid JSON")
+    assert lines[-1].endswith(",51")
     for action in ("pause", "resume", "cancel"):
         assert _json(action, campaign_id)["state"] == "done"  # finished: left as it is
 

@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 import redis
 
+from tasks.campaigns import start_campaign
+from tests.campaign.conftest import CLIENT_ID, POOL_ID
 from worker.campaign.formats import detect_format
 from worker.campaign.ingest import collect_rows
 from worker.campaign.model import CAMPAIGN_INDEX_KEY
 from worker.campaign.rows import Intake
 from worker.campaign.textfile import decode_input
-from worker.errors import CampaignError
+from worker.errors import CampaignError, NothingToSendError
 
 
 def _read(
@@ -246,3 +248,23 @@ def test_cli_dry_run_reads_excel_unicode_text(redis_url: str, tmp_path: Path) ->
     assert (document["total"], document["case_merged"], document["rejected"]) == (2, 1, 0)
     assert document["case_sensitive"] is False
     assert any("letter case" in w for w in document["warnings"])
+
+
+def test_pool_selection_with_nobody_is_refused_and_creates_nothing(
+    runtime: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "emulator")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "emulator")
+    nobody = 'username ^= "nosuchprefix"'
+    for dry_run in (False, True):
+        with pytest.raises(NothingToSendError, match="has no user matching") as caught:
+            start_campaign(
+                CLIENT_ID, user_pool_id=POOL_ID, filter_expression=nobody, dry_run=dry_run
+            )
+        assert caught.value.document["total"] == 0
+    assert runtime.redis.zcard(CAMPAIGN_INDEX_KEY) == 0
+    # a selection with users starts at once with the first page stored
+    some = 'username ^= "user000002"'  # user0000020 .. user0000029
+    doc = start_campaign(CLIENT_ID, user_pool_id=POOL_ID, filter_expression=some)
+    assert doc["total"] == 10
+    assert runtime.redis.zcard(CAMPAIGN_INDEX_KEY) == 1

@@ -67,7 +67,7 @@ def _claim(store: CampaignStore, row: int, member: str, token: str) -> int:
 
 def _record(store: CampaignStore, row: int, code: int, member: str, expire_at: int) -> int:
     k = store.keys
-    keys = [k.meta, k.rows, k.counts, k.leases, k.rate, k.deferred, k.outcomes(row // SIZE)]
+    keys = [k.meta, k.rows, k.counts, k.leases, k.rate, k.deferred, k.run, k.outcomes(row // SIZE)]
     args = [member, 30, expire_at, 1, row, code, f"{row % SIZE}\t{code}\t\t\t\t1\t0\n", 1, 0]
     return int(store.run("RECORD", keys, args))
 
@@ -168,7 +168,7 @@ def test_deferred_rows_become_a_retry_batch_when_due(client: Any) -> None:
     k = store.keys
     _next(store, "t-a", expire_at)
     _claim(store, 2, "c:0", "t-a")
-    keys = [k.meta, k.rows, k.counts, k.leases, k.rate, k.deferred, k.outcomes(0)]
+    keys = [k.meta, k.rows, k.counts, k.leases, k.rate, k.deferred, k.run, k.outcomes(0)]
     due = time.time() - 0.1
     store.run("RECORD", keys, ["c:0", 30, expire_at, 1, 2, 6, "2\t6\tCap\t\t\t0\t0\n", 0, due])
     assert store.status()["counts"]["deferred"] == 1

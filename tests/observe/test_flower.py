@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.observe.conftest import CLIENT_ID, Stack, serving
-from tests.resilience.harness import courier, courier_command, wait_until
+from tests.resilience.harness import courier_command, start_campaign, wait_until
 from worker.redisserver import free_port
 
 USER, PASSWORD = "ops", "flower-s3cret"
@@ -43,7 +43,14 @@ def flower_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     args = ["flower", "--port", str(port), "--db", str(folder / "f.db")]
     with serving(args, env=env, log_path=log_path, health_path="/healthcheck", port=port) as url:
         yield url
-    assert PASSWORD not in log_path.read_text(encoding="utf-8", errors="replace")
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    assert PASSWORD not in text
+    # The stack runs COURIER_LOG_FORMAT=json: Flower's lines are JSON objects too.
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines
+    assert all(line.startswith("{") for line in lines), [
+        line for line in lines if not line.startswith("{")
+    ][:5]
     assert (folder / "f.db").exists() or list(folder.glob("f.db*"))  # state saved at stop
 
 
@@ -86,12 +93,7 @@ def test_campaign_tasks_show_their_campaign_id(
 ) -> None:
     users = tmp_path / "users.txt"
     users.write_text("user0000070\nuser0000071\n", encoding="utf-8")
-    done = courier(
-        "campaign", "start", "--client-id", CLIENT_ID, "--file", str(users), "--json",
-        env=stack.env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    campaign_id = json.loads(done.stdout)["id"]
+    campaign_id = start_campaign(stack.env, users, CLIENT_ID)
 
     def campaign_tasks() -> list[dict[str, Any]]:
         return [

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.observe.conftest import API_TOKEN, CLIENT_ID, Stack
-from tests.resilience.harness import wait_until
+from tests.resilience.harness import courier, start_campaign, wait_until
 from worker.logs import bind_task_context, configure_logging, log_context, unbind_task_context
 from worker.redact import mask_url, mask_urls_in, short_path
 
@@ -176,3 +176,50 @@ def test_the_front_logs_json_with_action_and_job_id_and_cuts_pasted_tokens(
     assert submitted[0]["status"] == 202
     assert "s3cretpart" not in text
     assert all(len(line["message"]) < 200 for line in access)
+
+
+def test_celery_task_lines_name_the_campaign_and_the_job() -> None:
+    log = logging.getLogger("celery.worker.strategy")
+
+    def emit() -> None:
+        chunk = {"id": "t-1", "name": "courier.campaign_chunk", "args": "('camp-3', 'm:0')"}
+        log.info("Task received", extra={"data": {**chunk, "kwargs": "{}"}})
+        job = {
+            "id": "job-5",
+            "name": "courier.get_user_attribute_verification_code",
+            "args": "()",
+            "kwargs": "{'job_id': 'job-5', 'sealed_access_token': '<sealed>'}",
+        }
+        log.info("Task received", extra={"data": job})
+        odd = {"id": "t-2", "name": "courier.campaign_chunk", "args": "<not a literal>"}
+        log.info("Task received", extra={"data": odd})
+
+    lines = [line for line in _json_lines(emit) if line["logger"] == "celery.worker.strategy"]
+    assert lines[0]["campaign_id"] == "camp-3"
+    assert "job_id" not in lines[0]
+    assert lines[1]["job_id"] == "job-5"
+    assert "campaign_id" not in lines[2]
+    assert all("data" not in line for line in lines)
+
+
+def test_a_real_worker_names_the_campaign_on_its_lines(stack: Stack, tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("user0000090\nuser0000091\nuser0000092\n", encoding="utf-8")
+    campaign_id = start_campaign(stack.env, users, CLIENT_ID)
+
+    def finished() -> bool:
+        status = courier("campaign", "status", campaign_id, "--json", env=stack.env)
+        return bool(json.loads(status.stdout)["state"] == "done")
+
+    wait_until(finished, timeout_seconds=60, what="the campaign done", interval_seconds=0.5)
+    about = [
+        line
+        for line in _worker_lines(stack)
+        if line.get("campaign_id") == campaign_id or campaign_id in line["message"]
+    ]
+    assert about
+    assert all(line.get("campaign_id") == campaign_id for line in about), [
+        line for line in about if line.get("campaign_id") != campaign_id
+    ]
+    # Celery's own lines about the campaign's tasks carry it too (received, succeeded).
+    assert any(line["logger"].startswith("celery") for line in about), about

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.observe.conftest import CLIENT_ID, Stack, stack_env
-from tests.resilience.harness import courier, submit_resends, wait_until
+from tests.resilience.harness import WorkerProcess, courier, submit_resends, wait_until
 from worker.redisserver import PrivateRedis
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -114,3 +115,20 @@ def test_the_front_shows_queues_oldest_job_and_campaigns(
     assert rows in (0, 10)  # rows appear once ingested (no worker here: maybe not yet)
     # A paused campaign is not work to do now: the backlog is the 3 interactive jobs.
     assert value(samples, "courier_backlog") == 3
+
+
+def test_a_worker_whose_metrics_port_is_taken_stops_and_says_so(
+    idle_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = stack_env(idle_redis.url, "http://127.0.0.1:9", metrics_port=port)
+        worker = WorkerProcess("portless", env, tmp_path).start(wait_ready_seconds=None)
+        try:
+            status = worker.wait_exit(timeout_seconds=60)
+        finally:
+            worker.stop()
+    assert status != 0
+    assert f"COURIER_METRICS_PORT: cannot serve metrics on port {port}" in worker.log()

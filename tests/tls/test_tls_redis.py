@@ -10,10 +10,12 @@ listening, so every command that worked went over TLS.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import ssl
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,10 @@ from typing import Any
 import pytest
 import redis
 
-from tests.resilience.harness import EmulatorProcess, WorkerProcess, courier
+from tests.observe.conftest import serving
+from tests.resilience.harness import EmulatorProcess, WorkerProcess, courier, wait_until
 from tests.tls.certs import make_tls_files
-from worker.redisserver import PrivateRedis, TlsFiles
+from worker.redisserver import PrivateRedis, TlsFiles, free_port
 from worker.redistls import redis_tls_options
 
 SEAL_KEY = "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE="
@@ -230,3 +233,49 @@ def test_celery_gets_the_tls_options_and_a_bad_url_is_named_without_its_password
     assert "COURIER_REDIS_URL" in str(caught.value)
     assert "ssl_cert_reqs" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+def test_flower_over_tls_sees_the_jobs_and_the_queues(
+    tls_env: dict[str, str], tls_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    # Flower on the private-CA URL form; the worker on the plain form (system CAs).
+    port = free_port()
+    user, password = "ops", "flower-Tls-9"
+    env = {**tls_env, "COURIER_FLOWER_BASIC_AUTH": f"{user}:{password}"}
+    args = ["flower", "--port", str(port), "--db", str(tmp_path / "flower.db")]
+    log_path = tmp_path / "flower.log"
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+    def get(url: str) -> Any:
+        request = urllib.request.Request(url, headers=auth)
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    with serving(args, env=env, log_path=log_path, health_path="/healthcheck", port=port) as url:
+        wait_until(lambda: get(f"{url}/api/workers"), timeout_seconds=60, what="Flower's workers")
+        job = _json(
+            courier(
+                "resend",
+                "--client-id",
+                CLIENT_ID,
+                "--username",
+                "user0000002",
+                "--wait",
+                "--json",
+                env=tls_env,
+                timeout_seconds=90,
+            )
+        )
+        assert job["state"] == "succeeded", job
+        task = wait_until(
+            lambda: get(f"{url}/api/tasks").get(job["id"], {}).get("state") == "SUCCESS",
+            timeout_seconds=30,
+            what="the job as SUCCESS in Flower",
+        )
+        assert task
+        # Flower reads queue lengths from the broker itself (its own Redis connection).
+        queues = get(f"{url}/api/queues/length")
+        assert {q["name"] for q in queues["active_queues"]} >= {"interactive", "bulk"}
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    assert password not in text
+    assert PASSWORD not in text

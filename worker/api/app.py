@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hmac
+import importlib.metadata
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -16,22 +19,26 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
+from worker.api.decode import parse_query, read_json_object
 from worker.api.errors import ApiError, error_response, install_error_handlers, invalid
+from worker.api.openapi import openapi_document
 from worker.api.params import (
     ID_PATTERN,
     action_label,
     campaign_arguments,
     check_parameters,
-    json_object,
-    query_parameters,
+    choose_action,
     submit,
 )
 from worker.errors import ConfigurationError
 from worker.metrics import CourierCollector
 from worker.redact import short_path
 from worker.runtime import get_runtime
+from worker.sealing import Sealer
 from worker.settings import Settings
 
 __all__ = ["create_app"]
@@ -67,38 +74,60 @@ def bearer_check(settings: Settings) -> Callable[[Request], None]:
     return check
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, token_operations: bool = True) -> FastAPI:
     """The HTTP front for ``settings``; jobs go through this process's runtime.
 
+    ``token_operations`` false: the front serves no request that needs COURIER_SEAL_KEY
+    (GetUserAttributeVerificationCode, a SecretHash); they answer 400 UnsupportedOperation
+    and ``/healthz`` lists the key as missing.
+
     Raises:
-        ConfigurationError: COURIER_API_TOKENS is empty (``courier api --dev`` makes one).
+        ConfigurationError: COURIER_API_TOKENS is empty (``courier api --dev`` makes one);
+            COURIER_SEAL_KEY is malformed, or unset while ``token_operations`` is true.
     """
     if not settings.api_tokens:
         raise ConfigurationError(
             "COURIER_API_TOKENS is empty: the HTTP front needs at least one bearer token "
             "(or run `courier api --dev` for a local run with a generated token)"
         )
+    if settings.seal_key is not None or token_operations:
+        Sealer.from_settings(settings)  # unset or malformed: refuse now, not per request
     app = FastAPI(title="cognito-courier", docs_url=None, redoc_url=None, openapi_url=None)
     authorized = [Depends(bearer_check(settings))]
+    body_timeout = settings.api_body_timeout_seconds
     install_error_handlers(app)
     registry = install_request_log(app)
 
-    @app.get("/", dependencies=authorized)
-    async def query_action(request: Request) -> JSONResponse:
-        params = query_parameters(request)
-        action_name = params.pop("Action", None)
-        request.state.action = action_label(action_name)
-        return await submit(check_parameters(action_name, params), params)
+    def check_token_operations(action: Any, params: Mapping[str, Any]) -> None:
+        if token_operations:
+            return
+        if action.needs_seal or "SecretHash" in params:
+            raise ApiError(
+                400,
+                "UnsupportedOperation",
+                "this front was started without COURIER_SEAL_KEY and serves no request "
+                "carrying an AccessToken or a SecretHash",
+            )
 
-    @app.post("/", dependencies=authorized)
-    async def json_action(request: Request) -> JSONResponse:
-        extra = sorted(set(request.query_params) - {"Action"})
-        if extra:
-            raise invalid(extra[0], "POST takes its parameters in the JSON body")
-        params = await json_object(request)
-        action_name = params.pop("Action", None) or request.query_params.get("Action")
+    @app.api_route("/", methods=["GET", "POST"], dependencies=authorized)
+    async def action_root(request: Request) -> JSONResponse:
+        query = parse_query(request.scope["query_string"])
+        if request.method == "GET":
+            params: dict[str, Any] = dict(query.params)
+            if "ClientMetadata" in params:
+                raise invalid("ClientMetadata", "send it as a JSON object in the body of POST /")
+            action_name = params.pop("Action", None)
+        else:
+            extra = sorted(set(query.params) - {"Action"})
+            if extra:
+                raise invalid(extra[0], "POST takes its parameters in the JSON body")
+            params = await read_json_object(request, timeout_seconds=body_timeout)
+            action_name = choose_action(query.params, params)
+            params.pop("Action", None)
         request.state.action = action_label(action_name)
-        return await submit(check_parameters(action_name, params), params)
+        action = check_parameters(action_name, params)
+        check_token_operations(action, params)
+        return await submit(action, params, plus_in=query.plus_in)
 
     @app.get("/jobs/{job_id}", dependencies=authorized)
     async def get_job(request: Request, job_id: str) -> JSONResponse:
@@ -109,12 +138,23 @@ def create_app(settings: Settings) -> FastAPI:
             raise invalid("JobId", "not a job id")
         return JSONResponse(await run_in_threadpool(job_status, job_id))
 
+    install_campaigns(app, authorized, body_timeout_seconds=body_timeout)
+    install_operations(app, registry, token_operations=token_operations)
+    return app
+
+
+def install_campaigns(app: FastAPI, authorized: list[Any], *, body_timeout_seconds: float) -> None:
+    """POST /campaigns and GET /campaigns/{id}."""
+
     @app.post("/campaigns", dependencies=authorized)
     async def start_campaign(request: Request) -> JSONResponse:
         from tasks.campaigns import start_campaign  # noqa: PLC0415
 
         request.state.action = "StartCampaign"
-        arguments = campaign_arguments(await json_object(request))
+        if request.scope["query_string"]:
+            raise invalid("(query string)", "POST /campaigns takes its fields in the JSON body")
+        body = await read_json_object(request, timeout_seconds=body_timeout_seconds)
+        arguments = campaign_arguments(body)
         document = await run_in_threadpool(lambda: start_campaign(**arguments))
         if document.get("id") is None:  # a dry run: nothing stored, nothing to follow
             return JSONResponse(document)
@@ -130,18 +170,54 @@ def create_app(settings: Settings) -> FastAPI:
             raise invalid("CampaignId", "not a campaign id")
         return JSONResponse(await run_in_threadpool(campaign_status, campaign_id))
 
+
+def install_operations(
+    app: FastAPI, registry: CollectorRegistry, *, token_operations: bool
+) -> None:
+    """The public routes: /healthz, /metrics, /openapi.json, /docs and /redoc."""
+    contract = openapi_document(version=_version())
+
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
         request.state.action = "Healthz"
-        await run_in_threadpool(get_runtime().redis.ping)  # RedisError: 503
-        return JSONResponse({"status": "ok"})
+        missing = [] if token_operations else ["COURIER_SEAL_KEY"]
+        try:
+            await run_in_threadpool(get_runtime().redis.ping)
+        except RedisError as exc:
+            log.warning("healthz: Redis does not answer: %s", type(exc).__name__)
+            document: dict[str, object] = {"status": "unavailable", "redis": "unreachable"}
+            status = 503
+        else:
+            document, status = {"status": "ok", "redis": "ok"}, 200
+        document |= {"token_operations": token_operations, "missing": missing}
+        return JSONResponse(document, status_code=status)
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> Response:
         request.state.action = "Metrics"
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    @app.get("/openapi.json")
+    async def openapi(request: Request) -> JSONResponse:
+        request.state.action = "OpenApi"
+        return JSONResponse(contract)
+
+    @app.get("/docs")
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        request.state.action = "Docs"
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="cognito-courier")
+
+    @app.get("/redoc")
+    async def redoc(request: Request) -> HTMLResponse:
+        request.state.action = "Docs"
+        return get_redoc_html(openapi_url="/openapi.json", title="cognito-courier")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("cognito-courier")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "0+unknown"
 
 
 def install_request_log(app: FastAPI) -> CollectorRegistry:
@@ -168,11 +244,14 @@ def install_request_log(app: FastAPI) -> CollectorRegistry:
         started = time.perf_counter()
         try:
             response = await call_next(request)
+        except ClientDisconnect:  # the client left mid-body: its doing, not a fault here
+            log.info("%s %s: the client disconnected mid-request", request.method, request.url.path)
+            response = error_response(499, "ClientClosedRequest", "the client disconnected")
         except Exception as exc:  # its message may hold a request's values: not logged
             log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
             response = error_response(500, "InternalFailure", "the request could not be handled")
         elapsed = time.perf_counter() - started
-        action = str(getattr(request.state, "action", "Unknown"))
+        action = str(getattr(request.state, "action", "Invalid"))  # refused before routing
         requests.labels(action, str(response.status_code)).inc()
         latency.labels(action).observe(elapsed)
         access_log(request, response, action, elapsed)

@@ -21,6 +21,7 @@ from worker.errors import (
     BrokerUnavailable,
     CampaignError,
     CampaignNotFoundError,
+    CognitoError,
     ConfigurationError,
     InvalidRequestError,
     JobNotFoundError,
@@ -61,9 +62,13 @@ _ERRORS: Final[dict[type[Exception], tuple[int, str]]] = {
     InvalidRequestError: (400, "InvalidParameterException"),
     JobNotFoundError: (404, "JobNotFound"),
     CampaignNotFoundError: (404, "CampaignNotFound"),
-    CampaignError: (400, "InvalidCampaignException"),
 }
-_HTTP_KINDS: Final = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge"}
+_HTTP_KINDS: Final = {
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    408: "RequestTimeout",
+    413: "RequestEntityTooLarge",
+}
 
 
 def error_response(
@@ -83,6 +88,12 @@ def install_error_handlers(app: FastAPI) -> None:
         status, kind = next(v for k, v in _ERRORS.items() if isinstance(exc, k))
         return error_response(status, kind, str(exc))
 
+    async def campaign_refused(_: Request, exc: Exception) -> JSONResponse:
+        cause = exc.__cause__
+        if isinstance(cause, CognitoError) and cause.code == "ResourceNotFoundException":
+            return error_response(404, "ResourceNotFoundException", str(exc))
+        return error_response(400, "InvalidCampaignException", str(exc))
+
     async def misconfigured(request: Request, exc: Exception) -> JSONResponse:
         log.error("%s %s: %s", request.method, request.url.path, exc)
         return error_response(500, "InternalFailure", f"the front is misconfigured: {exc}")
@@ -99,11 +110,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         kind = _HTTP_KINDS.get(exc.status_code, "HttpError")
-        return error_response(exc.status_code, kind, str(exc.detail), exc.headers)
+        headers = dict(exc.headers or {})
+        if "Allow" in headers:  # Starlette joins a set: in no stable order
+            headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
+        return error_response(exc.status_code, kind, str(exc.detail), headers)
 
     app.add_exception_handler(ApiError, api_error)
     for exc_class in _ERRORS:
         app.add_exception_handler(exc_class, known)
+    app.add_exception_handler(CampaignError, campaign_refused)
     app.add_exception_handler(ConfigurationError, misconfigured)
     app.add_exception_handler(RedisError, unavailable)
     app.add_exception_handler(BrokerUnavailable, unavailable)

@@ -8,29 +8,31 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from worker.api.errors import ApiError, invalid
+from worker.errors import InvalidRequestError
 
 __all__ = [
     "ID_PATTERN",
     "action_label",
     "campaign_arguments",
     "check_parameters",
-    "json_object",
-    "query_parameters",
+    "choose_action",
     "submit",
 ]
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _POOL_ID = re.compile(r"[\w-]+_[0-9a-zA-Z]+")
-_MAX_BODY_BYTES: Final = 16 * 1024 * 1024  # a campaign of ~500,000 inline usernames
+# A literal "+" in a query string is a space (form encoding); none of these may hold one.
+_PLUS_HINT: Final = (
+    " (a '+' in a query string means a space: send a plus sign as %2B, or use POST /)"
+)
 
 
 # --- the two actions -------------------------------------------------------------------
@@ -60,6 +62,7 @@ class _Action:
     required: tuple[str, ...]
     optional: tuple[str, ...]
     submit: Callable[[Mapping[str, Any]], str]
+    needs_seal: bool = False  # carries an AccessToken: COURIER_SEAL_KEY is needed
 
 
 _ACTIONS: Final = {
@@ -67,7 +70,10 @@ _ACTIONS: Final = {
         ("ClientId", "Username"), ("SecretHash", "ClientMetadata"), _submit_resend
     ),
     "GetUserAttributeVerificationCode": _Action(
-        ("AccessToken", "AttributeName"), ("ClientMetadata",), _submit_verification
+        ("AccessToken", "AttributeName"),
+        ("ClientMetadata",),
+        _submit_verification,
+        needs_seal=True,
     ),
 }
 # In Cognito's model, but they describe the live request of the user's device, which a
@@ -77,6 +83,13 @@ _UNSUPPORTED: Final = frozenset({"UserContextData", "AnalyticsMetadata"})
 
 def action_label(name: object) -> str:
     return name if isinstance(name, str) and name in _ACTIONS else "Invalid"
+
+
+def _no_nulls(params: Mapping[str, Any]) -> None:
+    """JSON ``null`` is not a value: a parameter is given, or left out (never rewritten)."""
+    for name, value in params.items():
+        if value is None:
+            raise invalid(name, "null is not a value: leave the parameter out instead")
 
 
 def check_parameters(action_name: object, params: Mapping[str, Any]) -> _Action:
@@ -91,6 +104,7 @@ def check_parameters(action_name: object, params: Mapping[str, Any]) -> _Action:
     action = _ACTIONS.get(action_name) if isinstance(action_name, str) else None
     if action is None:  # the value is not echoed: it may be anything pasted there
         raise ApiError(400, "InvalidAction", f"Action: must be one of {choices}")
+    _no_nulls(params)
     for name in params:
         if name in _UNSUPPORTED:
             raise invalid(name, "not supported for queued requests")
@@ -102,39 +116,44 @@ def check_parameters(action_name: object, params: Mapping[str, Any]) -> _Action:
     return action
 
 
-def query_parameters(request: Request) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for name, value in request.query_params.multi_items():
-        if name in params:
-            raise invalid(name, "given more than once")
-        params[name] = value
-    if "ClientMetadata" in params:
-        raise invalid("ClientMetadata", "send it as a JSON object in the body of POST /")
-    return params
+def choose_action(query: Mapping[str, str], body: Mapping[str, Any]) -> object:
+    """The ``Action`` of a POST: the body's, the query's, or both when they agree.
+
+    A body that names ``Action`` at all decides (an empty or non-string one is refused
+    later, never replaced by the query's).
+
+    Raises:
+        ApiError: 400 InvalidParameterCombination when query and body disagree.
+    """
+    if "Action" not in body:
+        return query.get("Action")
+    if "Action" in query and query["Action"] != body["Action"]:
+        raise ApiError(
+            400,
+            "InvalidParameterCombination",
+            "Action: the query string and the body name different actions",
+        )
+    return body["Action"]
 
 
-async def json_object(request: Request) -> dict[str, Any]:
-    too_large = ApiError(413, "RequestEntityTooLarge", f"the body is over {_MAX_BODY_BYTES} bytes")
-    if int(request.headers.get("content-length") or 0) > _MAX_BODY_BYTES:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > _MAX_BODY_BYTES:
-            raise too_large
-    try:
-        document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "SerializationException", "the body is not valid JSON") from None
-    if not isinstance(document, dict):
-        raise ApiError(400, "SerializationException", "the body must be a JSON object")
-    return document
+async def submit(
+    action: _Action, params: Mapping[str, Any], *, plus_in: Collection[str] = ()
+) -> JSONResponse:
+    """Queue the job; 202 with its status document and ``Location``.
 
+    ``plus_in`` names the query parameters whose raw value held a ``+``: when one of them
+    is refused, the message says how to send a plus sign.
 
-async def submit(action: _Action, params: Mapping[str, Any]) -> JSONResponse:
+    Raises:
+        ApiError: 400 InvalidParameterException naming the field a value breaks.
+    """
     from tasks import job_status  # noqa: PLC0415
 
-    job_id = await run_in_threadpool(action.submit, params)
+    try:
+        job_id = await run_in_threadpool(action.submit, params)
+    except InvalidRequestError as exc:
+        hint = _PLUS_HINT if exc.field in plus_in else ""
+        raise ApiError(400, "InvalidParameterException", f"{exc}{hint}") from None
     document = await run_in_threadpool(job_status, job_id)
     return JSONResponse(document, status_code=202, headers={"Location": f"/jobs/{job_id}"})
 
@@ -182,7 +201,8 @@ def campaign_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
     for name in body:
         if name not in _CAMPAIGN_FIELDS:
             raise invalid(name, "not a campaign field")
-    given = {name: value for name, value in body.items() if value is not None}
+    _no_nulls(body)
+    given = dict(body)
     if "ClientId" not in given:
         raise ApiError(400, "MissingParameter", "ClientId: is required for a campaign")
     title = given.get("Name")

@@ -105,6 +105,8 @@ def create_campaign(
         "slice_seconds": options.slice_seconds,
         "batch_rows": options.chunk_size,
         "source": json.dumps(options.source),
+        # the share of the budget campaigns may take: the first ETA, before calls are measured
+        "budget_rate": settings.rate_limit * settings.bulk_share,
     }
     if options.client_metadata:
         fields["client_metadata"] = json.dumps(options.client_metadata)

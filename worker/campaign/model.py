@@ -81,6 +81,7 @@ class CampaignKeys:
         self.requeue = self.prefix + "requeue"  # list: members to dispatch again first
         self.deferred = self.prefix + "deferred"  # zset: row -> due time (s)
         self.rejects = self.prefix + "rejects"  # string: "line<TAB>reason<LF>" per reject
+        self.run = self.prefix + "run"  # set: rows of the current account-answer run
 
     def users(self, chunk: int) -> str:
         """String of chunk ``chunk``'s usernames, each followed by a newline."""

@@ -1,8 +1,25 @@
-"""The campaign report: one CSV line per user with what became of them.
+"""The campaign report: one CSV line per user, then one per rejected input row.
 
-Columns: ``username, state, error_code, delivery_medium, destination, attempts, time``.
-``destination`` is as Cognito masked it (``a***@e***``); ``time`` is when the row last
-settled (ISO 8601 UTC), empty for rows that never reached a worker (queued, cancelled).
+Columns: ``username, state, error_code, error_message, delivery_medium, destination,
+attempts, time, line``.
+
+* ``error_message`` is Cognito's message as it answered (so "User is already confirmed."
+  can be told from other ``InvalidParameterException``), or the project's for what it
+  decided before calling.
+* ``destination`` is as Cognito masked it (``a***@e***``); ``time`` is when the row last
+  settled (ISO 8601 UTC), empty for rows that never reached a worker (queued, cancelled).
+* Rejected input rows follow the users, in input order: ``state`` ``rejected``, ``line``
+  the line an editor shows, ``error_code`` ``CourierRejectedInput``, ``error_message``
+  the reason, ``username`` empty (the row did not hold a usable one). Up to 100,000 are
+  kept with a campaign; all are counted in the status document's ``rejected``.
+
+**Safe to open in a spreadsheet** (OWASP "CSV Injection"): a cell that would start with
+``=``, ``+``, ``-``, ``@``, tab or carriage return - which Excel, LibreOffice and Google
+Sheets read as a formula - is written with a ``'`` in front, and so is a cell that starts
+with ``'`` itself. To recover the exact value (a username such as ``=HYPERLINK(...)``
+is valid in Cognito): **if a cell starts with ``'``, drop that one character**; nothing
+else is changed (:func:`unescape_cell` does it). Quotes, delimiters and line breaks are
+CSV-quoted as usual.
 """
 
 from __future__ import annotations
@@ -15,21 +32,44 @@ from typing import IO
 from worker.campaign.model import STATE_BY_CODE
 from worker.campaign.store import CampaignStore, iso
 
-__all__ = ["REPORT_COLUMNS", "iter_report_rows", "write_report"]
+__all__ = [
+    "REJECTED_CODE",
+    "REPORT_COLUMNS",
+    "escape_cell",
+    "iter_report_rows",
+    "unescape_cell",
+    "write_report",
+]
 
 REPORT_COLUMNS = (
     "username",
     "state",
     "error_code",
+    "error_message",
     "delivery_medium",
     "destination",
     "attempts",
     "time",
+    "line",
 )
+REJECTED_CODE = "CourierRejectedInput"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def escape_cell(value: str) -> str:
+    """``value`` safe for a spreadsheet: a ``'`` in front when it starts like a formula
+    (or with ``'``); :func:`unescape_cell` undoes it exactly."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def unescape_cell(value: str) -> str:
+    """The exact value of a report cell: one leading ``'`` dropped, if there is one."""
+    return value[1:] if value.startswith("'") else value
 
 
 def iter_report_rows(store: CampaignStore) -> Iterator[tuple[str, ...]]:
-    """Yield one report row per campaign row, chunk by chunk (one chunk in memory).
+    """Yield one report row per campaign row, chunk by chunk (one chunk in memory), then
+    one per kept rejected input row. Values are as stored (not escaped).
 
     Raises:
         CampaignNotFoundError: no such campaign.
@@ -43,16 +83,29 @@ def iter_report_rows(store: CampaignStore) -> Iterator[tuple[str, ...]]:
         latest: dict[int, list[str]] = {}
         for record in store.outcomes(chunk).decode("utf-8").splitlines():
             parts = record.split("\t")
-            if len(parts) == 7:
+            if len(parts) in (7, 8):  # 7: written before error messages were kept
                 latest[int(parts[0])] = parts
         for offset, name in enumerate(names):
             code = states[offset] if offset < len(states) else 0
             found = latest.get(offset)
             if found is None:
-                yield (name, STATE_BY_CODE[code], "", "", "", "0", "")
+                yield (name, STATE_BY_CODE[code], "", "", "", "", "0", "", "")
                 continue
             stamp = iso(float(found[6])) or ""
-            yield (name, STATE_BY_CODE[code], found[2], found[3], found[4], found[5], stamp)
+            message = found[7] if len(found) == 8 else ""
+            yield (
+                name,
+                STATE_BY_CODE[code],
+                found[2],
+                message,
+                found[3],
+                found[4],
+                found[5],
+                stamp,
+                "",
+            )
+    for line, reason in store.rejects():
+        yield ("", "rejected", REJECTED_CODE, reason, "", "", "0", "", str(line))
 
 
 def write_report(store: CampaignStore, path: str | Path | IO[str]) -> int:
@@ -73,6 +126,6 @@ def _write(store: CampaignStore, handle: IO[str]) -> int:
     writer.writerow(REPORT_COLUMNS)
     count = 0
     for row in iter_report_rows(store):
-        writer.writerow(row)
+        writer.writerow([escape_cell(cell) for cell in row])
         count += 1
     return count

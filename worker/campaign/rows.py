@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.campaign.model import MAX_REJECTS_SHOWN
+from worker.clients import fold_username
 from worker.errors import InvalidRequestError
 from worker.validation import check_username
 
@@ -40,7 +41,8 @@ class Intake:
 
     Attributes:
         case_sensitive: False (the default) merges names that differ only in letter
-            case, compared lower-cased; True keeps them apart.
+            case, compared case-folded as the per-user guard counts them
+            (:func:`worker.clients.fold_username`); True keeps them apart.
         accepted: rows accepted (each a distinct user).
         rejected: rows rejected (all of them counted).
         duplicates: rows dropped as exact repeats of an accepted name.
@@ -63,7 +65,7 @@ class Intake:
         if isinstance(value, Reject):
             self.reject(value)
             return None
-        key = value if self.case_sensitive else value.lower()
+        key = fold_username(value, case_sensitive=self.case_sensitive)
         kept = self._seen.get(key)
         if kept is not None:
             if kept == value:

@@ -18,11 +18,13 @@ __all__ = [
     "DUE",
     "FINISH",
     "NEXT",
+    "PAUSE",
     "REAP",
     "RECONCILE",
     "RECORD",
     "RELEASE",
     "RENEW",
+    "REOPEN",
     "SWEEP",
     "TAKE",
 ]
@@ -89,9 +91,13 @@ return results
 """
 )
 
-# KEYS meta rows counts leases rate deferred out... (one outcome key per row). ARGV member
-# lease_ttl expire_at mine, then per row: row code record attempts due. Sets each row's
-# final (or deferred) state, the counts, its outcome record and the rate ring in one step.
+# KEYS meta rows counts leases rate deferred run out... (one outcome key per row). ARGV
+# member lease_ttl expire_at mine, then per row: row code record attempts due. A row put
+# back (code 0, or 6 with due 0: claimable again by its member) has an empty record, which
+# is not appended; a deferred row (6, due > 0) joins the deferred zset; a success ends the
+# account-answer run (``run``, see worker.campaign.account). Sets each row's
+# final (or deferred) state, the counts, its outcome record and the rate ring in one step;
+# meta keeps the campaign's whole ``calls`` and the times of its first and last recorded call.
 # Returns how many rows were recorded (a row not running for this holder is left alone).
 RECORD: Final = (
     _PRELUDE
@@ -104,26 +110,34 @@ local slot = sec % 32
 if tonumber(redis.call('HGET', KEYS[5], 't' .. slot) or '-1') ~= sec then
   redis.call('HSET', KEYS[5], 't' .. slot, sec, 'n' .. slot, 0)
 end
-local recorded, calls = 0, 0
+local recorded, calls, succeeded = 0, 0, false
 for i = 5, #ARGV, 5 do
   local row, code = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  local out = KEYS[6 + (i - 5) / 5 + 1]
+  local out = KEYS[7 + (i - 5) / 5 + 1]
+  local due = tonumber(ARGV[i + 4])
   calls = calls + tonumber(ARGV[i + 3])
   if byte_at(KEYS[2], row) == mine then
-    if code == 6 and cancelled then code = 5 end
+    if (code == 6 or code == 0) and cancelled then code = 5 end
+    if code == 2 then succeeded = true end
     redis.call('SETRANGE', KEYS[2], row, string.char(code))
     move(KEYS[3], mine, code, 1)
-    if redis.call('APPEND', out, ARGV[i + 2]) == #ARGV[i + 2] then
+    if #ARGV[i + 2] > 0 and redis.call('APPEND', out, ARGV[i + 2]) == #ARGV[i + 2] then
       redis.call('EXPIREAT', out, expire_at)
     end
-    if code == 6 then
-      redis.call('ZADD', KEYS[6], tonumber(ARGV[i + 4]), row)
+    if code == 6 and due > 0 then
+      redis.call('ZADD', KEYS[6], due, row)
       redis.call('EXPIREAT', KEYS[6], expire_at)
     end
     recorded = recorded + 1
   end
 end
+if succeeded then redis.call('DEL', KEYS[7]) end
 redis.call('HINCRBY', KEYS[5], 'n' .. slot, calls)
+if calls > 0 then
+  redis.call('HINCRBY', KEYS[1], 'calls', calls)
+  redis.call('HSETNX', KEYS[1], 'first_call_at', t)
+  redis.call('HSET', KEYS[1], 'last_call_at', t)
+end
 redis.call('HSET', KEYS[1], 'updated_at', t)
 redis.call('ZADD', KEYS[4], 'XX', t + tonumber(ARGV[2]), ARGV[1])
 return recorded
@@ -315,5 +329,38 @@ for i = 1, #s do
 end
 redis.call('EXPIREAT', KEYS[3], tonumber(ARGV[3]))
 return open
+"""
+)
+
+# KEYS meta. ARGV pause_reason (JSON). Pauses an active, unfinished campaign and stores why.
+# 1 paused, 0 not active (paused already: the first reason stays; cancelled; finished).
+PAUSE: Final = (
+    _PRELUDE
+    + """
+if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'finished_at') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'paused', 'pause_reason', ARGV[1], 'updated_at', now())
+return 1
+"""
+)
+
+# KEYS rows counts deferred. ARGV expire_at row... Turns failed rows (3) back into deferred
+# rows due now (rows that met an account condition before it was recognised). Returns the
+# rows turned back, in order.
+REOPEN: Final = (
+    _PRELUDE
+    + """
+local t, reopened = now(), {}
+for i = 2, #ARGV do
+  local row = tonumber(ARGV[i])
+  if byte_at(KEYS[1], row) == 3 then
+    redis.call('SETRANGE', KEYS[1], row, string.char(6))
+    move(KEYS[2], 3, 6, 1)
+    redis.call('ZADD', KEYS[3], t, row)
+    reopened[#reopened + 1] = row
+  end
+end
+if #reopened > 0 then redis.call('EXPIREAT', KEYS[3], tonumber(ARGV[1])) end
+return reopened
 """
 )

@@ -16,13 +16,15 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
+from worker.campaign import account
 from worker.campaign.engine import Dispatcher, Tuning, pump
-from worker.campaign.model import CODE_BY_STATE, DEFERRED
+from worker.campaign.model import CODE_BY_STATE, DEFERRED, SKIPPED
 from worker.campaign.store import CampaignStore
 from worker.delivery import USER_CAP_CODE, Outcome, ResendRequest, deliver
 from worker.errors import CampaignNotFoundError
@@ -131,33 +133,100 @@ class _Holder:
                 name = self.patient(partial(_username, store, meta, names, row))
                 requests.append((row, ResendRequest(client_id, name, None, metadata)))
             if requests:
-                outcomes = self.send_all(requests)
-                self.patient(partial(_record, store, meta, tuning, member, outcomes))
+                sent = self.send_all(requests)
+                self.patient(partial(_record, store, meta, tuning, member, sent))
+                if sent.pause_reason is not None:
+                    self.stop_for_account(meta, sent)
+                    return "paused"
             if claimed and claimed[-1] < 0:
                 return _STOPS[claimed[-1]]
             per_row = (time.monotonic() - began) / len(batch)
             size = _next_claim_size(size, per_row, tuning.claim_rows)
         return "done"
 
-    def send_all(self, requests: list[tuple[int, ResendRequest]]) -> list[tuple[int, Outcome]]:
+    def send_all(self, requests: list[tuple[int, ResendRequest]]) -> Sent:
         """Send claimed rows in turn; the per-user guard is asked for all of them at once.
 
         One ``reserve_many`` round trip instead of one per row; each row's decision is its
         first attempt's (a retry asks the guard again), so no call goes out unguarded. A row
         whose delivery meets a Redis failure (the limiter, the guard) waits for Redis and
         is delivered again: nothing had left for it, or only a throttled call.
+
+        Answers about the account (:mod:`worker.campaign.account`) stop the batch: that
+        row, the rest of the batch (never sent) and, for a run, this batch's rows in the
+        run go back with their guard slots released, and ``pause_reason`` says why.
+        Cognito's per-user cap teaches the guard the calls it did not see.
         """
         operation = ResendRequest.operation
+        guard = self.runtime.guard
         clients = self.runtime.clients
         user_keys = [r.user_key(clients) for _, r in requests]
         legacy_keys = [r.legacy_user_key() for _, r in requests]
         decisions = self.patient(
-            partial(self.runtime.guard.reserve_many, operation, user_keys, legacy_keys=legacy_keys)
+            partial(guard.reserve_many, operation, user_keys, legacy_keys=legacy_keys)
         )
-        return [
-            (row, self.patient(partial(_send, self.runtime, self.store.id, request, decision)))
-            for (row, request), decision in zip(requests, decisions, strict=True)
-        ]
+        sent = Sent()
+        hits: list[int] = []  # this batch's rows in a run, by index
+        for index, ((row, request), decision) in enumerate(zip(requests, decisions, strict=True)):
+            if sent.pause_reason is not None:  # not sent: it goes back as it is
+                if decision.allowed:
+                    self.patient(partial(guard.release, operation, user_keys[index]))
+                sent.outcomes.append((row, Outcome("skipped", 0)))
+                sent.back.add(row)
+                continue
+            outcome = self.patient(partial(_send, self.runtime, self.store.id, request, decision))
+            kind = account.classify(outcome)
+            if kind == "user_cap":
+                wait = self.patient(partial(guard.saturate, operation, user_keys[index]))
+                outcome = replace(outcome, retry_after_seconds=wait)
+            elif kind == "account":
+                sent.pause_reason = account.reason(outcome)
+                hits = [index]
+            elif kind == "run":
+                hits.append(index)
+                users = self.patient(partial(account.run_hit, self.store, row))
+                if users >= account.RUN_DISTINCT_USERS:
+                    sent.pause_reason = account.run_reason(outcome, users)
+            sent.outcomes.append((row, outcome))
+            if sent.pause_reason is not None:
+                for hit in hits:
+                    self.patient(partial(guard.release, operation, user_keys[hit]))
+                    sent.back.add(requests[hit][0])
+        return sent
+
+    def stop_for_account(self, meta: dict[str, str], sent: Sent) -> None:
+        """Pause the campaign for an account answer. Rows of the run that earlier batches
+        (any worker) recorded ``failed`` are first turned back into deferred rows, their
+        guard slots released, so the paused campaign shows no row burnt by it."""
+        store, guard = self.store, self.runtime.guard
+        why = sent.pause_reason
+        assert why is not None
+        keys = store.keys
+        earlier = [r for r in self.patient(partial(account.run_rows, store)) if r not in sent.back]
+        reopened: list[int] = []
+        if earlier:
+            reopened = self.patient(
+                lambda: store.run(
+                    "REOPEN", [keys.rows, keys.counts, keys.deferred], [meta["expire_at"], *earlier]
+                )
+            )
+        names: dict[int, list[str]] = {}
+        for row in reopened:
+            name = self.patient(partial(_username, store, meta, names, int(row)))
+            request = ResendRequest(meta["client_id"], name)
+            key = request.user_key(self.runtime.clients)
+            self.patient(partial(guard.release, request.operation, key))
+        if self.patient(partial(account.pause_self, store, why)):
+            log.warning("campaign %s paused: %s %s", store.id, why["code"], why["message"])
+
+
+@dataclass
+class Sent:
+    """What became of a batch: an outcome per row, the rows that go back, and why."""
+
+    outcomes: list[tuple[int, Outcome]] = field(default_factory=list)
+    back: set[int] = field(default_factory=set)
+    pause_reason: dict[str, Any] | None = None
 
 
 def _next_claim_size(size: int, seconds_per_row: float, most: int) -> int:
@@ -217,28 +286,37 @@ def _send(
         return Outcome("failed", 0, error_code="CourierInternalError", error_message=str(exc))
 
 
+def _one_line(text: str) -> str:
+    """``text`` fit for one tab-separated outcome field (tabs and line breaks as spaces)."""
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
 def _record(
     store: CampaignStore,
     meta: dict[str, str],
     tuning: Tuning,
     member: str,
-    outcomes: list[tuple[int, Outcome]],
+    sent: Sent,
 ) -> None:
     keys = store.keys
     size = int(meta["chunk_size"])
     defer = meta.get("on_user_cap", "defer") == "defer"
-    mine = _BATCH_CODES[0] if member.startswith("b:") else _CHUNK_CODES[0]
+    mine, claimable = _BATCH_CODES if member.startswith("b:") else _CHUNK_CODES
     out_keys: list[str] = []
     args: list[object] = [member, tuning.lease_seconds, meta["expire_at"], mine]
     now = time.time()
-    for row, outcome in outcomes:
+    for row, outcome in sent.outcomes:
+        chunk, offset = divmod(row, size)
+        out_keys.append(keys.outcomes(chunk))
+        if row in sent.back:  # claimable again by its member, no outcome recorded
+            args += [row, claimable, "", outcome.attempts, 0]
+            continue
         code = CODE_BY_STATE[outcome.state]
         due = 0.0
-        if outcome.error_code == USER_CAP_CODE and defer:
-            code = DEFERRED
+        if outcome.error_code == USER_CAP_CODE or account.classify(outcome) == "user_cap":
+            code = DEFERRED if defer else SKIPPED
             wait = outcome.retry_after_seconds or 60.0
             due = now + wait + random.uniform(0, 1)  # noqa: S311 - jitter, not crypto
-        chunk, offset = divmod(row, size)
         delivery = outcome.delivery or {}
         fields = (
             str(offset),
@@ -248,9 +326,9 @@ def _record(
             delivery.get("Destination", ""),
             str(outcome.attempts),
             str(int(now)),
+            (outcome.error_message or "")[:500],
         )
-        record = "\t".join(part.replace("\t", " ").replace("\n", " ") for part in fields)
-        out_keys.append(keys.outcomes(chunk))
+        record = "\t".join(_one_line(part) for part in fields)
         args += [row, code, record + "\n", outcome.attempts, due]
-    fixed = [keys.meta, keys.rows, keys.counts, keys.leases, keys.rate, keys.deferred]
+    fixed = [keys.meta, keys.rows, keys.counts, keys.leases, keys.rate, keys.deferred, keys.run]
     store.run("RECORD", [*fixed, *out_keys], args)

@@ -139,7 +139,8 @@ def list_pool_pages(
         try:
             page = _list_page(settings, limiter, client, params)
         except (CognitoError, PermitTimeoutError) as error:
-            raise CampaignError(f"ListUsers on {user_pool_id} failed: {error}") from None
+            # chained: the HTTP front answers an unknown pool 404 from the cause's code
+            raise CampaignError(f"ListUsers on {user_pool_id} failed: {error}") from error
         token = page.get("PaginationToken")
         yield [user["Username"] for user in page.get("Users", []) if "Username" in user], token
         if not token:

@@ -18,6 +18,7 @@ The index ``courier:campaigns`` (zset id -> created_at) serves ``list``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -38,6 +39,10 @@ __all__ = ["RATE_WINDOW_SECONDS", "CampaignStore", "iso", "list_campaign_ids"]
 
 RATE_WINDOW_SECONDS = 15
 """The status document's ``rate`` is the mean calls/s over this many whole seconds."""
+MIN_MEASURED_CALLS = 50
+"""Calls measured before the ETA trusts the measured rate over the budget share."""
+MIN_MEASURED_SECONDS = 3.0
+"""Seconds of sending measured before the ETA trusts the measured rate."""
 
 
 def iso(epoch: float | None) -> str | None:
@@ -240,18 +245,10 @@ class CampaignStore:
         counts = dict.fromkeys(COUNTED_STATES, 0)
         counts.update({k.decode(): int(v) for k, v in raw_counts.items()})
         now = seconds + micros / 1e6
-        rate = _recent_rate(raw_rate, int(now))
         state = _document_state(meta)
-        open_rows = sum(counts[name] for name in OPEN_STATES)
-        eta: float | None = 0.0
-        if state == "cancelled" or (open_rows == 0 and state != "ingesting"):
-            eta = 0.0
-        elif rate > 0:
-            eta = open_rows / rate
-            if last_due:
-                eta = max(eta, float(last_due[0][1]) - now)
-        else:
-            eta = None
+        figures = _Figures(meta, counts, now)
+        rate = figures.rate(raw_rate, finished=state in ("done", "cancelled"))
+        eta = figures.eta_seconds(state, rate, float(last_due[0][1]) if last_due else None)
         return {
             "id": self.id,
             "name": meta.get("name", self.id),
@@ -261,9 +258,13 @@ class CampaignStore:
             "rejected": int(meta.get("rejected", 0)),
             "rate": round(rate, 2),
             "eta_seconds": None if eta is None else round(eta, 1),
+            "duration_seconds": round(figures.duration_seconds(), 3),
+            "pause_reason": json.loads(meta["pause_reason"]) if meta.get("pause_reason") else None,
             "created_at": iso(float(meta["created_at"])),
             "updated_at": iso(float(meta["updated_at"])),
             "redelivered": int(meta.get("redelivered", 0)),
+            "duplicates": int(meta.get("duplicates", 0)),
+            "case_merged": int(meta.get("case_merged", 0)),
         }
 
     # --- control ------------------------------------------------------------------------
@@ -312,13 +313,65 @@ class CampaignStore:
         return changed
 
 
-def _recent_rate(raw_rate: dict[bytes, bytes], now: int) -> float:
-    calls = 0
-    for slot in range(32):
-        stamp = raw_rate.get(f"t{slot}".encode())
-        if stamp is not None and now - RATE_WINDOW_SECONDS <= int(stamp) < now:
-            calls += int(raw_rate.get(f"n{slot}".encode(), b"0"))
-    return calls / RATE_WINDOW_SECONDS
+class _Figures:
+    """A campaign's rate, ETA and duration, honest from the first second to the last.
+
+    * ``rate`` while running: calls/s over the last :data:`RATE_WINDOW_SECONDS` whole
+      seconds, or over the seconds since the first call when fewer have passed (a window
+      of idle seconds before the start would understate it 4x); once finished: the
+      average over the campaign, ``calls`` / (last call - first call), which stays put.
+    * ``eta_seconds``: open rows at the campaign's share of the budget (``budget_rate``,
+      stored at creation) until :data:`MIN_MEASURED_CALLS` calls over at least
+      :data:`MIN_MEASURED_SECONDS` were measured, then at the measured rate; never before
+      the last deferred row is due.
+    * ``duration_seconds``: creation to finish (or to now).
+    """
+
+    def __init__(self, meta: dict[str, str], counts: dict[str, int], now: float) -> None:
+        self.meta, self.counts, self.now = meta, counts, now
+        self.first = float(meta["first_call_at"]) if "first_call_at" in meta else None
+
+    def duration_seconds(self) -> float:
+        end = float(self.meta.get("finished_at", self.now))
+        return max(0.0, end - float(self.meta["created_at"]))
+
+    def rate(self, raw_rate: dict[bytes, bytes], *, finished: bool) -> float:
+        calls = int(self.meta.get("calls", 0))
+        if finished:
+            if self.first is None or calls == 0:
+                return 0.0
+            sending = float(self.meta.get("last_call_at", self.first)) - self.first
+            return calls / max(1.0, sending)
+        second = int(self.now)
+        window = RATE_WINDOW_SECONDS
+        if self.first is not None:
+            window = max(1, min(RATE_WINDOW_SECONDS, second - int(self.first)))
+        recent = 0
+        for slot in range(32):
+            stamp = raw_rate.get(f"t{slot}".encode())
+            if stamp is not None and second - window <= int(stamp) < second:
+                recent += int(raw_rate.get(f"n{slot}".encode(), b"0"))
+        return recent / window
+
+    def eta_seconds(self, state: str, rate: float, last_due: float | None) -> float | None:
+        open_rows = sum(self.counts[name] for name in OPEN_STATES)
+        if state in ("cancelled", "done") or (open_rows == 0 and state != "ingesting"):
+            return 0.0
+        measured = (
+            self.first is not None
+            and int(self.meta.get("calls", 0)) >= MIN_MEASURED_CALLS
+            and self.now - self.first >= MIN_MEASURED_SECONDS
+        )
+        budget = float(self.meta.get("budget_rate", 0) or 0)
+        pace = rate if measured else budget
+        if pace <= 0:
+            pace = rate
+        if pace <= 0:
+            return None
+        eta = open_rows / pace
+        if last_due is not None:
+            eta = max(eta, last_due - self.now)
+        return eta
 
 
 def _document_state(meta: dict[str, str]) -> str:

@@ -17,6 +17,7 @@ import redis
 from worker.campaign import engine
 from worker.campaign.engine import Dispatcher
 from worker.campaign.store import CampaignStore, list_campaign_ids
+from worker.logs import log_context
 
 __all__ = ["pump_live_campaigns"]
 
@@ -52,11 +53,16 @@ def pump_live_campaigns(
         if not client.set(lock, 1, nx=True, px=max(1, int(period_seconds * 900))):
             continue  # another worker pumped it within this period
         try:
-            engine.pump(store, dispatcher, reap=reap)
+            with log_context(campaign_id=campaign_id):  # its lines name the campaign
+                engine.pump(store, dispatcher, reap=reap)
         except redis.RedisError:
             raise  # Redis is gone for every campaign: the next period tries again
         except Exception:  # one broken campaign must not stall the others
-            log.exception("campaign watchdog: pumping campaign %s failed", campaign_id)
+            log.exception(
+                "campaign watchdog: pumping campaign %s failed",
+                campaign_id,
+                extra={"campaign_id": campaign_id},
+            )
             continue
         pumped += 1
     return pumped

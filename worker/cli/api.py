@@ -22,22 +22,36 @@ def api(
             "--dev",
             help=(
                 "Local run: without COURIER_API_TOKENS, generate a bearer token and print it "
-                "once on stderr."
+                "once on stderr; without COURIER_SEAL_KEY, serve no token operations."
+            ),
+        ),
+    ] = False,
+    without_token_operations: Annotated[
+        bool,
+        typer.Option(
+            "--without-token-operations",
+            help=(
+                "Serve no request carrying an AccessToken or a SecretHash (they answer 400 "
+                "UnsupportedOperation), so COURIER_SEAL_KEY is not needed."
             ),
         ),
     ] = False,
 ) -> None:
-    """Serve the HTTP front (/?Action=..., /jobs, /campaigns, /metrics, /healthz).
+    """Serve the HTTP front (/?Action=..., /jobs, /campaigns, /openapi.json, /healthz).
 
-    Refuses to start without COURIER_API_TOKENS unless ``--dev`` is given, when Redis does
-    not answer (exit 3) and when Redis may evict keys (exit 2; see
-    COURIER_REDIS_ALLOW_EVICTION). uvicorn's access log is off (it prints query strings,
-    where the GET form carries AccessTokens); the front logs each request's method, path
-    and status instead.
+    Refuses to start without COURIER_API_TOKENS unless ``--dev`` is given, and without a
+    valid COURIER_SEAL_KEY unless ``--without-token-operations`` (or ``--dev``) is given;
+    it refuses a Redis that does not answer (exit 3) or may evict keys (exit 2; see
+    COURIER_REDIS_ALLOW_EVICTION).
+    A request head must arrive within COURIER_API_HEADER_TIMEOUT_SECONDS (10) and a body
+    within COURIER_API_BODY_TIMEOUT_SECONDS (30). uvicorn's access log is off (it prints
+    query strings, where the GET form carries AccessTokens); the front logs each request's
+    method, path and status instead.
     """
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from worker.api import create_app  # noqa: PLC0415 - importing tasks reads settings
+    from worker.api.server import server_config  # noqa: PLC0415
     from worker.broker import check_eviction_policy  # noqa: PLC0415
     from worker.logs import configure_logging  # noqa: PLC0415
     from worker.runtime import Runtime, set_runtime  # noqa: PLC0415
@@ -50,24 +64,26 @@ def api(
         # Plain text on one line (no rich wrapping): it is meant to be copied.
         sys.stderr.write(f"dev run: bearer token for this process: {token}\n")
         sys.stderr.flush()
-    app = create_app(settings)  # ConfigurationError without a token: `courier` exits 2
+    token_operations = not without_token_operations
+    if dev and settings.seal_key is None and token_operations:
+        token_operations = False
+        sys.stderr.write(
+            "dev run: COURIER_SEAL_KEY is not set: requests carrying an AccessToken or a "
+            "SecretHash answer 400 UnsupportedOperation\n"
+        )
+    # ConfigurationError (no token, no or a bad seal key): `courier` exits 2
+    app = create_app(settings, token_operations=token_operations)
     runtime = Runtime.from_settings(settings)
     set_runtime(runtime)
     configure_logging(settings.log_format, logging.INFO)
     # Start-up check: Redis answers and does not evict (BrokerUnavailable: exit 3,
     # EvictingRedisError: exit 2, both reported by `courier`'s main).
     check_eviction_policy(runtime.redis, settings, role="HTTP front")
-    if settings.seal_key is None:
-        logging.getLogger("worker.api").warning(
-            "COURIER_SEAL_KEY is not set: requests with an AccessToken or a SecretHash will "
-            "fail (500 InternalFailure) until it is; workers need the same key"
-        )
-    uvicorn.run(
+    config = server_config(
         app,
         host=host,
         port=port,
-        access_log=False,
-        log_config=None,
-        server_header=False,
+        header_timeout_seconds=settings.api_header_timeout_seconds,
         proxy_headers=True,
     )
+    uvicorn.Server(config).run()

@@ -159,7 +159,9 @@ def status(
     ] = 0.5,
     as_json: JsonOption = False,
 ) -> None:
-    """Print the campaign status document (with --watch: follow it to the end)."""
+    """Print the campaign status document (with --watch: follow it to the end, or until
+    the campaign pauses itself for an account answer such as the daily e-mail limit; its
+    pause_reason says why, and `courier campaign resume` continues)."""
     from tasks.campaigns import campaign_status  # noqa: PLC0415
 
     try:
@@ -169,6 +171,13 @@ def status(
     except CourierError as exc:
         fail(exc, as_json=as_json)
     emit(document, as_json=as_json, title=f"campaign {campaign_id}")
+    why = document.get("pause_reason")
+    if why and not as_json:
+        err_console.print(
+            f"[bold yellow]paused by itself at {why['at']}:[/] {why['code']}: {why['message']}"
+            f"\nfix it (e.g. configure Amazon SES), then: courier campaign resume {campaign_id}",
+            highlight=False,
+        )
 
 
 def _watch(campaign_id: str, read: Any, interval_seconds: float, *, quiet: bool) -> Any:
@@ -192,8 +201,11 @@ def _watch(campaign_id: str, read: Any, interval_seconds: float, *, quiet: bool)
                 f"ok {counts['succeeded']}  failed {counts['failed']}  "
                 f"deferred {counts['deferred']}  eta {'?' if eta is None else f'{eta:.0f}s'}"
             )
+            why = document.get("pause_reason")
+            if why:
+                detail = f"paused by itself: {why['code']}: {why['message']}"
             progress.update(bar, completed=settled, total=document["total"] or None, detail=detail)
-            if document["state"] in _FINAL_STATES:
+            if document["state"] in _FINAL_STATES or why:
                 return document
             time.sleep(interval_seconds)
             document = read(campaign_id)
@@ -260,7 +272,12 @@ def report(
     out: Annotated[str, typer.Option("--out", help="Where to write the CSV report.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Write one CSV line per user: state, error code, medium, destination, attempts, time."""
+    """Write one CSV line per user (state, error code and message, medium, destination,
+    attempts, time), then one per rejected input row (state rejected, line, reason).
+
+    Spreadsheet-safe: a cell starting with = + - @ tab CR or ' has a ' put in front; drop
+    one leading ' to get the exact value.
+    """
     from tasks.campaigns import write_campaign_report  # noqa: PLC0415
 
     try:

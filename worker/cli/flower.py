@@ -50,6 +50,7 @@ def flower(
 
     Refuses to start without COURIER_FLOWER_BASIC_AUTH unless ``--dev`` is given.
     """
+    from worker.cli.run import run_celery  # noqa: PLC0415
     from worker.flower import flower_argv, flower_options, harden_flower  # noqa: PLC0415
     from worker.logs import configure_logging  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
@@ -83,4 +84,4 @@ def flower(
 
     # In-process: the options (basic auth included) never appear in the process arguments.
     argv = ["flower", f"--port={port}", f"--address={address}", *flower_argv(options)]
-    raise typer.Exit(app.start(argv) or 0)
+    raise typer.Exit(run_celery(app, argv))

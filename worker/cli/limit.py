@@ -158,7 +158,7 @@ def _limiter() -> _CheckedLimiter:
     except ConfigurationError as exc:
         raise _Failure("ConfigurationError", str(exc), EXIT_BAD_INPUT) from None
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
-    return _CheckedLimiter(make_rate_limiter(settings, client), settings.redis_url)
+    return _CheckedLimiter(make_rate_limiter(settings, client), mask_url(settings.redis_url))
 
 
 class _CheckedLimiter:

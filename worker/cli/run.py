@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from worker.cli.output import emit
 
-__all__ = ["register"]
+__all__ = ["register", "run_celery"]
 
 
 def worker(
@@ -23,9 +23,7 @@ def worker(
     hostname: Annotated[str | None, typer.Option("--hostname", "-n")] = None,
 ) -> None:
     """Run a worker with the project's defaults (threads pool, events on, both queues)."""
-    from celery.bin.celery import celery as celery_command  # noqa: PLC0415
-
-    import worker.app  # noqa: PLC0415, F401 - reading settings happens here, not at import
+    from worker.app import app  # noqa: PLC0415 - reading settings happens here, not at import
     from worker.settings import load_settings  # noqa: PLC0415
 
     argv = ["worker", "--queues", queues, "--loglevel", loglevel, "--task-events"]
@@ -35,11 +33,26 @@ def worker(
         argv += ["--concurrency", str(concurrency)]
     if hostname is not None:
         argv += ["--hostname", hostname]
-    # Celery's own command, as `celery -A worker.app worker` runs it, keeping its exit status
-    # (app.worker_main drops it): a worker that refuses its Redis (exit 2) or fails must not
-    # look like a clean stop to its supervisor.
-    status = celery_command.main(args=["--app", "worker.app:app", *argv], standalone_mode=False)
-    raise typer.Exit(status if isinstance(status, int) else 0)
+    raise typer.Exit(run_celery(app, argv))
+
+
+def run_celery(app: Any, argv: list[str]) -> int:
+    """Run ``celery ARGV`` for ``app``; returns its exit status.
+
+    ``app.worker_main`` and ``app.start`` (Celery 5.x) drop the status that click returns
+    with ``standalone_mode=False``, so a worker that cannot start (a taken metrics port,
+    an unrecoverable error) would exit 0 and defeat ``restart: on-failure`` (related:
+    celery/celery#7358). This is ``app.start`` keeping it; tests/observe/test_metrics.py
+    fails if a worker that cannot start exits 0 again.
+    """
+    from celery.bin.celery import celery  # noqa: PLC0415
+
+    celery.params[0].default = app
+    try:
+        code = celery.main(args=argv, standalone_mode=False)
+    finally:
+        celery.params[0].default = None
+    return code if isinstance(code, int) else 0
 
 
 def seal_key(

@@ -2,9 +2,11 @@
 
 Dev, test, demo and benchmark use only: nothing on the production path imports it.
 It serves the AWS JSON 1.1 protocol (ResendConfirmationCode,
-GetUserAttributeVerificationCode, ListUsers and the set-up calls), Cognito's quotas and
-per-user cap, latency and fault injection, and an inspection API under ``/_emulator/``.
-See ``docs/emulator.md``.
+GetUserAttributeVerificationCode, ListUsers and the set-up calls), the pool settings that
+change Cognito's answers (case-insensitive usernames, e-mail/phone usernames,
+PreventUserExistenceErrors, an attribute schema), RS256 tokens with a JWKS per pool at
+``/<pool id>/.well-known/jwks.json``, Cognito's quotas and per-user cap, latency and fault
+injection, and an inspection API under ``/_emulator/``. See ``docs/emulator.md``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,123 @@
+"""Honest figures (rate, ETA, duration) and the report (messages, rejects, spreadsheet-safe)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tasks.campaigns import campaign_status, start_campaign, write_campaign_report
+from tests.campaign.conftest import CLIENT_ID, usernames, wait_for
+from worker.campaign.model import CODE_BY_STATE
+from worker.campaign.report import unescape_cell
+from worker.campaign.store import CampaignStore
+from worker.emulator import EmulatorHandle
+
+FIELDS: dict[str, str | int | float] = {
+    "name": "figures",
+    "client_id": "c",
+    "chunk_size": 100,
+    "window": 2,
+    "lease_seconds": 30,
+    "slice_seconds": 5,
+    "tick_seconds": 1,
+    "source": "{}",
+    "budget_rate": 40.0,
+}
+
+
+def _settle(store: CampaignStore, rows: range, expire_at: int) -> None:
+    """Claim and record ``rows`` as succeeded, one call each, through the real scripts."""
+    k = store.keys
+    member, token = "c:0", "t"
+    store.run("NEXT", [k.meta, k.leases, k.owners, k.requeue], [2, token, 30, expire_at])
+    for row in rows:
+        store.run(
+            "CLAIM", [k.meta, k.rows, k.counts, k.leases, k.owners], [member, token, 30, 1, 0, row]
+        )
+        record = f"{row}\t2\t\t\t\t1\t0\t\n"
+        keys = [k.meta, k.rows, k.counts, k.leases, k.rate, k.deferred, k.run, k.outcomes(0)]
+        store.run(
+            "RECORD",
+            keys,
+            [member, 30, expire_at, 1, row, CODE_BY_STATE["succeeded"], record, 1, 0],
+        )
+
+
+def test_eta_starts_from_the_budget_share_and_a_finished_rate_stays(
+    redis_client: redis.Redis,
+) -> None:
+    store = CampaignStore(redis_client, "f1")
+    expire_at = int(store.create(ttl_seconds=3600, fields=FIELDS))
+    store.append_rows(
+        [f"u{n}" for n in range(100)], first_row=0, chunk_size=100, expire_at=expire_at
+    )
+    store.finish_ingest(rejected=0, duplicates=0)
+    first = store.status()
+    assert first["eta_seconds"] == 2.5  # 100 rows at the 40/s share, nothing measured yet
+    assert first["pause_reason"] is None
+    assert first["duration_seconds"] >= 0
+    _settle(store, range(10), expire_at)
+    assert store.status()["eta_seconds"] == 2.2  # 10 calls are too few to measure: 88/40
+    _settle(store, range(10, 100), expire_at)
+    k = store.keys
+    store.run("RELEASE", [k.leases, k.owners, k.requeue], ["c:0", "t", 0, expire_at])
+    store.run(
+        "FINISH",
+        [
+            store.keys.meta,
+            store.keys.counts,
+            store.keys.leases,
+            store.keys.requeue,
+            store.keys.deferred,
+        ],
+        [],
+    )
+    done = store.status()
+    assert done["state"] == "done"
+    assert done["rate"] == 100.0  # 100 calls within one second: the average, over 1 s at least
+    # as if a minute passed: every second of the rate ring is old now, the average stays
+    for slot in range(32):
+        stamp = redis_client.hget(store.keys.rate, f"t{slot}")
+        if stamp is not None:
+            redis_client.hset(store.keys.rate, f"t{slot}", int(stamp) - 60)
+    later = store.status()
+    assert later["rate"] == done["rate"]
+    assert later["duration_seconds"] == done["duration_seconds"]
+    assert later["eta_seconds"] == 0.0
+
+
+def test_report_is_spreadsheet_safe_and_exact_names_recoverable(
+    celery_worker: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    risky = ['=HYPERLINK("http://evil.example","x")', "+1234", "-5+5", "@SUM(A1)", "'quoted"]
+    names = [*usernames(1, 3), *risky]
+    path = tmp_path / "users.txt"
+    path.write_text("\n".join([*names, "bad\x0bline"]) + "\n", encoding="utf-8")
+    doc = start_campaign(CLIENT_ID, data=path.read_bytes(), file_format="text")
+    final = wait_for(campaign_status, doc["id"], timeout=60)
+    assert final["counts"]["succeeded"] == 3
+    assert final["counts"]["failed"] == len(risky)
+    assert final["duration_seconds"] > 0
+    assert final["rate"] > 0
+    out = tmp_path / "report.csv"
+    assert write_campaign_report(doc["id"], out) == len(names) + 1
+    raw = out.read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(raw, newline="")))
+    for row in rows:
+        for column, cell in row.items():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (column, cell)
+    by_name = {unescape_cell(row["username"]): row for row in rows}
+    assert set(by_name) == {*names, ""}
+    for name in risky:
+        row = by_name[name]
+        assert row["username"] == "'" + name
+        assert (row["state"], row["error_code"]) == ("failed", "UserNotFoundException")
+        assert row["error_message"] == "Username/client id combination not found."
+    assert by_name["user0000001"]["username"] == "user0000001"  # plain names untouched
+    rejected = by_name[""]
+    assert (rejected["state"], rejected["line"]) == ("rejected", str(len(names) + 1))
+    assert rejected["error_message"].startswith("control character VT (U+000B")
