@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_shutting_down
 from kombu import Exchange, Queue
 
+from worker.liveness import SHUTTING_DOWN
 from worker.logs import connect_worker_signals
 from worker.queues import BULK_QUEUE, INTERACTIVE_QUEUE
 from worker.redistls import redis_tls_options
@@ -125,3 +126,10 @@ def _record_threads(sender: Any = None, **_: Any) -> None:
     concurrency = getattr(sender, "concurrency", None)
     if isinstance(concurrency, int) and concurrency > 0:
         set_worker_threads(concurrency)
+
+
+@worker_shutting_down.connect
+def _hand_back_long_work(**_: Any) -> None:
+    # SIGTERM: chunk tasks stop at their next batch and requeue the rest, so the worker
+    # exits within seconds and another one goes on (nothing is lost, nothing repeats).
+    SHUTTING_DOWN.set()

@@ -29,13 +29,25 @@ from typing import Any, TypeVar
 
 import redis
 
-__all__ = ["Heartbeat", "Held", "Lease", "holder_token", "patiently", "wait_for_redis"]
+__all__ = [
+    "SHUTTING_DOWN",
+    "Heartbeat",
+    "Held",
+    "Lease",
+    "holder_token",
+    "patiently",
+    "wait_for_redis",
+]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 _OUTAGE_RETRY_SECONDS = 0.5
+
+SHUTTING_DOWN = threading.Event()
+"""Set when this worker begins a warm shutdown (SIGTERM): holders of long work (a chunk
+task) hand it back at the next step instead of running their whole slice."""
 
 
 def holder_token() -> str:

@@ -9,10 +9,10 @@ COURIER_CAMPAIGN_WATCHDOG_SECONDS (2 s) it
   which re-leases the members whose holder stopped heartbeating.
 
 So work held by a killed worker moves on within ``COURIER_LEASE_SECONDS`` + one period.
-When Redis goes away the watchdog waits (:mod:`worker.consumer` logs the outage) and
-notes when Redis is back; it then leaves expired leases alone for two heartbeats, so live
-holders renew theirs (their deadlines ran on in Redis's clock during the outage) before
-anything is taken from them.
+When Redis goes away the watchdog logs one line, waits, and logs one line when Redis is
+back; it then leaves expired leases alone for two heartbeats, so live holders renew
+theirs (their deadlines ran on in Redis's clock during the outage) before anything is
+taken from them.
 """
 
 from __future__ import annotations
@@ -65,15 +65,18 @@ class Watchdog(bootsteps.StartStopStep):
         period = settings.campaign_watchdog_seconds
         dispatcher = CeleryDispatcher(app)
         while not self._stop.wait(period):
-            try:
-                self.round(runtime, app, dispatcher)
-            except redis.RedisError as exc:
-                if not self._redis_down:
-                    # DEBUG: the consumer logs the outage once (worker.consumer)
-                    log.debug("watchdog: Redis is unreachable (%s); waiting for it", exc)
-                    self._redis_down = True
-            except Exception:  # the next period tries again; a worker must not die of it
-                log.exception("watchdog: a round failed")
+            self.tick(runtime, app, dispatcher)
+
+    def tick(self, runtime: Runtime, app: Any, dispatcher: CeleryDispatcher) -> None:
+        """One period: :meth:`round`, its failures logged (a Redis outage once), never raised."""
+        try:
+            self.round(runtime, app, dispatcher)
+        except redis.RedisError as exc:
+            if not self._redis_down:
+                log.warning("watchdog: Redis is unreachable (%s); waiting for it", exc)
+                self._redis_down = True
+        except Exception:  # the next period tries again; a worker must not die of it
+            log.exception("watchdog: a round failed")
 
     def round(self, runtime: Runtime, app: Any, dispatcher: CeleryDispatcher) -> None:
         """One period's work: reap jobs, pump campaigns (Redis errors propagate)."""
@@ -82,7 +85,7 @@ class Watchdog(bootsteps.StartStopStep):
         if self._redis_down:
             self._redis_down = False
             self._reap_after = time.monotonic() + 2 * settings.heartbeat_seconds
-            log.debug("watchdog: Redis answers again; going on")
+            log.warning("watchdog: Redis answers again; going on")
         reap = time.monotonic() >= self._reap_after
         if reap:
             reap_jobs(runtime.statuses, app)

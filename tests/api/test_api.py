@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from worker.api import create_app
+from worker.api.server import CourierH11Protocol
 from worker.emulator import EmulatorHandle
 from worker.errors import ConfigurationError
 from worker.runtime import Runtime, set_runtime
@@ -543,6 +544,7 @@ def test_cli_dev_run_prints_a_generated_token_once(monkeypatch: pytest.MonkeyPat
     result, served = _run_cli(monkeypatch, "--dev", "--port", "9999")
     assert result.exit_code == 0, result.output
     assert served["access_log"] is False
+    assert issubclass(served["protocol"], CourierH11Protocol)  # head timeout, JSON 400s
     assert (served["host"], served["port"]) == ("127.0.0.1", 9999)
     assert result.stdout == ""
     token = result.stderr.strip().rsplit(" ", 1)[-1]

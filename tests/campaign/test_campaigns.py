@@ -77,6 +77,7 @@ def test_file_campaign_sends_each_user_once_and_reports(
         "delivery_medium": "",
         "destination": "",
         "attempts": "0",
+        "redeliveries": "0",
         "time": "",
         "line": "1203",
     }
@@ -89,6 +90,7 @@ def test_file_campaign_sends_each_user_once_and_reports(
     assert "@" in ok["destination"]
     assert "user0000007@" not in ok["destination"]  # masked as Cognito masks it
     assert ok["attempts"] == "1"
+    assert ok["redeliveries"] == "0"
     assert ok["time"].endswith("Z")
     assert doc["id"] in [c["id"] for c in list_campaigns()]
 

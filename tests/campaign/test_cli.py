@@ -41,7 +41,7 @@ def test_cli_round_trip(celery_worker: Any, emulator: EmulatorHandle, tmp_path: 
     assert _json("report", campaign_id, "--out", str(out))["rows"] == 51  # 50 users, 1 reject
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[0] == (
-        "username,state,error_code,error_message,delivery_medium,destination,attempts,time,line"
+        "username,state,error_code,error_message,delivery_medium,destination,attempts,redeliveries,time,line"
     )
     assert lines[-1].startswith(",rejected,CourierRejectedInput,not valid JSON")
     assert lines[-1].endswith(",51")

@@ -115,6 +115,12 @@ def test_a_row_found_running_is_sent_again_and_counted(client: Any) -> None:
     assert _claim(store, 1, "c:0", "t-a") == 2
     assert store.status()["redelivered"] == 1
     assert store.status()["counts"]["running"] == 1
+    # with the per-row key (what the sender passes), the report can say which row repeated
+    k = store.keys
+    claim = [k.meta, k.rows, k.counts, k.leases, k.owners, k.redeliveries]
+    assert store.run("CLAIM", claim, ["c:0", "t-a", 30, 1, 0, 1]) == [2]
+    assert store.row_redeliveries() == {1: 1}
+    assert client.ttl(k.redeliveries) > 0
 
 
 def test_take_release_and_requeue(client: Any) -> None:

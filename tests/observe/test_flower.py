@@ -143,3 +143,34 @@ def test_flower_refuses_to_start_without_basic_auth(stack: Stack) -> None:
     )
     assert done.returncode == 2
     assert "COURIER_FLOWER_BASIC_AUTH" in done.stderr
+
+
+def test_dev_flower_listens_on_loopback_only(stack: Stack) -> None:
+    env = {k: v for k, v in stack.env.items() if k != "COURIER_FLOWER_BASIC_AUTH"}
+    done = subprocess.run(
+        [*courier_command(), "flower", "--dev", "--address", "0.0.0.0", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "127.0.0.1" in done.stderr
+
+
+def test_flower_options_size_the_history_from_the_budget() -> None:
+    from worker.errors import ConfigurationError
+    from worker.flower import flower_argv, flower_options
+    from worker.settings import load_settings
+
+    settings = load_settings(rate_limit=40, flower_basic_auth="a:b,c:d")
+    options = flower_options(settings)
+    assert options["max_tasks"] == 40 * 86_400
+    assert flower_options(settings, history_hours=1)["max_tasks"] == 40 * 3600
+    assert options["basic_auth"] == ["a:b", "c:d"]
+    assert "--basic_auth=a:b,c:d" in flower_argv(options)
+    with pytest.raises(ConfigurationError, match="COURIER_FLOWER_BASIC_AUTH"):
+        flower_options(load_settings(flower_basic_auth=""))
+    with pytest.raises(ConfigurationError, match="COURIER_FLOWER_BASIC_AUTH"):
+        load_settings(flower_basic_auth="no-colon-here")

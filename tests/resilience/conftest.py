@@ -11,13 +11,21 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from tests.resilience.harness import FIGURES, EmulatorProcess, WorkerProcess
+from tests.resilience.harness import (
+    FIGURES,
+    CampaignWatch,
+    EmulatorProcess,
+    WorkerProcess,
+    start_campaign,
+    wait_until,
+)
 from worker.redisserver import PrivateRedis
 
 SEAL_KEY = "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE="
@@ -117,12 +125,12 @@ def worker_env(aof_redis: PrivateRedis) -> Callable[..., dict[str, str]]:
 
 @pytest.fixture
 def start_worker(
-    logs_dir: Path, request: pytest.FixtureRequest
+    logs_dir: Path, request: pytest.FixtureRequest, aof_redis: PrivateRedis
 ) -> Iterator[Callable[..., WorkerProcess]]:
     """``start_worker(name, env, *args, wait_ready_seconds=60)``: a real ``courier worker``.
 
-    Every worker still running at teardown is stopped; a failed test prints the tail of
-    each worker's log.
+    Every worker still running at teardown is stopped (before the test's Redis is); a
+    failed test prints the tail of each worker's log.
     """
     started: list[WorkerProcess] = []
 
@@ -153,3 +161,64 @@ def user_file(tmp_path: Path, names: Sequence[str]) -> Path:
     path = tmp_path / "users.txt"
     path.write_text("\n".join(names) + "\n", encoding="utf-8")
     return path
+
+
+CAMPAIGN_USERS = 3000
+CAMPAIGN_RATE = 60.0
+CAMPAIGN_EMULATOR_FLAGS = (
+    "--users", "5000", "--rate-user-resource-read", "100", "--per-user-hourly-cap", "0",
+    "--latency-ms", "30", "--jitter-ms", "40",
+)  # fmt: skip
+"""The campaign scenarios' Cognito: 30-70 ms answers, a quota above the 60/s budget."""
+
+
+@dataclass
+class CampaignRun:
+    """A 3,000-user campaign at 60 calls/s running on two ``courier worker`` processes."""
+
+    emulator: EmulatorProcess
+    env: dict[str, str]
+    workers: tuple[WorkerProcess, WorkerProcess]
+    campaign_id: str
+    names: list[str]
+    watch: CampaignWatch
+
+    def wait_served(self, users: int) -> None:
+        """Wait until ``users`` rows succeeded."""
+        wait_until(
+            lambda: self.watch.latest()["counts"]["succeeded"] >= users,
+            timeout_seconds=120,
+            what=f"{users} users served",
+        )
+
+
+@pytest.fixture
+def campaign_on_two_workers(
+    start_emulator: Callable[..., EmulatorProcess],
+    start_worker: Callable[..., WorkerProcess],
+    worker_env: Callable[..., dict[str, str]],
+    aof_client: redis.Redis,
+    tmp_path: Path,
+) -> Iterator[Callable[..., CampaignRun]]:
+    """``campaign_on_two_workers(name_a, name_b)``: the campaign scenarios' common start.
+
+    Default settings (15-s lease, 3-s heartbeat, 2-s watchdog, 900-s visibility timeout)
+    but a 60 calls/s budget all for bulk; chunks of 100 rows so the window (15 members)
+    spreads over both workers. The campaign's status is sampled from the start.
+    """
+
+    def start(first: str, second: str) -> CampaignRun:
+        emulator = start_emulator(*CAMPAIGN_EMULATOR_FLAGS)
+        env = worker_env(emulator.endpoint_url, rate_limit=CAMPAIGN_RATE, bulk_share=1)
+        workers = (start_worker(first, env), start_worker(second, env))
+        names = usernames(1, CAMPAIGN_USERS)
+        path = user_file(tmp_path, names)
+        campaign_id = start_campaign(env, path, CLIENT_ID, "--chunk-size", "100")
+        watch = CampaignWatch(aof_client, campaign_id).__enter__()
+        runs.append(watch)
+        return CampaignRun(emulator, env, workers, campaign_id, names, watch)
+
+    runs: list[CampaignWatch] = []
+    yield start
+    for watch in runs:
+        watch.__exit__()

@@ -466,6 +466,11 @@ class CampaignWatch:
 
         return wait_until(done, timeout_seconds=timeout_seconds, what="the campaign to finish")
 
+    def done_at(self) -> float:
+        """When the campaign was first seen ``done`` (the last sample's time if never)."""
+        at = self.first(lambda s: s.status["state"] == "done", after=0)
+        return at if at is not None else self.samples[-1].at
+
     def first(self, check: Callable[[Sample], bool], *, after: float) -> float | None:
         """The time of the first sample after ``after`` for which ``check`` holds."""
         for sample in self.samples:

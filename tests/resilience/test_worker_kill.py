@@ -9,6 +9,7 @@ watchdog, a 900-s visibility timeout.
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -16,56 +17,33 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.resilience.conftest import CLIENT_ID, user_file, usernames
-from tests.resilience.harness import (
-    CampaignWatch,
-    EmulatorProcess,
-    WorkerProcess,
-    longest_gap,
-    record,
-    start_campaign,
-    tasks_received,
-    wait_until,
-)
+from tests.resilience.conftest import CAMPAIGN_RATE, CAMPAIGN_USERS, CampaignRun
+from tests.resilience.harness import courier, longest_gap, record, tasks_received
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
 
 SCENARIO = "SIGKILL of one of two workers mid-campaign (3,000 users, 60/s)"
-USERS = 3000
-RATE = 60.0
-EMULATOR_FLAGS = (
-    "--users", "5000", "--rate-user-resource-read", "100", "--per-user-hourly-cap", "0",
-    "--latency-ms", "30", "--jitter-ms", "40",
-)  # fmt: skip
+USERS = CAMPAIGN_USERS
+RATE = CAMPAIGN_RATE
 
 
 def test_sigkill_mid_campaign_hands_the_dead_workers_rows_on_within_seconds(
-    start_emulator: Callable[..., EmulatorProcess],
-    start_worker: Callable[..., WorkerProcess],
-    worker_env: Callable[..., dict[str, str]],
-    aof_client: redis.Redis,
-    tmp_path: Path,
+    campaign_on_two_workers: Callable[..., CampaignRun], aof_client: redis.Redis, tmp_path: Path
 ) -> None:
-    emulator = start_emulator(*EMULATOR_FLAGS)
-    env = worker_env(emulator.endpoint_url, rate_limit=RATE, bulk_share=1)
-    victim = start_worker("victim", env)
-    survivor = start_worker("survivor", env)
-    names = usernames(1, USERS)
-    campaign_id = start_campaign(env, user_file(tmp_path, names), CLIENT_ID, "--chunk-size", "100")
-    with CampaignWatch(aof_client, campaign_id) as watch:
-        wait_until(
-            lambda: watch.latest()["counts"]["succeeded"] >= 600,
-            timeout_seconds=90,
-            what="600 users served",
-        )
-        owners_at_kill = {
-            k.decode(): v.decode()
-            for k, v in aof_client.hgetall(f"courier:campaign:{campaign_id}:owners").items()
-        }
-        killed_at = victim.kill()
-        final = watch.wait_done(timeout_seconds=180)
+    run = campaign_on_two_workers("victim", "survivor")
+    victim, survivor = run.workers
+    emulator, env, campaign_id, names, watch = (
+        run.emulator, run.env, run.campaign_id, run.names, run.watch
+    )  # fmt: skip
+    run.wait_served(600)
+    owners_at_kill = {
+        k.decode(): v.decode()
+        for k, v in aof_client.hgetall(f"courier:campaign:{campaign_id}:owners").items()
+    }
+    killed_at = victim.kill()
+    final = watch.wait_done(timeout_seconds=180)
     started_at = watch.samples[0].at
-    done_at = final_time(watch)
+    done_at = watch.done_at()
 
     victim_tasks = tasks_received(victim.log())
     dead = {m: t for m, t in owners_at_kill.items() if t in victim_tasks}
@@ -135,16 +113,27 @@ def test_sigkill_mid_campaign_hands_the_dead_workers_rows_on_within_seconds(
     record(SCENARIO, "ideal duration at 60/s (s)", ideal)
     record(SCENARIO, "victim exit status", victim.returncode or 0)
 
+    report = tmp_path / "report.csv"
+    done = courier("campaign", "report", campaign_id, "--out", str(report), env=env)
+    assert done.returncode == 0, done.stderr
+    lines = report.read_text(encoding="utf-8").splitlines()
+    rows = {row["username"]: row for row in csv.DictReader(lines)}
+    per_row = sum(int(row["redeliveries"]) for row in rows.values())
+    record(
+        SCENARIO,
+        "report: rows with redeliveries",
+        sum(1 for r in rows.values() if r["redeliveries"] != "0"),
+    )
+
     assert victim.returncode == -9
+    assert per_row == final["redelivered"]  # every repeat is visible on its row
+    for name, n in sent.items():
+        if n > 1:  # sent twice: the report says so, and counts both calls
+            assert int(rows[name]["redeliveries"]) >= 1, rows[name]
+            assert int(rows[name]["attempts"]) >= n, rows[name]
     assert survivor.alive
     assert final["counts"]["succeeded"] == USERS, final
     assert not lost
     assert repeats <= final["redelivered"]
     assert 0 <= last <= 20, f"the dead worker's members moved on {last:.1f} s after the kill"
     assert gap < 2, f"the survivor idled {gap:.1f} s while rows remained"
-
-
-def final_time(watch: CampaignWatch) -> float:
-    """When the campaign was first seen ``done``."""
-    at = watch.first(lambda s: s.status["state"] == "done", after=0)
-    return at if at is not None else watch.samples[-1].at

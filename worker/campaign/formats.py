@@ -64,6 +64,7 @@ _EXTENSIONS: dict[str, FileFormat] = {
 }
 _TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]{}]')
 _DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\r\n]*")
 
 
 def detect_format(path: str, text: str) -> FileFormat:
@@ -154,7 +155,10 @@ def _csv_rows(text: str) -> Iterator[Row]:
             yield number, value
             index += 1
             continue
-        record, used = _record(lines, index, delimiter)
+        if '"' in value:
+            record, used = _record(lines, index, delimiter)
+        else:  # no quote, no quoting: the fields are what the delimiter separates
+            record, used = value.split(delimiter), 1
         index += used
         if isinstance(record, Reject):
             yield number, record
@@ -241,6 +245,12 @@ def _json_values(text: str, where: _Positions) -> Iterator[Row]:
     position = _skip_space(text, 0)
     while position < len(text):
         line = where.line(position)
+        single = _one_line_value(text, position)
+        if single is not None:  # the usual JSON Lines row
+            value, position = single
+            yield from _json_users(value, line, {2: [], 3: []}, where)
+            position = _skip_space(text, position)
+            continue
         too_deep_at, objects = _scan(text, position)
         try:
             if too_deep_at is not None:
@@ -264,9 +274,25 @@ def _json_values(text: str, where: _Positions) -> Iterator[Row]:
 
 
 def _skip_space(text: str, position: int) -> int:
-    while position < len(text) and text[position] in " \t\r\n":
-        position += 1
-    return position
+    found = _SPACE.match(text, position)
+    return found.end() if found else position
+
+
+def _one_line_value(text: str, start: int) -> tuple[Any, int] | None:
+    """The value at ``start`` and its end when it is whole on its line and cannot nest
+    deeper than :data:`MAX_DEPTH` (fewer opening brackets than that on the line); else
+    None (the careful path decides)."""
+    end = text.find("\n", start)
+    segment = text[start:] if end < 0 else text[start:end]
+    if segment.count("[") + segment.count("{") > MAX_DEPTH:
+        return None
+    try:
+        value, used = _DECODER.raw_decode(segment)
+    except json.JSONDecodeError:
+        return None
+    if segment[used:].strip(" \t\r"):
+        return None  # something follows on the line: the careful path reports it
+    return value, start + used
 
 
 def _scan(text: str, start: int) -> tuple[int | None, dict[int, list[int]]]:

@@ -80,6 +80,7 @@ class CampaignKeys:
         self.owners = self.prefix + "owners"  # hash: member -> task id holding it
         self.requeue = self.prefix + "requeue"  # list: members to dispatch again first
         self.deferred = self.prefix + "deferred"  # zset: row -> due time (s)
+        self.redeliveries = self.prefix + "redeliveries"  # hash: row -> times sent again
         self.rejects = self.prefix + "rejects"  # string: "line<TAB>reason<LF>" per reject
         self.run = self.prefix + "run"  # set: rows of the current account-answer run
 

@@ -1,13 +1,17 @@
 """The campaign report: one CSV line per user, then one per rejected input row.
 
 Columns: ``username, state, error_code, error_message, delivery_medium, destination,
-attempts, time, line``.
+attempts, redeliveries, time, line``.
 
 * ``error_message`` is Cognito's message as it answered (so "User is already confirmed."
   can be told from other ``InvalidParameterException``), or the project's for what it
   decided before calling.
 * ``destination`` is as Cognito masked it (``a***@e***``); ``time`` is when the row last
   settled (ISO 8601 UTC), empty for rows that never reached a worker (queued, cancelled).
+* ``redeliveries`` is how many times the row was sent again because the worker holding it
+  stopped mid-send; ``attempts`` counts the calls of the holder that settled it plus one
+  per redelivery (the call the stopped holder had on its way; one too many when it
+  stopped before that call left).
 * Rejected input rows follow the users, in input order: ``state`` ``rejected``, ``line``
   the line an editor shows, ``error_code`` ``CourierRejectedInput``, ``error_message``
   the reason, ``username`` empty (the row did not hold a usable one). Up to 100,000 are
@@ -49,6 +53,7 @@ REPORT_COLUMNS = (
     "delivery_medium",
     "destination",
     "attempts",
+    "redeliveries",
     "time",
     "line",
 )
@@ -77,6 +82,7 @@ def iter_report_rows(store: CampaignStore) -> Iterator[tuple[str, ...]]:
     meta = store.meta()
     size = int(meta["chunk_size"])
     total = int(meta["total"])
+    again = store.row_redeliveries()
     for chunk, start in enumerate(range(0, total, size)):
         names = store.chunk_usernames(chunk)
         states = store.row_states(start, len(names))
@@ -88,8 +94,10 @@ def iter_report_rows(store: CampaignStore) -> Iterator[tuple[str, ...]]:
         for offset, name in enumerate(names):
             code = states[offset] if offset < len(states) else 0
             found = latest.get(offset)
+            repeats = again.get(start + offset, 0)
             if found is None:
-                yield (name, STATE_BY_CODE[code], "", "", "", "", "0", "", "")
+                again_text = str(repeats)
+                yield (name, STATE_BY_CODE[code], "", "", "", "", again_text, again_text, "", "")
                 continue
             stamp = iso(float(found[6])) or ""
             message = found[7] if len(found) == 8 else ""
@@ -100,12 +108,13 @@ def iter_report_rows(store: CampaignStore) -> Iterator[tuple[str, ...]]:
                 message,
                 found[3],
                 found[4],
-                found[5],
+                str(int(found[5]) + repeats),
+                str(repeats),
                 stamp,
                 "",
             )
     for line, reason in store.rejects():
-        yield ("", "rejected", REJECTED_CODE, reason, "", "", "0", "", str(line))
+        yield ("", "rejected", REJECTED_CODE, reason, "", "", "0", "0", "", str(line))
 
 
 def write_report(store: CampaignStore, path: str | Path | IO[str]) -> int:

@@ -60,12 +60,16 @@ class Intake:
     keep_rejects: int = MAX_REJECTS_SHOWN
     _seen: dict[str, str] = field(default_factory=dict, repr=False)
 
+    @staticmethod
+    def _fold(name: str) -> str:
+        return fold_username(name, case_sensitive=False)
+
     def offer(self, line: int, value: str | Reject) -> str | None:
         """Return the username if it is new and valid; otherwise count it and return None."""
         if isinstance(value, Reject):
             self.reject(value)
             return None
-        key = fold_username(value, case_sensitive=self.case_sensitive)
+        key = value if self.case_sensitive else self._fold(value)
         kept = self._seen.get(key)
         if kept is not None:
             if kept == value:

@@ -46,10 +46,11 @@ end
 """
 )
 
-# KEYS meta rows counts leases owners. ARGV member token lease_ttl mine claimable row...
-# Claims each row in turn; returns one code per row: 1 claimed, 2 claimed again after a
-# crash (counted), 0 nothing to do; or stops at the first -1 no campaign, -2 the lease
-# went to another task, -3 paused, -4 cancelled (that code is the last one returned).
+# KEYS meta rows counts leases owners [redeliveries]. ARGV member token lease_ttl mine
+# claimable row... Claims each row in turn; returns one code per row: 1 claimed, 2 claimed
+# again after its holder stopped (counted in meta ``redelivered`` and per row), 0 nothing
+# to do; or stops at the first -1 no campaign, -2 the lease went to another task, -3
+# paused, -4 cancelled (that code is the last one returned).
 CLAIM: Final = (
     _PRELUDE
     + """
@@ -70,6 +71,10 @@ for i = 6, #ARGV do
       result = -3
     else
       redis.call('HINCRBY', KEYS[1], 'redelivered', 1)
+      if KEYS[6] then
+        redis.call('HINCRBY', KEYS[6], row, 1)
+        redis.call('EXPIREAT', KEYS[6], tonumber(redis.call('HGET', KEYS[1], 'expire_at')))
+      end
       result = 2
     end
   elseif current == claimable then

@@ -28,7 +28,7 @@ from worker.campaign.model import CODE_BY_STATE, DEFERRED, SKIPPED
 from worker.campaign.store import CampaignStore
 from worker.delivery import USER_CAP_CODE, Outcome, ResendRequest, deliver
 from worker.errors import CampaignNotFoundError
-from worker.liveness import Lease, patiently
+from worker.liveness import SHUTTING_DOWN, Lease, patiently
 from worker.ratelimit.base import Priority
 from worker.userguard import GuardDecision
 
@@ -117,7 +117,9 @@ class _Holder:
         start, size = 0, min(FIRST_CLAIM_ROWS, tuning.claim_rows)
         while start < len(rows):
             began = time.monotonic()
-            if began > deadline:
+            if began > deadline or (start > 0 and SHUTTING_DOWN.is_set()):
+                # requeued: another task (or worker) goes on from here; a stopping worker
+                # hands back after one batch (at least one, so there is always progress)
                 return "sliced"
             batch = rows[start : start + size]
             start += len(batch)
@@ -259,7 +261,7 @@ def _claim(
     mine, claimable = _BATCH_CODES if member.startswith("b:") else _CHUNK_CODES
     result = store.run(
         "CLAIM",
-        [keys.meta, keys.rows, keys.counts, keys.leases, keys.owners],
+        [keys.meta, keys.rows, keys.counts, keys.leases, keys.owners, keys.redeliveries],
         [member, token, tuning.lease_seconds, mine, claimable, *rows],
     )
     return [int(code) for code in result]

@@ -222,6 +222,11 @@ class CampaignStore:
         blob = cast("bytes | None", self.redis.get(self.keys.batch(batch_id))) or b""
         return [int(part) for part in blob.split(b",") if part]
 
+    def row_redeliveries(self) -> dict[int, int]:
+        """Rows sent again because their holder stopped mid-send: row -> times (sparse)."""
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(self.keys.redeliveries))
+        return {int(row): int(times) for row, times in raw.items()}
+
     def outcomes(self, chunk: int) -> bytes:
         """Chunk ``chunk``'s outcome records, oldest first."""
         return cast("bytes | None", self.redis.get(self.keys.outcomes(chunk))) or b""

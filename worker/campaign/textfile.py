@@ -98,6 +98,9 @@ def split_lines(text: str) -> Iterator[tuple[int, str | Reject]]:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    if _CONTROL.search(text.replace("\r\n", "")) is None:  # the usual file: no check a line
+        yield from enumerate((line.removesuffix("\r") for line in lines), start=1)
+        return
     for number, raw in enumerate(lines, start=1):
         line = raw[:-1] if raw.endswith("\r") else raw
         found = _CONTROL.search(line)

@@ -273,7 +273,7 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Write one CSV line per user (state, error code and message, medium, destination,
-    attempts, time), then one per rejected input row (state rejected, line, reason).
+    attempts, redeliveries, time), then one per rejected input row (state rejected, line, reason).
 
     Spreadsheet-safe: a cell starting with = + - @ tab CR or ' has a ' put in front; drop
     one leading ' to get the exact value.
