@@ -12,6 +12,7 @@ every worker's watchdog pumps live campaigns (:mod:`worker.watchdog`). See
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +111,9 @@ def campaign_ingest(campaign_id: str, generation: str) -> None:
         return  # a stale copy (redelivered after its successor was sent)
     budget = max(5.0, runtime.settings.visibility_timeout_seconds / 3)
     try:
-        complete = ingest_pool_step(store, runtime.settings, runtime.limiter, budget_seconds=budget)
+        pool = json.loads(store.meta()["source"]).get("user_pool_id")
+        limiter = runtime.limiter_for_pool(pool)  # ListUsers counts in the pool's Region
+        complete = ingest_pool_step(store, runtime.settings, limiter, budget_seconds=budget)
     except CampaignError as exc:
         store.redis.hset(store.keys.meta, "ingest_error", str(exc))
         store.finish_ingest(
@@ -196,7 +199,8 @@ def start_campaign(
     if dry_run or not selection.names:
         document = {**_dry_document(options, intake), "rejects": rejects, **extra}
         if dry_run:
-            bulk_rate = runtime.limiter.state(Category.USER_RESOURCE_READ).bulk_rate_per_second
+            limiter = runtime.limiter_for_client(client_id)
+            bulk_rate = limiter.state(Category.USER_RESOURCE_READ).bulk_rate_per_second
             document["estimated_seconds"] = estimate_seconds(intake.accepted, bulk_rate)
             document["bulk_rate_per_second"] = round(bulk_rate, 3)
             document["dry_run"] = True
@@ -256,9 +260,16 @@ class _Selection:
             source = {"kind": "pool", "user_pool_id": user_pool_id, "filter": filter_expression}
             facts = describe_pool(settings, user_pool_id)
             if dry_run:
-                intake = count_pool(settings, runtime.limiter, user_pool_id, filter_expression)
+                intake = count_pool(
+                    settings,
+                    runtime.limiter_for_pool(user_pool_id),
+                    user_pool_id,
+                    filter_expression,
+                )
                 return cls(source, intake, [], facts)
-            found = first_pool_users(settings, runtime.limiter, user_pool_id, filter_expression)
+            found = first_pool_users(
+                settings, runtime.limiter_for_pool(user_pool_id), user_pool_id, filter_expression
+            )
             return cls(source, found[0], found[1], facts, found[2])
         path = str(file) if file is not None else "-"
         raw = data if data is not None else open_input(path)

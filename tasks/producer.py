@@ -4,6 +4,8 @@ Inputs are checked against botocore's model before anything is enqueued (a clear
 :class:`~worker.errors.InvalidRequestError` naming the field, and nothing enqueued).
 The status document is written (``queued``) before the message is sent, so a submitted
 job answers ``job_status`` at once. Secrets are sealed before they leave the process.
+Identical requests and repeated idempotency keys answer with the existing job
+(:mod:`worker.dedupe`). Producers build no boto3 client and read no AWS configuration.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from tasks.jobs import (
 )
 from worker.app import INTERACTIVE_QUEUE
 from worker.broker import at_the_door
+from worker.dedupe import check_idempotency_key, fingerprint
 from worker.errors import WaitTimeoutError
+from worker.guardkeys import user_key_for_access_token
 from worker.runtime import get_runtime
 from worker.status import TERMINAL_STATES
 from worker.validation import (
@@ -36,9 +40,26 @@ from worker.validation import (
 __all__ = ["job_status", "submit_attribute_verification", "submit_resend", "wait"]
 
 
-def _enqueue(task: Any, job_id: str, operation: str, kwargs: dict[str, Any]) -> str:
-    statuses = get_runtime().statuses
+def _enqueue(
+    task: Any,
+    operation: str,
+    kwargs: dict[str, Any],
+    request_fingerprint: str,
+    idempotency_key: str | None,
+) -> str:
+    """Write the ``queued`` status, let the deduper decide, send the message if new."""
+    runtime = get_runtime()
+    statuses, deduper = runtime.statuses, runtime.deduper
+    job_id: str = kwargs["job_id"]
     statuses.create(job_id, operation, payload=kwargs)  # secrets in kwargs are sealed
+    try:
+        claim = deduper.claim(job_id, request_fingerprint, idempotency_key=idempotency_key)
+    except Exception:
+        statuses.delete(job_id)
+        raise
+    if not claim.is_new:
+        statuses.delete(job_id)  # the request is answered by an existing job
+        return claim.job_id
     try:
         task.apply_async(
             kwargs=kwargs,
@@ -48,7 +69,9 @@ def _enqueue(task: Any, job_id: str, operation: str, kwargs: dict[str, Any]) -> 
             kwargsrepr=kwargs_repr(kwargs),
         )
     except Exception:
-        statuses.delete(job_id)  # nothing half written: no status without a message
+        # nothing half written: no status without a message, no key naming a lost job
+        deduper.forget(claim, request_fingerprint, idempotency_key=idempotency_key)
+        statuses.delete(job_id)
         raise
     return job_id
 
@@ -60,14 +83,22 @@ def submit_resend(
     *,
     secret_hash: str | None = None,
     client_metadata: dict[str, str] | None = None,
+    idempotency_key: str | None = None,
 ) -> str:
     """Queue a ResendConfirmationCode for ``username``; returns the job id.
 
-    Without ``secret_hash`` the worker computes it from COURIER_CLIENT_SECRETS when the
-    client has a secret, so producers never need to hold the client secret.
+    Without ``secret_hash`` the worker computes it from the client registry
+    (COURIER_CLIENTS, COURIER_CLIENT_SECRETS) when the client has a secret, so producers
+    never need to hold the client secret.
+
+    A request identical to one queued, running or retrying (same client, username as the
+    pool counts it, ClientMetadata) returns that job's id instead of a new job; so does an
+    ``idempotency_key`` (1-255 printable ASCII) seen within COURIER_IDEMPOTENCY_TTL_SECONDS
+    (24 h), finished or not (:mod:`worker.dedupe`).
 
     Raises:
-        InvalidRequestError: an input breaks Cognito's constraints (nothing is enqueued).
+        InvalidRequestError: an input breaks Cognito's constraints, or ``idempotency_key``
+            was used for a different request (naming the key); nothing is enqueued.
         ConfigurationError: ``secret_hash`` was given and COURIER_SEAL_KEY is not set.
         BrokerUnavailable: Redis cannot be reached (nothing is enqueued).
         EvictingRedisError: Redis may evict keys (checked once per process).
@@ -79,9 +110,21 @@ def submit_resend(
         "sealed_secret_hash": None,
         "client_metadata": check_client_metadata(client_metadata),
     }
+    key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
     if secret_hash is not None:
         kwargs["sealed_secret_hash"] = get_runtime().sealer.seal(check_secret_hash(secret_hash))
-    return _enqueue(resend_confirmation_code, kwargs["job_id"], "ResendConfirmationCode", kwargs)
+    client = get_runtime().clients.lookup(kwargs["client_id"])
+    request_fingerprint = fingerprint(
+        "ResendConfirmationCode",
+        {
+            "client_id": client.client_id,
+            "user": client.fold(kwargs["username"]),
+            "client_metadata": kwargs["client_metadata"],
+        },
+    )
+    return _enqueue(
+        resend_confirmation_code, "ResendConfirmationCode", kwargs, request_fingerprint, key
+    )
 
 
 @at_the_door
@@ -90,13 +133,17 @@ def submit_attribute_verification(
     attribute_name: str,
     *,
     client_metadata: dict[str, str] | None = None,
+    idempotency_key: str | None = None,
 ) -> str:
     """Queue a GetUserAttributeVerificationCode for the token's user; returns the job id.
 
-    The token is sealed with COURIER_SEAL_KEY before it leaves this process.
+    The token is sealed with COURIER_SEAL_KEY before it leaves this process. Identical
+    requests (the token's user, attribute, ClientMetadata) and idempotency keys answer
+    with an existing job as for :func:`submit_resend`.
 
     Raises:
-        InvalidRequestError: an input breaks Cognito's constraints (nothing is enqueued).
+        InvalidRequestError: an input breaks Cognito's constraints, or ``idempotency_key``
+            was used for a different request (naming the key); nothing is enqueued.
         ConfigurationError: COURIER_SEAL_KEY is not set.
         BrokerUnavailable: Redis cannot be reached (nothing is enqueued).
         EvictingRedisError: Redis may evict keys (checked once per process).
@@ -108,12 +155,22 @@ def submit_attribute_verification(
         "attribute_name": check_attribute_name(attribute_name),
         "client_metadata": check_client_metadata(client_metadata),
     }
+    key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
     kwargs["sealed_access_token"] = get_runtime().sealer.seal(access_token)
+    request_fingerprint = fingerprint(
+        "GetUserAttributeVerificationCode",
+        {
+            "user": user_key_for_access_token(access_token),
+            "attribute_name": kwargs["attribute_name"],
+            "client_metadata": kwargs["client_metadata"],
+        },
+    )
     return _enqueue(
         get_user_attribute_verification_code,
-        kwargs["job_id"],
         "GetUserAttributeVerificationCode",
         kwargs,
+        request_fingerprint,
+        key,
     )
 
 

@@ -25,7 +25,12 @@ from typer.testing import CliRunner
 from tasks import submit_resend, wait
 from worker.app import BULK_QUEUE, INTERACTIVE_QUEUE, app
 from worker.emulator import EmulatorHandle
-from worker.ratelimit import Category, RedisRateLimiter, make_rate_limiter
+from worker.ratelimit import (
+    Category,
+    RedisRateLimiter,
+    make_rate_limiter,
+    make_regional_limiters,
+)
 from worker.runtime import Runtime
 
 BUDGET = 10.0
@@ -193,7 +198,11 @@ def test_courier_limit_set_changes_the_rate_of_running_workers(
 
 
 def test_a_throttle_lowers_the_shared_rate_for_every_process(
-    limiter: RedisRateLimiter, emulator: EmulatorHandle, redis_url: str
+    limiter: RedisRateLimiter,
+    emulator: EmulatorHandle,
+    redis_url: str,
+    runtime: Runtime,
+    redis_client: redis.Redis,
 ) -> None:
     client_id, names = _users(emulator, "throttle", 31)
     emulator.script(operation=OPERATION, errors=["TooManyRequestsException"])
@@ -218,7 +227,9 @@ def test_a_throttle_lowers_the_shared_rate_for_every_process(
     times = sorted(t for t in _sent_times(emulator).values() if t >= started)
     assert len(times) == 30
     assert (len(times) - 2) / (times[-1] - times[0]) <= 7.5  # ~5-7/s now, not 10
-    assert limiter.state(URR).throttles == 1
+    # the throttle lowered the rate of the Region the workers call (their default Region)
+    regional = make_regional_limiters(runtime.settings, redis_client).for_region(state["region"])
+    assert regional.state(URR).throttles == 1
 
 
 def test_an_interactive_job_goes_first_while_a_campaign_saturates_its_share(

@@ -42,6 +42,7 @@ __all__ = [
     "check_region",
     "fold_username",
     "pool_region",
+    "pool_region_or_none",
     "read_client_secrets",
     "read_clients_file",
 ]
@@ -68,6 +69,16 @@ def pool_region(user_pool_id: str) -> str:
     if not _REGION.match(region):
         raise ValueError(f"{user_pool_id!r}: {region!r} is not an AWS Region name")
     return region
+
+
+def pool_region_or_none(user_pool_id: str | None) -> str | None:
+    """:func:`pool_region`, or None when there is no pool id or it is malformed."""
+    if user_pool_id is None:
+        return None
+    try:
+        return pool_region(user_pool_id)
+    except ValueError:
+        return None
 
 
 def check_region(region: str) -> str:

@@ -42,6 +42,7 @@ __all__ = [
     "ResendRequest",
     "VerifyRequest",
     "deliver",
+    "region_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,19 @@ def _call(runtime: Runtime, request: ResendRequest | VerifyRequest) -> dict[str,
     )
 
 
+def region_of(runtime: Runtime, request: ResendRequest | VerifyRequest) -> str:
+    """The AWS Region ``request`` goes to: its client's pool's, or its token issuer's
+    (:class:`~worker.regions.RegionResolver`; the default Region otherwise).
+
+    Raises:
+        ConfigurationError: the default Region is needed and cannot be resolved.
+    """
+    regions = runtime.gateway.regions
+    if isinstance(request, ResendRequest):
+        return regions.for_client(request.client_id)
+    return regions.for_token(request.access_token)
+
+
 def deliver(
     runtime: Runtime,
     request: ResendRequest | VerifyRequest,
@@ -151,8 +165,8 @@ def deliver(
     otherwise.
     """
     settings = runtime.settings
-    user_key = request.user_key(runtime.clients)
-    legacy_key = request.legacy_user_key()
+    limiter = runtime.limiter_for(region_of(runtime, request))
+    user_key, legacy_key = request.user_key(runtime.clients), request.legacy_user_key()
     attempts = 0
     first = reserved
     fresh_for = fresh_seconds(settings.rate_limit)
@@ -187,7 +201,7 @@ def deliver(
 
         try:
             return send_with_fresh_permit(
-                runtime.limiter,
+                limiter,
                 Category.USER_RESOURCE_READ,
                 send,
                 priority=priority,
@@ -200,7 +214,7 @@ def deliver(
         except ThrottledError:
             # Someone else spent the shared quota: slow every worker down, and give the
             # user's slot back (a throttled call does not count against the user's cap).
-            runtime.limiter.report_throttle(Category.USER_RESOURCE_READ)
+            limiter.report_throttle(Category.USER_RESOURCE_READ)
             runtime.guard.release(request.operation, user_key)
             metrics.record_throttle(request.operation)
             raise

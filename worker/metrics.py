@@ -3,11 +3,15 @@
 :class:`CourierCollector` reads Redis when scraped, so any process (the HTTP front's
 ``/metrics``) shows what all workers on all hosts share:
 
-* ``courier_limit_budget_per_second{category}`` - the configured (or run-time) budget
-* ``courier_limit_rate_per_second{category}`` - the adaptive rate in force now
-* ``courier_limit_bulk_rate_per_second{category}`` - what campaigns may take of it
-* ``courier_limit_throttles_total{category}`` - throttle bursts reported by workers
+* ``courier_limit_budget_per_second{category,region}`` - the configured (or run-time)
+  budget of each Region configured or seen (``region=""``: none known yet, the budget
+  every Region gets)
+* ``courier_limit_rate_per_second{category,region}`` - the adaptive rate in force now
+* ``courier_limit_bulk_rate_per_second{category,region}`` - what campaigns may take of it
+* ``courier_limit_throttles_total{category,region}`` - throttle bursts reported by workers
 * ``courier_jobs_redelivered_total`` - jobs sent again after a worker stopped mid-call
+* ``courier_jobs_coalesced_total`` - submissions answered with an identical job already
+  queued, running or retrying (:mod:`worker.dedupe`)
 * ``courier_queue_length{queue}`` - messages waiting in a broker queue (``interactive``,
   ``bulk``; kombu's priority sub-queues included)
 * ``courier_oldest_queued_job_age_seconds`` - how long the oldest job still waiting in the
@@ -37,6 +41,7 @@ from prometheus_client.registry import Collector
 
 from worker.campaign.model import COUNTED_STATES, OPEN_STATES
 from worker.campaign.store import CampaignStore, list_campaign_ids
+from worker.dedupe import COALESCED_KEY
 from worker.errors import CampaignNotFoundError
 from worker.ratelimit import Category
 from worker.runtime import Runtime
@@ -62,31 +67,42 @@ class CourierCollector(Collector):
         from tasks.jobs import REDELIVERED_KEY  # noqa: PLC0415 - tasks imports the app
 
         runtime = self._runtime()
+        labels = ["category", "region"]
         budget = GaugeMetricFamily(
-            "courier_limit_budget_per_second", "Budget in calls/s.", labels=["category"]
+            "courier_limit_budget_per_second", "Budget in calls/s.", labels=labels
         )
         rate = GaugeMetricFamily(
-            "courier_limit_rate_per_second", "Adaptive rate in force, calls/s.", labels=["category"]
+            "courier_limit_rate_per_second", "Adaptive rate in force, calls/s.", labels=labels
         )
         bulk = GaugeMetricFamily(
-            "courier_limit_bulk_rate_per_second",
-            "Rate campaigns may take, calls/s.",
-            labels=["category"],
+            "courier_limit_bulk_rate_per_second", "Rate campaigns may take, calls/s.", labels=labels
         )
         throttles = CounterMetricFamily(
-            "courier_limit_throttles", "Throttle bursts reported.", labels=["category"]
+            "courier_limit_throttles", "Throttle bursts reported.", labels=labels
         )
-        for category in Category:
-            state = runtime.limiter.state(category)
-            budget.add_metric([category.value], state.budget_per_second)
-            rate.add_metric([category.value], state.rate_per_second)
-            bulk.add_metric([category.value], state.bulk_rate_per_second)
-            throttles.add_metric([category.value], state.throttles)
+        # every Region configured or seen; none yet: the budget for every Region, region=""
+        regions = runtime.limiters.known(runtime.clients.configured_regions())
+        limiters = [runtime.limiters.for_region(r) for r in regions] or [
+            runtime.limiters.every_region
+        ]
+        for limiter in limiters:
+            for category in Category:
+                state = limiter.state(category)
+                label = [category.value, state.region or ""]
+                budget.add_metric(label, state.budget_per_second)
+                rate.add_metric(label, state.rate_per_second)
+                bulk.add_metric(label, state.bulk_rate_per_second)
+                throttles.add_metric(label, state.throttles)
         redelivered = CounterMetricFamily(
             "courier_jobs_redelivered", "Jobs sent again after a worker stopped mid-call."
         )
         redelivered.add_metric([], float(runtime.redis.get(REDELIVERED_KEY) or 0))
-        yield from (budget, rate, bulk, throttles, redelivered)
+        coalesced = CounterMetricFamily(
+            "courier_jobs_coalesced",
+            "Submissions answered with an identical job in flight (or just succeeded).",
+        )
+        coalesced.add_metric([], float(runtime.redis.get(COALESCED_KEY) or 0))
+        yield from (budget, rate, bulk, throttles, redelivered, coalesced)
         yield from self._queues(runtime)
         yield from self._campaigns(runtime)
 

@@ -13,10 +13,11 @@ from functools import cached_property
 
 import redis
 
-from worker.clients import ClientRegistry
+from worker.clients import ClientRegistry, pool_region_or_none
 from worker.cognito import CognitoGateway
+from worker.dedupe import Deduper
 from worker.liveness import Heartbeat
-from worker.ratelimit import RateLimiter, make_rate_limiter
+from worker.ratelimit import RateLimiter, RegionalLimiters, make_regional_limiters
 from worker.sealing import Sealer
 from worker.settings import Settings, load_settings
 from worker.status import StatusStore
@@ -32,9 +33,11 @@ class Runtime:
     settings: Settings
     redis: redis.Redis
     gateway: CognitoGateway
-    limiter: RateLimiter
+    limiters: RegionalLimiters
     guard: UserGuard
     statuses: StatusStore
+    fixed_limiter: RateLimiter | None = None
+    """One limiter for every Region (tests); None: each Region's own (production)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -50,19 +53,33 @@ class Runtime:
             settings=settings,
             redis=client,
             gateway=CognitoGateway.from_settings(settings, threads=_worker_threads),
-            limiter=make_rate_limiter(settings, client),
+            limiters=make_regional_limiters(settings, client),
             # With a seal key, user keys are HMACs under it: no guessable e-mail hashes.
             guard=UserGuard(
-                client,
-                cap_per_hour=settings.user_hourly_cap,
-                secret=(
-                    settings.seal_key.get_secret_value().encode()
-                    if settings.seal_key is not None
-                    else None
-                ),
+                client, cap_per_hour=settings.user_hourly_cap, secret=_hash_secret(settings)
             ),
             statuses=StatusStore(client, ttl_seconds=settings.status_ttl_seconds),
         )
+
+    def limiter_for(self, region: str) -> RateLimiter:
+        """The limiter holding ``region``'s budgets (:mod:`worker.ratelimit.regional`)."""
+        if self.fixed_limiter is not None:
+            return self.fixed_limiter
+        return self.limiters.for_region(region)
+
+    def limiter_for_pool(self, user_pool_id: str | None) -> RateLimiter:
+        """The limiter of the pool's Region (its id's prefix), else the default Region's."""
+        return self.limiter_for(pool_region_or_none(user_pool_id) or self.gateway.regions.default)
+
+    def limiter_for_client(self, client_id: str) -> RateLimiter:
+        """The limiter of the client's Region (:meth:`RegionResolver.for_client`)."""
+        return self.limiter_for(self.gateway.regions.for_client(client_id))
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The default Region's limiter (workers only: resolving the default Region may
+        read the AWS configuration; see :mod:`worker.regions`)."""
+        return self.limiter_for(self.gateway.regions.default)
 
     @property
     def clients(self) -> ClientRegistry:
@@ -75,9 +92,26 @@ class Runtime:
         return Heartbeat(self.redis, period_seconds=self.settings.heartbeat_seconds)
 
     @cached_property
+    def deduper(self) -> Deduper:
+        """Idempotency keys and coalescing of identical requests (:mod:`worker.dedupe`)."""
+        settings = self.settings
+        return Deduper(
+            self.redis,
+            secret=_hash_secret(settings),
+            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+            coalesce_ttl_seconds=settings.visibility_timeout_seconds,
+            coalesce_succeeded_seconds=settings.coalesce_succeeded_seconds,
+        )
+
+    @cached_property
     def sealer(self) -> Sealer:
         """The sealer for secrets; raises ConfigurationError when no key is set."""
         return Sealer.from_settings(self.settings)
+
+
+def _hash_secret(settings: Settings) -> bytes | None:
+    """The key of the HMACs that hide user keys and idempotency keys in Redis (the seal key)."""
+    return settings.seal_key.get_secret_value().encode() if settings.seal_key is not None else None
 
 
 _lock = threading.Lock()

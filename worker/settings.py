@@ -205,6 +205,19 @@ class Settings(BaseSettings):
             "lease back."
         ),
     )
+    idempotency_ttl_seconds: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="How long an idempotency key returns the job it created (worker.dedupe).",
+    )
+    coalesce_succeeded_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "How long after succeeding a job still answers identical requests; 0: only "
+            "while it is queued, running or retrying."
+        ),
+    )
     campaign_ttl_seconds: int = Field(
         default=_ONE_WEEK_SECONDS * 2, ge=60, description="How long campaign data lives."
     )

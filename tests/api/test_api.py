@@ -396,9 +396,9 @@ def test_metrics_count_requests_by_action_and_status(front: TestClient) -> None:
 
 def test_metrics_show_the_shared_limiter_state(front: TestClient) -> None:
     text = front.get("/metrics").text
-    assert 'courier_limit_budget_per_second{category="UserResourceRead"}' in text
-    assert 'courier_limit_rate_per_second{category="UserResourceRead"}' in text
-    assert 'courier_limit_throttles_total{category="UserList"}' in text
+    assert 'courier_limit_budget_per_second{category="UserResourceRead",region=' in text
+    assert 'courier_limit_rate_per_second{category="UserResourceRead",region=' in text
+    assert 'courier_limit_throttles_total{category="UserList",region=' in text
     assert "courier_jobs_redelivered_total" in text
 
 

@@ -42,7 +42,11 @@ class Pools:
 
 
 def _client(client: Any, pool_id: str, name: str) -> str:
-    made = client.create_user_pool_client(UserPoolId=pool_id, ClientName=name)
+    made = client.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=name,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )
     return str(made["UserPoolClient"]["ClientId"])
 
 

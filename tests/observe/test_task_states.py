@@ -86,7 +86,8 @@ def test_refused_job_is_a_failure_with_the_code_acked_and_not_retried(
 
 def test_sent_job_succeeds_and_skipped_job_says_why(pool: Any, seen: Seen) -> None:
     username = pool.add_user(f"user-{uuid.uuid4().hex[:8]}")
-    ids = [submit_resend(pool.client_id, username) for _ in range(6)]
+    # six distinct requests (identical ones would coalesce into one job)
+    ids = [submit_resend(pool.client_id, username, client_metadata={"n": str(n)}) for n in range(6)]
     states = [wait(job_id, timeout_seconds=20)["state"] for job_id in ids]
     assert states == ["succeeded"] * 5 + ["skipped"]
     _until(lambda: all(job_id in seen.successes for job_id in ids))

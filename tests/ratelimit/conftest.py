@@ -2,7 +2,9 @@
 
 ``stub`` is the in-process double on the real clock, ``fakeredis`` the Redis backend on
 fakeredis[lua], ``redis`` the Redis backend on the real server at COURIER_TEST_REDIS_URL
-(the session's private server, set by the top-level conftest). Like the top-level
+(the session's private server, set by the top-level conftest), ``redis-region`` the same
+server through one Region's limiter (:class:`RegionalLimiters`), so every guarantee is
+shown to hold per Region. Like the top-level
 conftest, the fixture deletes every ``courier:*`` key before and after each test rather
 than FLUSHDB, so a session-wide Celery worker sharing that database keeps its bindings.
 """
@@ -24,12 +26,14 @@ from worker.ratelimit import (
     LimiterConfig,
     RateLimiter,
     RedisRateLimiter,
+    RegionalLimiters,
     StubRateLimiter,
 )
 from worker.userguard import PerUserGuard, StubUserGuard, UserGuard
 
 REDIS_URL = os.environ["COURIER_TEST_REDIS_URL"]
-BACKENDS = ["stub", "fakeredis", "redis"]
+BACKENDS = ["stub", "fakeredis", "redis", "redis-region"]
+REGION = "eu-west-1"
 
 
 def make_config(
@@ -81,6 +85,7 @@ class Backend:
     name: str
     factory: Callable[[], Any] | None  # a new Redis client on the shared store; None: stub
     clients: list[Any] = field(default_factory=list)
+    region: str | None = None  # the limiters are one Region's (RegionalLimiters)
 
     def client(self) -> Any:
         """A new Redis client on the shared store, closed at teardown."""
@@ -96,6 +101,10 @@ class Backend:
     def limiter(self, config: LimiterConfig, *, on_grant: GrantObserver | None = None) -> Any:
         if self.factory is None:
             return StubRateLimiter(config, on_grant=on_grant)
+        if self.region is not None:
+            return RegionalLimiters(self.client(), config, on_grant=on_grant).for_region(
+                self.region
+            )
         return RedisRateLimiter(self.client(), config, on_grant=on_grant)
 
     def peer(self, limiter: RateLimiter) -> RateLimiter:
@@ -103,6 +112,8 @@ class Backend:
         if isinstance(limiter, StubRateLimiter):
             return limiter
         assert isinstance(limiter, RedisRateLimiter)
+        if self.region is not None:
+            return RegionalLimiters(self.client(), limiter.config).for_region(self.region)
         return RedisRateLimiter(self.client(), limiter.config)
 
     def guard(self, *, cap_per_hour: int = 5, window_seconds: float = 3600.0) -> PerUserGuard:
@@ -121,6 +132,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         made = Backend("fakeredis", lambda: fakeredis.FakeRedis(server=server))
     else:
         request.getfixturevalue("real_redis")
-        made = Backend("redis", lambda: redis.Redis.from_url(REDIS_URL))
+        region = REGION if request.param == "redis-region" else None
+        made = Backend(request.param, lambda: redis.Redis.from_url(REDIS_URL), region=region)
     yield made
     made.close()

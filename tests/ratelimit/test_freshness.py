@@ -181,7 +181,7 @@ def test_deliver_replaces_a_stale_permit_and_counts_one_attempt(
     grants: list[Grant] = []
     limiter = StubRateLimiter(make_config(runtime.settings.rate_limit), on_grant=grants.append)
     stalled = dataclasses.replace(
-        runtime, gateway=CognitoGateway(runtime.settings, client), limiter=limiter
+        runtime, gateway=CognitoGateway(runtime.settings, client), fixed_limiter=limiter
     )
     outcome = deliver(
         stalled, ResendRequest(pool.client_id, username), priority=Priority.INTERACTIVE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import redis
 from typer.testing import CliRunner
 
 from worker.cli.limit import limit_app
+from worker.ratelimit import REGIONS_KEY
 
 from .conftest import REDIS_URL
 
@@ -42,6 +44,7 @@ def test_show_json_lists_every_category(runner: CliRunner) -> None:
                 "bulk_rate_per_second": 22.5,
                 "last_throttle_at": None,
                 "throttles": 0,
+                "region": None,
             },
             {
                 "category": "UserList",
@@ -52,6 +55,7 @@ def test_show_json_lists_every_category(runner: CliRunner) -> None:
                 "bulk_rate_per_second": 20.0,
                 "last_throttle_at": None,
                 "throttles": 0,
+                "region": None,
             },
         ]
     }
@@ -83,6 +87,8 @@ def test_set_above_the_cognito_quota_warns_on_stderr(runner: CliRunner) -> None:
         (["set", "--", "-3"], "InvalidRate", "RATE"),
         (["set", "5", "--category", "UserRead"], "InvalidCategory", "'UserRead'"),
         (["reset", "--category", "nope"], "InvalidCategory", "'nope'"),
+        (["set", "5", "--region", "Europe"], "InvalidRegion", "'Europe'"),
+        (["show", "--region", "eu_west_1"], "InvalidRegion", "'eu_west_1'"),
     ],
 )
 def test_bad_input_is_named_and_exits_2(
@@ -126,3 +132,27 @@ def test_bad_configuration_exits_2(runner: CliRunner, monkeypatch: pytest.Monkey
     monkeypatch.setenv("COURIER_RATE_LIMIT", "-5")
     document = _json(runner, "show", exit_code=2)
     assert "COURIER_RATE_LIMIT" in document["error"]["message"]
+
+
+def test_budgets_are_per_region_configured_or_seen(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, real_redis: redis.Redis
+) -> None:
+    registry = tmp_path / "clients.json"
+    registry.write_text(json.dumps({"web": {"user_pool_id": "eu-west-1_AbC"}}))
+    monkeypatch.setenv("COURIER_CLIENTS", str(registry))
+    monkeypatch.setenv("COURIER_COGNITO_REGION", "us-east-1")
+    real_redis.sadd(REGIONS_KEY, "ap-south-1")  # a worker made a limiter there
+    shown = _json(runner, "show")["limits"]
+    assert [(s["region"], s["category"]) for s in shown] == [
+        (region, category)
+        for region in ("ap-south-1", "eu-west-1", "us-east-1")
+        for category in ("UserResourceRead", "UserList")
+    ]
+    [state] = _json(runner, "set", "7", "--region", "eu-west-1")["limits"]
+    assert (state["region"], state["budget_per_second"]) == ("eu-west-1", 7.0)
+    every = {s["region"]: s["budget_per_second"] for s in _json(runner, "set", "9")["limits"]}
+    assert every == {"ap-south-1": 9.0, "eu-west-1": 7.0, "us-east-1": 9.0}  # own one kept
+    [state] = _json(runner, "reset", "--region", "eu-west-1", "-c", "UserResourceRead")["limits"]
+    assert state["budget_per_second"] == 9.0  # back to the budget of every Region
+    reset = _json(runner, "reset")["limits"]
+    assert {s["budget_per_second"] for s in reset if s["category"] == "UserResourceRead"} == {30.0}

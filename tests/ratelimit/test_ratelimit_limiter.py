@@ -199,6 +199,7 @@ def test_reset_forgets_the_adaptive_state(backend: Backend) -> None:
         bulk_rate_per_second=20.0,
         last_throttle_at=None,
         throttles=0,
+        region=backend.region,
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.clients import pool_region_or_none
 from worker.cognito import make_client, to_cognito_error
 from worker.errors import ConfigurationError
 from worker.settings import Settings
@@ -73,7 +74,7 @@ def describe_pool(settings: Settings, user_pool_id: str | None) -> PoolFacts:
     if user_pool_id is None:
         return PoolFacts()
     try:
-        client = make_client(settings, signed=True)
+        client = make_client(settings, signed=True, region=pool_region_or_none(user_pool_id))
     except ConfigurationError:
         note = f"preflight skipped: DescribeUserPool on {user_pool_id} needs IAM credentials"
         return PoolFacts(user_pool_id, notes=[note])

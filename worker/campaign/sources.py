@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.campaign.formats import FileFormat, detect_format, read_rows
 from worker.campaign.rows import Intake, Reject, check_row
+from worker.clients import pool_region_or_none
 from worker.cognito import make_client, to_cognito_error
 from worker.errors import (
     CampaignError,
@@ -122,7 +123,7 @@ def list_pool_pages(
             refused the listing (unknown pool, bad filter, ...).
     """
     try:
-        client = make_client(settings, signed=True)
+        client = make_client(settings, signed=True, region=pool_region_or_none(user_pool_id))
     except ConfigurationError as exc:
         raise CampaignError(f"cannot list pool {user_pool_id}: {exc}") from None
     token = page_token

@@ -17,6 +17,16 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 WaitOption = Annotated[
     bool, typer.Option("--wait", help="Wait until the job is terminal; exit 1 unless it succeeded.")
 ]
+IdempotencyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help=(
+            "Submitting the same key again within 24 h returns the job it made "
+            "(another request with it is refused)."
+        ),
+    ),
+]
 TimeoutOption = Annotated[
     float, typer.Option("--timeout-seconds", min=0.1, help="How long --wait waits.")
 ]
@@ -45,6 +55,7 @@ def resend(
             help="SecretHash; omit it to have workers compute it from COURIER_CLIENT_SECRETS.",
         ),
     ] = None,
+    idempotency_key: IdempotencyOption = None,
     wait: WaitOption = False,
     timeout_seconds: TimeoutOption = 60.0,
     as_json: JsonOption = False,
@@ -53,7 +64,9 @@ def resend(
     from tasks import submit_resend  # noqa: PLC0415
 
     try:
-        job_id = submit_resend(client_id, username, secret_hash=secret_hash)
+        job_id = submit_resend(
+            client_id, username, secret_hash=secret_hash, idempotency_key=idempotency_key
+        )
     except CourierError as exc:
         fail(exc, as_json=as_json)
     _finish(job_id, wait=wait, timeout_seconds=timeout_seconds, as_json=as_json)
@@ -83,6 +96,7 @@ def verify_attribute(
     access_token_stdin: Annotated[
         bool, typer.Option("--access-token-stdin", help="Read the AccessToken from stdin.")
     ] = False,
+    idempotency_key: IdempotencyOption = None,
     wait: WaitOption = False,
     timeout_seconds: TimeoutOption = 60.0,
     as_json: JsonOption = False,
@@ -92,7 +106,9 @@ def verify_attribute(
 
     token = _read_token(access_token_file, access_token_stdin)
     try:
-        job_id = submit_attribute_verification(token, attribute_name)
+        job_id = submit_attribute_verification(
+            token, attribute_name, idempotency_key=idempotency_key
+        )
     except CourierError as exc:
         fail(exc, as_json=as_json)
     _finish(job_id, wait=wait, timeout_seconds=timeout_seconds, as_json=as_json)

@@ -1,10 +1,15 @@
 """``courier limit``: see and steer the global rate limiter at run time.
 
-``show`` prints each category's budget, current adaptive rate, floor, bulk share and rate,
-and throttle history; ``set RATE`` overrides a category's budget for every worker from its
-next permit; ``reset`` returns to the configured budget and forgets the adaptive state.
+Budgets are per AWS Region (Cognito's quotas are per account and Region;
+:mod:`worker.ratelimit.regional`). ``show`` prints, for every Region configured (the
+registry's pools, COURIER_COGNITO_REGION) or seen by a worker, each category's budget,
+current adaptive rate, floor, bulk share and rate, and throttle history; ``set RATE``
+overrides a category's budget from the next permit, in one Region (``--region``) or in
+every Region without an override of its own; ``reset`` returns to the configured budget
+and forgets the adaptive state (one Region, or all of them).
 With ``--json`` each command prints exactly one JSON document on stdout:
-``{"limits": [<state>, ...]}``, or ``{"error": {"code", "message"}}`` when it fails.
+``{"limits": [<state>, ...]}``, or ``{"error": {"type", "code", "message"}}`` when it fails
+(Redis unreachable: type ``BrokerUnavailable``, exit status 3).
 Exit codes: 0 done, 1 Redis unreachable, 2 bad input or configuration.
 """
 
@@ -24,13 +29,15 @@ from rich.table import Table
 
 from worker.broker import CONNECTION_ERRORS, unavailable
 from worker.cli.output import EXIT_BROKER_UNAVAILABLE
+from worker.clients import check_region
 from worker.errors import ConfigurationError
 from worker.ratelimit import (
     COGNITO_QUOTA_PER_SECOND,
     Category,
     LimitState,
     RedisRateLimiter,
-    make_rate_limiter,
+    RegionalLimiters,
+    make_regional_limiters,
 )
 from worker.redact import mask_url
 from worker.settings import load_settings
@@ -47,6 +54,23 @@ _CATEGORY_HELP = "UserResourceRead or UserList."
 SetCategoryOption = Annotated[
     str | None,
     typer.Option("--category", "-c", help=_CATEGORY_HELP, show_default="UserResourceRead"),
+]
+SetRegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        "-r",
+        help="AWS Region, e.g. eu-west-1.",
+        show_default="every Region without a budget of its own",
+    ),
+]
+ResetRegionOption = Annotated[
+    str | None,
+    typer.Option("--region", "-r", help="AWS Region, e.g. eu-west-1.", show_default="every Region"),
+]
+ShowRegionOption = Annotated[
+    str | None,
+    typer.Option("--region", "-r", help="Only this AWS Region.", show_default="every Region"),
 ]
 ResetCategoryOption = Annotated[
     str | None,
@@ -70,12 +94,13 @@ class _Failure(Exception):
 
 
 @limit_app.command("show")
-def show(json_output: JsonOption = False) -> None:
-    """Show each category's budget, adaptive rate, floor, bulk share and throttles."""
+def show(region: ShowRegionOption = None, json_output: JsonOption = False) -> None:
+    """Show, per Region configured or seen, each category's budget, rate and throttles."""
 
     def action() -> list[LimitState]:
-        limiter = _limiter()
-        return [limiter.state(category) for category in Category]
+        limiters = _limiters()
+        chosen: list[str | None] = [_region(region)] if region is not None else limiters.regions()
+        return [limiters.state(each, category) for each in chosen for category in Category]
 
     _run(action, json_output)
 
@@ -86,9 +111,11 @@ def set_budget(
         float, typer.Argument(metavar="RATE", help="New budget in calls per second (> 0).")
     ],
     category: SetCategoryOption = None,
+    region: SetRegionOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Set a category's budget (calls/s) for every worker, effective on the next permit."""
+    """Set a category's budget (calls/s) in a Region (or every Region) for every worker,
+    effective on the next permit."""
 
     def action() -> list[LimitState]:
         chosen = _category(category) if category is not None else Category.USER_RESOURCE_READ
@@ -98,29 +125,40 @@ def set_budget(
                 f"RATE must be a number of calls per second above 0, got {rate:g}",
                 EXIT_BAD_INPUT,
             )
-        limiter = _limiter()
-        limiter.set_budget(chosen, rate)
+        where = _region(region) if region is not None else None
+        limiters = _limiters()
+        limiters.set_budget(where, chosen, rate)
         quota = COGNITO_QUOTA_PER_SECOND[chosen]
         if rate > quota:
             _stderr().print(
                 f"[yellow]warning:[/] {rate:g}/s is above Cognito's default {chosen} quota "
                 f"of {quota:g}/s per account and Region; make sure the quota was raised."
             )
-        return [limiter.state(chosen)]
+        shown: list[str | None] = [where] if where is not None else limiters.regions()
+        return [limiters.state(each, chosen) for each in shown]
 
     _run(action, json_output)
 
 
 @limit_app.command("reset")
-def reset(category: ResetCategoryOption = None, json_output: JsonOption = False) -> None:
-    """Return to the configured budget and forget the adaptive rate and throttle history."""
+def reset(
+    category: ResetCategoryOption = None,
+    region: ResetRegionOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Return to the configured budget and forget the adaptive rate and throttle history
+    (in one Region, or in every Region and the budget set for all of them)."""
 
     def action() -> list[LimitState]:
         chosen = [_category(category)] if category is not None else list(Category)
-        limiter = _limiter()
+        limiters = _limiters()
+        regions: list[str | None] = [_region(region)] if region is not None else limiters.regions()
         for each in chosen:
-            limiter.reset(each)
-        return [limiter.state(each) for each in chosen]
+            if region is None:
+                limiters.set_budget(None, each, None)
+            for where in regions:
+                limiters.reset(where, each)
+        return [limiters.state(where, each) for where in regions for each in chosen]
 
     _run(action, json_output)
 
@@ -152,48 +190,77 @@ def _category(value: str) -> Category:
     )
 
 
-def _limiter() -> _CheckedLimiter:
+def _region(value: str) -> str:
+    try:
+        return check_region(value.strip())
+    except ValueError as exc:
+        raise _Failure("InvalidRegion", str(exc), EXIT_BAD_INPUT) from None
+
+
+def _limiters() -> _CheckedLimiters:
     try:
         settings = load_settings()
     except ConfigurationError as exc:
         raise _Failure("ConfigurationError", str(exc), EXIT_BAD_INPUT) from None
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
-    return _CheckedLimiter(make_rate_limiter(settings, client), mask_url(settings.redis_url))
+    return _CheckedLimiters(
+        make_regional_limiters(settings, client),
+        settings.client_registry.configured_regions(),
+        mask_url(settings.redis_url),
+    )
 
 
-class _CheckedLimiter:
-    """The limiter calls the CLI makes, with Redis errors turned into a :class:`_Failure`."""
+class _CheckedLimiters:
+    """The limiter calls the CLI makes, with Redis errors turned into a :class:`_Failure`.
 
-    def __init__(self, limiter: RedisRateLimiter, url: str) -> None:
-        self._limiter = limiter
-        self._url = url
+    A Region of ``None`` is the budget of every Region without one of its own.
+    """
 
-    def state(self, category: Category) -> LimitState:
-        return self._call(lambda: self._limiter.state(category))
+    def __init__(self, limiters: RegionalLimiters, configured: list[str], where: str) -> None:
+        self._limiters = limiters
+        self._configured = configured
+        self._where = where
 
-    def set_budget(self, category: Category, per_second: float) -> None:
-        self._call(lambda: self._limiter.set_budget(category, per_second))
+    def regions(self) -> list[str | None]:
+        """Every Region configured or seen; none yet: ``[None]``, the budget of every Region."""
+        known: list[str | None] = list(self._call(lambda: self._limiters.known(self._configured)))
+        return known or [None]
 
-    def reset(self, category: Category) -> None:
-        self._call(lambda: self._limiter.reset(category))
+    def _one(self, region: str | None) -> RedisRateLimiter:
+        if region is None:
+            return self._limiters.every_region
+        return self._call(lambda: self._limiters.for_region(region))
+
+    def state(self, region: str | None, category: Category) -> LimitState:
+        return self._call(lambda: self._one(region).state(category))
+
+    def set_budget(self, region: str | None, category: Category, rate: float | None) -> None:
+        if region is None:
+            self._call(lambda: self._limiters.set_every_region_budget(category, rate))
+        elif rate is not None:
+            self._call(lambda: self._one(region).set_budget(category, rate))
+
+    def reset(self, region: str | None, category: Category) -> None:
+        self._call(lambda: self._one(region).reset(category))
 
     def _call(self, call: Callable[[], _T]) -> _T:
         try:
             return call()
         except CONNECTION_ERRORS as exc:
-            gone = unavailable(self._url, exc)
+            gone = unavailable(self._where, exc)
             raise _Failure(type(gone).__name__, str(gone), EXIT_BROKER_UNAVAILABLE) from None
         except redis.RedisError as exc:
             raise _Failure(
                 "RedisError",
-                f"Redis at {mask_url(self._url)} refused the call: {exc}",
+                f"Redis at {self._where} refused the call: {exc}",
                 EXIT_REDIS_ERROR,
             ) from None
 
 
 def _table(states: list[LimitState]) -> Table:
-    table = Table(title="Cognito rate limits (calls/s, all workers together)")
+    table = Table(title="Cognito rate limits (calls/s per Region, all workers together)")
     columns = ("budget", "rate now", "floor", "bulk share", "bulk rate", "throttles", "last")
+    table.add_column("region")
     table.add_column("category")
     for column in columns:
         table.add_column(column, justify="right")
@@ -201,6 +268,7 @@ def _table(states: list[LimitState]) -> Table:
     for s in states:
         last = "never" if s.last_throttle_at is None else _ago(now - s.last_throttle_at)
         table.add_row(
+            s.region or "(every Region)",
             s.category.value,
             f"{s.budget_per_second:g}",
             f"{s.rate_per_second:.2f}",

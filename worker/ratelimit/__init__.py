@@ -1,4 +1,5 @@
-"""The global rate limiter: one permit budget per Cognito quota category for all workers.
+"""The global rate limiter: one permit budget per Cognito quota category and AWS Region for
+all workers (:mod:`worker.ratelimit.regional`).
 
 Cognito allows 50 calls/s per account and Region for the UserResourceRead category
 (ResendConfirmationCode and GetUserAttributeVerificationCode together, shared with the
@@ -41,6 +42,7 @@ from worker.ratelimit.freshness import (
     send_with_fresh_permit,
 )
 from worker.ratelimit.redis import RedisRateLimiter
+from worker.ratelimit.regional import REGIONS_KEY, RegionalLimiters
 from worker.ratelimit.stub import ManualClock, StubRateLimiter
 
 if TYPE_CHECKING:
@@ -64,6 +66,10 @@ __all__ = [
     "RedisRateLimiter",
     "StubRateLimiter",
     "make_rate_limiter",
+    # a budget per AWS Region
+    "REGIONS_KEY",
+    "RegionalLimiters",
+    "make_regional_limiters",
     # a permit is good for a moment only
     "MAX_STALE_PERMITS",
     "MIN_FRESH_SECONDS",
@@ -82,3 +88,10 @@ def make_rate_limiter(
     ``settings.userlist_rate_limit``; see :meth:`LimiterConfig.from_settings`.
     """
     return RedisRateLimiter(redis, LimiterConfig.from_settings(settings), on_grant=on_grant)
+
+
+def make_regional_limiters(
+    settings: Settings, redis: Redis, *, on_grant: GrantObserver | None = None
+) -> RegionalLimiters:
+    """The production limiters, one budget per Region, for these settings (one per process)."""
+    return RegionalLimiters(redis, LimiterConfig.from_settings(settings), on_grant=on_grant)

@@ -19,12 +19,16 @@ local function fmt(x)
   return string.format('%.17g', x)
 end
 
--- the run-time override written by set_budget, else the configured default
-local function budget_of(key, default)
-  local v = redis.call('GET', key)
-  if v then
-    local n = tonumber(v)
-    if n and n > 0 then return n end
+-- the Region's run-time override (set_budget), else the override for every Region
+-- (set_default_budget; the same key for a limiter without a Region), else the configured
+-- default
+local function budget_of(key, every_region_key, default)
+  for _, k in ipairs({key, every_region_key}) do
+    local v = redis.call('GET', k)
+    if v then
+      local n = tonumber(v)
+      if n and n > 0 then return n end
+    end
   end
   return tonumber(default)
 end
@@ -88,12 +92,14 @@ end
 ACQUIRE = (
     _PRELUDE
     + """
--- KEYS: budget, adapt, tat, bulk_tat, waiting
+-- KEYS: budget, adapt, tat, bulk_tat, waiting, budget for every Region, Regions seen
 -- ARGV: default budget, floor fraction, recovery seconds, bulk share, priority, token,
---       waiting-marker slack seconds, ceiling margin, burst tolerance (fraction of a period)
+--       waiting-marker slack seconds, ceiling margin, burst tolerance (fraction of a period),
+--       the Region ('' for a limiter without one)
 -- returns {1, '0', now} when granted, {0, wait seconds, now} when refused
 local now = clock()
-local budget = budget_of(KEYS[1], ARGV[1])
+if ARGV[10] ~= '' then redis.call('SADD', KEYS[7], ARGV[10]) end
+local budget = budget_of(KEYS[1], KEYS[6], ARGV[1])
 local floor = budget * tonumber(ARGV[2])
 local rate, adapted = rate_of(KEYS[2], budget, floor, tonumber(ARGV[3]), tonumber(ARGV[8]), now)
 local period = 1 / rate
@@ -144,12 +150,12 @@ return {1, '0', fmt(now)}
 THROTTLE = (
     _PRELUDE
     + """
--- KEYS: budget, adapt
+-- KEYS: budget, adapt, budget for every Region
 -- ARGV: default budget, floor fraction, recovery seconds, decrease factor, cooldown seconds,
 --       ceiling margin
 -- returns {1, new rate} when the report was counted, {0, rate} when inside the cooldown
 local now = clock()
-local budget = budget_of(KEYS[1], ARGV[1])
+local budget = budget_of(KEYS[1], KEYS[3], ARGV[1])
 local floor = budget * tonumber(ARGV[2])
 local recovery, margin = tonumber(ARGV[3]), tonumber(ARGV[6])
 local rate, adapted = rate_of(KEYS[2], budget, floor, recovery, margin, now)
@@ -181,11 +187,11 @@ return {1, fmt(new_rate)}
 STATE = (
     _PRELUDE
     + """
--- KEYS: budget, adapt
+-- KEYS: budget, adapt, budget for every Region
 -- ARGV: default budget, floor fraction, recovery seconds, ceiling margin
 -- returns {budget, rate, floor, last throttle at or '', throttles}
 local now = clock()
-local budget = budget_of(KEYS[1], ARGV[1])
+local budget = budget_of(KEYS[1], KEYS[3], ARGV[1])
 local floor = budget * tonumber(ARGV[2])
 local rate = rate_of(KEYS[2], budget, floor, tonumber(ARGV[3]), tonumber(ARGV[4]), now)
 local v = redis.call('HMGET', KEYS[2], 'at', 'throttles')

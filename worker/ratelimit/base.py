@@ -193,7 +193,8 @@ class LimiterConfig:
 
 @dataclass(frozen=True)
 class LimitState:
-    """A snapshot of one category's budget and adaptive rate (rates in calls/s).
+    """A snapshot of one category's budget and adaptive rate (rates in calls/s) in one
+    Region (``region``; None for a limiter without a Region).
 
     ``last_throttle_at`` is in seconds since the epoch on the limiter's clock (Redis's own
     clock for the Redis backend), None if no throttle was ever counted; ``throttles`` counts
@@ -208,6 +209,7 @@ class LimitState:
     bulk_rate_per_second: float
     last_throttle_at: float | None
     throttles: int
+    region: str | None = None
 
 
 @dataclass(frozen=True)

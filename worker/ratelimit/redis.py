@@ -37,14 +37,22 @@ not matter):
   by :meth:`RedisRateLimiter.set_budget`); every script reads it, so a change applies to
   every worker on its next attempt.
 
-Keys, per category (the braces are a Redis Cluster hash tag: one slot per category)::
+Keys, per Region and category (the braces are a Redis Cluster hash tag: one slot per
+category; a limiter made without a Region leaves ``eu-west-1:`` out)::
 
-    courier:rl:{UserResourceRead}:budget    string  run-time budget override, calls/s
-    courier:rl:{UserResourceRead}:adapt     hash    rate, at, ceiling (last counted throttle),
-                                                    throttles; sliding count w, g, x, pe
-    courier:rl:{UserResourceRead}:tat       string  global GCRA theoretical arrival time
-    courier:rl:{UserResourceRead}:bulk_tat  string  bulk GCRA theoretical arrival time
-    courier:rl:{UserResourceRead}:waiting   zset    interactive callers waiting: token -> until
+    courier:rl:{UserResourceRead}:budget    string  budget override for every Region
+                                                    without its own (``set_default_budget``)
+    courier:rl:{UserResourceRead}:regions   set     every Region that asked for a permit
+
+    courier:rl:eu-west-1:{UserResourceRead}:budget    string  the Region's budget override
+    courier:rl:eu-west-1:{UserResourceRead}:adapt     hash    rate, at, ceiling (last counted
+                                                              throttle), throttles; sliding
+                                                              count w, g, x, pe
+    courier:rl:eu-west-1:{UserResourceRead}:tat       string  the Region's GCRA theoretical
+                                                              arrival time
+    courier:rl:eu-west-1:{UserResourceRead}:bulk_tat  string  bulk GCRA theoretical arrival
+    courier:rl:eu-west-1:{UserResourceRead}:waiting   zset    interactive callers waiting:
+                                                              token -> until
 
 ``tat``, ``bulk_tat`` and ``waiting`` expire on their own when idle.
 """
@@ -106,6 +114,8 @@ class RedisRateLimiter:
         on_grant: called with a :class:`~worker.ratelimit.Grant` after every permit, in the
             caller's thread (for metrics); it must not raise.
         key_prefix: prefix of every key (tests may isolate themselves with it).
+        region: the AWS Region whose budget this is (its keys are
+            ``{prefix}:{region}:{{Category}}:...``); None: the keys without a Region.
         sleep: how to wait between attempts, in seconds.
         monotonic: the clock that measures waits, in seconds.
     """
@@ -117,6 +127,7 @@ class RedisRateLimiter:
         *,
         on_grant: GrantObserver | None = None,
         key_prefix: str = KEY_PREFIX,
+        region: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -124,6 +135,7 @@ class RedisRateLimiter:
         self._config = config
         self._on_grant = on_grant
         self._prefix = key_prefix
+        self._region = region
         self._sleep = sleep
         self._monotonic = monotonic
         self._acquire_script = redis.register_script(_lua.ACQUIRE)
@@ -134,6 +146,11 @@ class RedisRateLimiter:
     def config(self) -> LimiterConfig:
         """The configuration this limiter was built with."""
         return self._config
+
+    @property
+    def region(self) -> str | None:
+        """The AWS Region whose budget this is (None: a limiter without a Region)."""
+        return self._region
 
     def keys(self, category: Category) -> tuple[str, ...]:
         """Every Redis key holding the category's state (for operators and tests)."""
@@ -200,7 +217,7 @@ class RedisRateLimiter:
         keys = self._keys(category)
         config = self._config
         self._throttle_script(
-            keys=[keys.budget, keys.adapt],
+            keys=[keys.budget, keys.adapt, self.every_region_budget_key(category)],
             args=[
                 repr(config.budgets[category]),
                 repr(config.floor_fraction),
@@ -221,7 +238,7 @@ class RedisRateLimiter:
         keys = self._keys(category)
         config = self._config
         budget, rate, floor, last_at, throttles = self._state_script(
-            keys=[keys.budget, keys.adapt],
+            keys=[keys.budget, keys.adapt, self.every_region_budget_key(category)],
             args=[
                 repr(config.budgets[category]),
                 repr(config.floor_fraction),
@@ -239,6 +256,7 @@ class RedisRateLimiter:
             bulk_rate_per_second=float(rate) * share,
             last_throttle_at=float(last_at) if last_at else None,
             throttles=int(throttles),
+            region=self._region,
         )
 
     def set_budget(self, category: Category, per_second: float) -> None:
@@ -260,15 +278,39 @@ class RedisRateLimiter:
         """
         self._redis.delete(*self._keys(Category(category)))
 
+    def set_default_budget(self, category: Category, per_second: float | None) -> None:
+        """Override the budget of every Region that has no override of its own (None:
+        drop that override).
+
+        Raises:
+            ValueError: when ``per_second`` is not a finite number above 0.
+            redis.RedisError: when Redis cannot be reached.
+        """
+        category = Category(category)
+        if per_second is None:
+            self._redis.delete(self.every_region_budget_key(category))
+            return
+        value = check_budget(category, per_second)
+        self._redis.set(self.every_region_budget_key(category), repr(value))
+
+    def every_region_budget_key(self, category: Category) -> str:
+        """The key of the budget override for every Region (the first scheme's key)."""
+        return f"{self._prefix}:{{{Category(category).value}}}:budget"
+
+    def regions_key(self, category: Category) -> str:
+        """The set of every Region whose limiter took (or asked for) a permit."""
+        return f"{self._prefix}:{{{Category(category).value}}}:regions"
+
     def _keys(self, category: Category) -> _Keys:
-        base = f"{self._prefix}:{{{category.value}}}:"
+        region = f"{self._region}:" if self._region is not None else ""
+        base = f"{self._prefix}:{region}{{{category.value}}}:"
         return _Keys(*(base + name for name in _Keys._fields))
 
     def _attempt(self, category: Category, priority: Priority, token: str) -> _Answer:
         keys = self._keys(category)
         config = self._config
         granted, wait, now = self._acquire_script(
-            keys=list(keys),
+            keys=[*keys, self.every_region_budget_key(category), self.regions_key(category)],
             args=[
                 repr(config.budgets[category]),
                 repr(config.floor_fraction),
@@ -279,6 +321,7 @@ class RedisRateLimiter:
                 repr(INTERACTIVE_MARKER_SLACK_SECONDS),
                 repr(config.ceiling_margin),
                 repr(BURST_TOLERANCE),
+                self._region or "",
             ],
         )
         return _Answer(bool(int(granted)), max(0.0, float(wait)), float(now))
