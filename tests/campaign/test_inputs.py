@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +269,28 @@ def test_pool_selection_with_nobody_is_refused_and_creates_nothing(
     doc = start_campaign(CLIENT_ID, user_pool_id=POOL_ID, filter_expression=some)
     assert doc["total"] == 10
     assert runtime.redis.zcard(CAMPAIGN_INDEX_KEY) == 1
+
+
+def test_cli_list_users_file_end_to_end(
+    celery_worker: Any, emulator: Any, redis_url: str, tmp_path: Path
+) -> None:
+    names = [f"user{n:07d}" for n in range(1, 121)]
+    pages = [
+        json.dumps(_page(names[:60], token="next"), indent=4),  # aws cli, pretty
+        json.dumps(_page(names[60:]), separators=(",", ":")),  # a second page, compact
+    ]
+    path = tmp_path / "users.json"
+    path.write_text("\n".join(pages) + "\n", encoding="utf-8")
+    code, started = _courier(redis_url, "start", "--client-id", CLIENT_ID, "--file", str(path))
+    assert code == 0, started
+    assert (started["total"], started["rejected"]) == (120, 0)
+    deadline = time.monotonic() + 60
+    while True:
+        code, status = _courier(redis_url, "status", started["id"])
+        if status["state"] == "done" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status["state"] == "done", status
+    assert status["counts"]["succeeded"] == 120
+    assert status["duration_seconds"] > 0
+    assert sorted(d["username"] for d in emulator.deliveries()) == names
