@@ -50,7 +50,10 @@ def test_the_document_is_valid_openapi_31(live_front: LiveFront) -> None:
     for schema in document["components"]["schemas"].values():
         Draft202012Validator(schema)  # a malformed schema raises
     # the seed's two GET operations, with Cognito's required members required
-    (query,) = document["paths"]["/"]["get"]["parameters"]
+    query, idempotency = document["paths"]["/"]["get"]["parameters"]
+    assert (idempotency["in"], idempotency["name"]) == ("header", "Idempotency-Key")
+    assert document["paths"]["/"]["post"]["parameters"] == [idempotency]
+    assert "422" in document["paths"]["/"]["post"]["responses"]
     assert (query["in"], query["style"], query["explode"]) == ("query", "form", True)
     shapes = {shape["title"]: shape for shape in query["schema"]["oneOf"]}
     assert set(shapes["ResendConfirmationCode"]["required"]) == {"Action", "ClientId", "Username"}

@@ -35,6 +35,8 @@ FIGURES = Path(
 def _run(front: LiveFront, report: Path) -> tuple[subprocess.CompletedProcess[str], float]:
     command = [
         str(Path(sys.executable).with_name("st")),
+        "--config-file",
+        str(Path(__file__).with_name("schemathesis.toml")),
         "run",
         f"{front.url}/openapi.json",
         "--checks",

@@ -32,6 +32,7 @@ from worker.api.params import (
     campaign_arguments,
     check_parameters,
     choose_action,
+    idempotency_key,
     submit,
 )
 from worker.errors import ConfigurationError
@@ -127,7 +128,8 @@ def create_app(settings: Settings, *, token_operations: bool = True) -> FastAPI:
         request.state.action = action_label(action_name)
         action = check_parameters(action_name, params)
         check_token_operations(action, params)
-        return await submit(action, params, plus_in=query.plus_in)
+        key = idempotency_key(request.headers)
+        return await submit(action, params, key=key, plus_in=query.plus_in)
 
     @app.get("/jobs/{job_id}", dependencies=authorized)
     async def get_job(request: Request, job_id: str) -> JSONResponse:

@@ -103,6 +103,21 @@ _ERRORS: Final = {
     },
     "503": _error("Redis does not answer (ServiceUnavailable); try again shortly."),
 }
+_IDEMPOTENCY: Final = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "1-255 printable ASCII characters. The same key within 24 h "
+    "(COURIER_IDEMPOTENCY_TTL_SECONDS) answers the job it first made; with other "
+    "parameters it answers 422. Stored hashed.",
+    "schema": {"type": "string", "pattern": "^[ -~]{1,255}$"},
+}
+_REUSED: Final = {
+    "422": _error(
+        "The Idempotency-Key was used for a different request "
+        "(IdempotentParameterMismatchException)."
+    )
+}
 _BODY_ERRORS: Final = {
     "408": _error("The body did not arrive within COURIER_API_BODY_TIMEOUT_SECONDS."),
     "413": _error(f"The body is over {MAX_BODY_BYTES} bytes (RequestEntityTooLarge)."),
@@ -163,9 +178,14 @@ def _get_operation() -> dict[str, Any]:
                 "description": "Action and its parameters, each its own query parameter. "
                 "Prefer POST / for an AccessToken: query strings end up in logs.",
                 "schema": {"oneOf": [_query_shape(action) for action in _ACTIONS]},
-            }
+            },
+            _IDEMPOTENCY,
         ],
-        "responses": {"202": _accepted("Queued: the job status document."), **_ERRORS},
+        "responses": {
+            "202": _accepted("Queued (or the job this key or an identical request made)."),
+            **_ERRORS,
+            **_REUSED,
+        },
     }
 
 
@@ -330,13 +350,15 @@ def _paths() -> dict[str, Any]:
                 "summary": "Queue either call, parameters in a JSON body (the safe way to "
                 "send an AccessToken)",
                 "tags": ["Jobs"],
+                "parameters": [_IDEMPOTENCY],
                 "requestBody": {
                     "required": True,
                     "content": {_JSON: {"schema": _ref("ActionRequest")}},
                 },
                 "responses": {
-                    "202": _accepted("Queued: the job status document."),
+                    "202": _accepted("Queued (or the job this key or an identical request made)."),
                     **_ERRORS,
+                    **_REUSED,
                     **_BODY_ERRORS,
                 },
             },

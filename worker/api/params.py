@@ -24,6 +24,7 @@ __all__ = [
     "campaign_arguments",
     "check_parameters",
     "choose_action",
+    "idempotency_key",
     "submit",
 ]
 
@@ -38,7 +39,7 @@ _PLUS_HINT: Final = (
 # --- the two actions -------------------------------------------------------------------
 
 
-def _submit_resend(params: Mapping[str, Any]) -> str:
+def _submit_resend(params: Mapping[str, Any], idempotency_key: str | None) -> str:
     from tasks import submit_resend  # noqa: PLC0415 - importing tasks connects the Celery app
 
     return submit_resend(
@@ -46,14 +47,18 @@ def _submit_resend(params: Mapping[str, Any]) -> str:
         params["Username"],
         secret_hash=params.get("SecretHash"),
         client_metadata=params.get("ClientMetadata"),
+        idempotency_key=idempotency_key,
     )
 
 
-def _submit_verification(params: Mapping[str, Any]) -> str:
+def _submit_verification(params: Mapping[str, Any], idempotency_key: str | None) -> str:
     from tasks import submit_attribute_verification  # noqa: PLC0415
 
     return submit_attribute_verification(
-        params["AccessToken"], params["AttributeName"], client_metadata=params.get("ClientMetadata")
+        params["AccessToken"],
+        params["AttributeName"],
+        client_metadata=params.get("ClientMetadata"),
+        idempotency_key=idempotency_key,
     )
 
 
@@ -61,7 +66,7 @@ def _submit_verification(params: Mapping[str, Any]) -> str:
 class _Action:
     required: tuple[str, ...]
     optional: tuple[str, ...]
-    submit: Callable[[Mapping[str, Any]], str]
+    submit: Callable[[Mapping[str, Any], str | None], str]
     needs_seal: bool = False  # carries an AccessToken: COURIER_SEAL_KEY is needed
 
 
@@ -136,22 +141,54 @@ def choose_action(query: Mapping[str, str], body: Mapping[str, Any]) -> object:
     return body["Action"]
 
 
-async def submit(
-    action: _Action, params: Mapping[str, Any], *, plus_in: Collection[str] = ()
-) -> JSONResponse:
-    """Queue the job; 202 with its status document and ``Location``.
-
-    ``plus_in`` names the query parameters whose raw value held a ``+``: when one of them
-    is refused, the message says how to send a plus sign.
+def idempotency_key(headers: Mapping[str, str]) -> str | None:
+    """The ``Idempotency-Key`` header, checked (1-255 printable ASCII), or None.
 
     Raises:
-        ApiError: 400 InvalidParameterException naming the field a value breaks.
+        ApiError: 400 InvalidParameterException naming IdempotencyKey.
+    """
+    from worker.dedupe import check_idempotency_key  # noqa: PLC0415
+
+    value = headers.get("idempotency-key")
+    if value is None:
+        return None
+    try:
+        return check_idempotency_key(value)
+    except InvalidRequestError as exc:
+        raise ApiError(400, "InvalidParameterException", str(exc)) from None
+
+
+async def submit(
+    action: _Action,
+    params: Mapping[str, Any],
+    *,
+    key: str | None = None,
+    plus_in: Collection[str] = (),
+) -> JSONResponse:
+    """Queue the job (or find the one ``key`` or an identical request already made); 202
+    with its status document and ``Location``.
+
+    ``key`` is the checked ``Idempotency-Key`` (:func:`idempotency_key`). ``plus_in`` names
+    the query parameters whose raw value held a ``+``: when one of them is refused, the
+    message says how to send a plus sign.
+
+    Raises:
+        ApiError: 400 InvalidParameterException naming the field a value breaks; 422
+            IdempotentParameterMismatchException when ``key`` was used for another
+            request within the idempotency window.
     """
     from tasks import job_status  # noqa: PLC0415
 
     try:
-        job_id = await run_in_threadpool(action.submit, params)
+        job_id = await run_in_threadpool(action.submit, params, key)
     except InvalidRequestError as exc:
+        if key is not None and exc.field == "IdempotencyKey":  # the key itself was checked
+            raise ApiError(
+                422,
+                "IdempotentParameterMismatchException",
+                "Idempotency-Key: already used for a different request; use a new key "
+                "for a new request",
+            ) from None
         hint = _PLUS_HINT if exc.field in plus_in else ""
         raise ApiError(400, "InvalidParameterException", f"{exc}{hint}") from None
     document = await run_in_threadpool(job_status, job_id)
