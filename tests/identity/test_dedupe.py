@@ -19,7 +19,7 @@ from worker.app import INTERACTIVE_QUEUE, app
 from worker.cli import app as cli_app
 from worker.dedupe import COALESCED_KEY
 from worker.emulator import EmulatorHandle
-from worker.errors import InvalidRequestError
+from worker.errors import BrokerUnavailable, InvalidRequestError
 from worker.metrics import CourierCollector
 from worker.runtime import Runtime, set_runtime
 
@@ -147,7 +147,7 @@ def test_a_message_that_cannot_be_sent_leaves_no_record_behind(
         raise redis.ConnectionError("broker gone")
 
     monkeypatch.setattr(resend_confirmation_code, "apply_async", broken)
-    with pytest.raises(redis.ConnectionError):
+    with pytest.raises(BrokerUnavailable, match="broker gone"):
         submit_resend("client", "jack", idempotency_key="k-jack")
     monkeypatch.undo()
     job = submit_resend("client", "jack", idempotency_key="k-jack")
