@@ -21,6 +21,7 @@ from typing import Any
 from celery import Task
 
 from worker.app import BULK_QUEUE, app
+from worker.broker import at_the_door
 from worker.campaign.dispatch import CHUNK_TASK, CeleryDispatcher
 from worker.campaign.engine import pump
 from worker.campaign.ingest import (
@@ -129,6 +130,7 @@ def campaign_ingest(campaign_id: str, generation: str) -> None:
 # --- producer API ------------------------------------------------------------------------
 
 
+@at_the_door
 def start_campaign(
     client_id: str,
     *,
@@ -341,6 +343,7 @@ def _dry_document(options: CampaignOptions, intake: Intake) -> dict[str, Any]:
     }
 
 
+@at_the_door
 def campaign_status(campaign_id: str) -> dict[str, Any]:
     """The campaign status document (DESIGN.md) plus ``redelivered``.
 
@@ -350,6 +353,7 @@ def campaign_status(campaign_id: str) -> dict[str, Any]:
     return _store(campaign_id).status()
 
 
+@at_the_door
 def pause_campaign(campaign_id: str) -> dict[str, Any]:
     """Stop sending new rows (rows in flight finish); returns the status document.
 
@@ -361,6 +365,7 @@ def pause_campaign(campaign_id: str) -> dict[str, Any]:
     return store.status()
 
 
+@at_the_door
 def resume_campaign(campaign_id: str) -> dict[str, Any]:
     """Send again after a pause (the operator's, or one the campaign took itself for an
     account answer: its ``pause_reason`` is cleared); returns the status document.
@@ -376,6 +381,7 @@ def resume_campaign(campaign_id: str) -> dict[str, Any]:
     return store.status()
 
 
+@at_the_door
 def cancel_campaign(campaign_id: str) -> dict[str, Any]:
     """Cancel: every row not sent yet becomes ``cancelled``; returns the status document.
 
@@ -392,6 +398,7 @@ def cancel_campaign(campaign_id: str) -> dict[str, Any]:
     return store.status()
 
 
+@at_the_door
 def list_campaigns() -> list[dict[str, Any]]:
     """Status documents of every campaign still stored, newest first."""
     runtime = get_runtime()
@@ -405,6 +412,7 @@ def list_campaigns() -> list[dict[str, Any]]:
     return documents
 
 
+@at_the_door
 def write_campaign_report(campaign_id: str, path: str | Path) -> int:
     """Write the report CSV of ``campaign_id`` to ``path``; returns the number of users.
 

@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 
 import redis
 
-from worker.app import app
+from worker.app import INTERACTIVE_QUEUE, app
+from worker.deadletter import DeadLetters
 from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
 from worker.errors import CourierError, JobFailedError, SealError
 from worker.liveness import holder_token, patiently
@@ -52,7 +53,13 @@ def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) 
     lease_seconds = runtime.settings.lease_seconds
     previous, base = statuses.start(job_id, holder=token, lease_seconds=lease_seconds)
     if previous is None:
-        log.warning("job %s has no status document (expired?); not sending", job_id)
+        # Expired or evicted: never acknowledged silently (worker.deadletter logs the line).
+        DeadLetters(runtime.redis).record(
+            "no_status",
+            "no status document (expired or evicted); not sent",
+            queue=INTERACTIVE_QUEUE,
+            job_id=job_id,
+        )
         return "unknown"
     if previous in TERMINAL_STATES:
         # A duplicate delivery of a finished job: send nothing, repeat the recorded outcome.

@@ -20,6 +20,7 @@ from tasks.jobs import (
     resend_confirmation_code,
 )
 from worker.app import INTERACTIVE_QUEUE
+from worker.broker import at_the_door
 from worker.dedupe import check_idempotency_key, fingerprint
 from worker.errors import WaitTimeoutError
 from worker.guardkeys import user_key_for_access_token
@@ -75,6 +76,7 @@ def _enqueue(
     return job_id
 
 
+@at_the_door
 def submit_resend(
     client_id: str,
     username: str,
@@ -98,6 +100,8 @@ def submit_resend(
         InvalidRequestError: an input breaks Cognito's constraints, or ``idempotency_key``
             was used for a different request (naming the key); nothing is enqueued.
         ConfigurationError: ``secret_hash`` was given and COURIER_SEAL_KEY is not set.
+        BrokerUnavailable: Redis cannot be reached (nothing is enqueued).
+        EvictingRedisError: Redis may evict keys (checked once per process).
     """
     kwargs: dict[str, Any] = {
         "job_id": str(uuid.uuid4()),
@@ -123,6 +127,7 @@ def submit_resend(
     )
 
 
+@at_the_door
 def submit_attribute_verification(
     access_token: str,
     attribute_name: str,
@@ -140,6 +145,8 @@ def submit_attribute_verification(
         InvalidRequestError: an input breaks Cognito's constraints, or ``idempotency_key``
             was used for a different request (naming the key); nothing is enqueued.
         ConfigurationError: COURIER_SEAL_KEY is not set.
+        BrokerUnavailable: Redis cannot be reached (nothing is enqueued).
+        EvictingRedisError: Redis may evict keys (checked once per process).
     """
     check_access_token(access_token)
     kwargs: dict[str, Any] = {
@@ -167,16 +174,19 @@ def submit_attribute_verification(
     )
 
 
+@at_the_door
 def job_status(job_id: str) -> dict[str, Any]:
     """The job status document (DESIGN.md).
 
     Raises:
         InvalidRequestError: ``job_id`` is not a string of 1-64 characters.
         JobNotFoundError: no such job (never submitted, or expired).
+        BrokerUnavailable: Redis cannot be reached.
     """
     return get_runtime().statuses.get(check_job_id(job_id))
 
 
+@at_the_door
 def wait(
     job_id: str, *, timeout_seconds: float, poll_interval_seconds: float = 0.05
 ) -> dict[str, Any]:
@@ -188,6 +198,7 @@ def wait(
             is not a finite number > 0 (the error names the argument).
         JobNotFoundError: no such job.
         WaitTimeoutError: still not terminal after ``timeout_seconds``.
+        BrokerUnavailable: Redis cannot be reached.
     """
     check_job_id(job_id)
     timeout_seconds = check_seconds("timeout_seconds", timeout_seconds)

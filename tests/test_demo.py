@@ -161,7 +161,7 @@ def test_demo_never_prints_the_password_of_an_unreachable_redis() -> None:
                 check=False,
             )
             output = result.stdout + result.stderr
-            assert result.returncode == 2, output
+            assert result.returncode == 3, output  # BrokerUnavailable (DESIGN.md)
             assert "Hunter2-secret" not in output
             assert f"operator:***@127.0.0.1:{port}" in output
 

@@ -32,10 +32,14 @@ def _config(settings: Settings) -> dict[str, Any]:
         "queue_order_strategy": "priority",
     }
     # rediss://: the broker and the result backend get the URL's TLS options (Celery's
-    # backend refuses a rediss:// URL without ssl_cert_reqs); see worker.redistls.
+    # backend refuses a rediss:// URL without ssl_cert_reqs); see worker.redistls. They
+    # also keep TLS on with the broker transport named by class below.
     tls = redis_tls_options(settings.redis_url)
     return {
         "broker_url": settings.redis_url,
+        # kombu's Redis transport, with queue items that are no message dead-lettered rather
+        # than fatal (worker.transport); the URL stays COURIER_REDIS_URL's redis:// URL.
+        "broker_transport": "worker.transport:Transport",
         "result_backend": settings.redis_url,
         "broker_use_ssl": tls,
         "redis_backend_use_ssl": tls,
@@ -69,10 +73,18 @@ def _config(settings: Settings) -> dict[str, Any]:
         # The work is I/O bound (HTTPS calls and Redis): threads, sized from the budget.
         "worker_pool": "threads",
         "worker_concurrency": settings.concurrency,
-        # Retry the broker connection at start-up instead of dying when Redis is late.
+        # A Redis outage is a pause: retry the connection at start-up and after a loss,
+        # forever (Celery gives up after 100 tries by default), at most every 2 s
+        # (worker.consumer), logging one line on loss and one on return.
         "broker_connection_retry_on_startup": True,
-        # With acks_late, a lost connection must not leave tasks running unacknowledged.
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+        "worker_consumer": "worker.consumer:CourierConsumer",
+        # Running jobs go on through an outage. True cancels them, and the threads pool
+        # cannot cancel (NotImplementedError "does not implement kill_job": the worker
+        # exits). Their acks wait for Redis; a job whose ack is lost is redelivered after
+        # the visibility timeout and recognised as a duplicate by its status document.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         # Hard stop well past the longest legitimate run, below the visibility timeout.
         "task_time_limit": settings.visibility_timeout_seconds - 5,
         "worker_hijack_root_logger": False,

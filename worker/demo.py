@@ -36,8 +36,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from worker.broker import unavailable
 from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
-from worker.errors import ConfigurationError
+from worker.errors import BrokerUnavailable
 from worker.redact import mask_url
 from worker.redisserver import PrivateRedis
 from worker.sealing import generate_key
@@ -132,8 +133,8 @@ def run_demo(settings: Settings, *, as_json: bool = False) -> int:
     "campaign_rows"}}, "all_as_expected", "deliveries", "elapsed_seconds"}``.
 
     Raises:
-        ConfigurationError: the given Redis does not answer, or no redis-server binary
-            can be found for a private one.
+        BrokerUnavailable: the given Redis does not answer (CLI exit status 3).
+        ConfigurationError: no redis-server binary can be found for a private one.
     """
     console.stderr = as_json
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -162,10 +163,11 @@ def _check_reachable(redis_url: str) -> None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise ConfigurationError(
-            f"COURIER_REDIS_URL: no Redis answers at {mask_url(redis_url)} "
-            f"({type(exc).__name__}); unset COURIER_REDIS_URL to let the demo start a "
-            "private redis-server, or point it at a running Redis"
+        gone = unavailable(redis_url, exc)
+        raise BrokerUnavailable(
+            f"{gone}; unset COURIER_REDIS_URL to let the demo start a private redis-server, "
+            "or point it at a running Redis",
+            url=gone.url,
         ) from None
     finally:
         client.close()

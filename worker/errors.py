@@ -5,6 +5,8 @@ policy asks this tree (``isinstance(exc, TransientError)``), never string matche
 
     CourierError
     ├── ConfigurationError          bad settings, unreadable secrets file, missing seal key
+    │   └── EvictingRedisError      Redis may evict keys (maxmemory-policy not noeviction)
+    ├── BrokerUnavailable           Redis cannot be reached (CLI exit status 3)
     ├── InvalidRequestError         bad input at the door: nothing is enqueued for it
     ├── SealError                   a sealed secret cannot be opened (wrong or missing key)
     ├── JobNotFoundError            no status document for a job id
@@ -30,11 +32,13 @@ Which Cognito error code lands in which class is the table in :mod:`worker.cogni
 from __future__ import annotations
 
 __all__ = [
+    "BrokerUnavailable",
     "CampaignError",
     "CampaignNotFoundError",
     "CognitoError",
     "ConfigurationError",
     "CourierError",
+    "EvictingRedisError",
     "InvalidRequestError",
     "JobFailedError",
     "JobNotFoundError",
@@ -59,6 +63,22 @@ class CourierError(Exception):
 
 class ConfigurationError(CourierError):
     """Raised when a setting is missing, malformed or points at something unusable."""
+
+
+class EvictingRedisError(ConfigurationError):
+    """Raised at start-up when Redis may evict keys and COURIER_REDIS_ALLOW_EVICTION is off."""
+
+
+class BrokerUnavailable(CourierError):
+    """Raised when Redis (broker, status store, limiter) cannot be reached; names the URL.
+
+    ``url`` is the Redis URL with any password masked. Producers see it within
+    COURIER_REDIS_CONNECT_TIMEOUT_SECONDS; the CLI exits with status 3.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class InvalidRequestError(CourierError):

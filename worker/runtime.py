@@ -43,7 +43,11 @@ class Runtime:
     def from_settings(cls, settings: Settings) -> Runtime:
         """Connect everything ``settings`` describes (no network traffic yet)."""
         client = redis.Redis.from_url(
-            settings.redis_url, health_check_interval=30, socket_keepalive=True
+            settings.redis_url,
+            health_check_interval=30,
+            socket_keepalive=True,
+            # An unreachable Redis answers BrokerUnavailable within seconds (worker.broker).
+            socket_connect_timeout=settings.redis_connect_timeout_seconds,
         )
         return cls(
             settings=settings,

@@ -52,6 +52,18 @@ class Settings(BaseSettings):
         default="redis://localhost:6379/0",
         description="Redis for the broker, results, status store and limiter state.",
     )
+    redis_connect_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="How long a connection attempt to Redis may take before it is given up.",
+    )
+    redis_allow_eviction: bool = Field(
+        default=False,
+        description=(
+            "Accept a Redis whose maxmemory-policy may evict keys (warns at every start); "
+            "without it workers, the HTTP front and producers refuse such a Redis."
+        ),
+    )
     cognito_endpoint_url: str | None = Field(
         default=None, description="Cognito endpoint override (the emulator); None is real AWS."
     )

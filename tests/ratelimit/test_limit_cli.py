@@ -117,12 +117,13 @@ def test_show_prints_a_table(runner: CliRunner) -> None:
     assert "never" in result.stdout
 
 
-def test_unreachable_redis_exits_1_without_the_password(
+def test_unreachable_redis_exits_3_without_the_password(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COURIER_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
-    document = _json(runner, "show", exit_code=1)
-    assert document["error"]["code"] == "RedisUnavailable"
+    document = _json(runner, "show", exit_code=3)
+    assert document["error"]["type"] == "BrokerUnavailable"
+    assert "redis://:***@127.0.0.1:1/0" in document["error"]["message"]
     assert "127.0.0.1:1" in document["error"]["message"]
     assert "hunter2" not in json.dumps(document)
 

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from worker.errors import (
+    BrokerUnavailable,
     CampaignError,
     CampaignNotFoundError,
     CognitoError,
@@ -120,6 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CampaignError, campaign_refused)
     app.add_exception_handler(ConfigurationError, misconfigured)
     app.add_exception_handler(RedisError, unavailable)
+    app.add_exception_handler(BrokerUnavailable, unavailable)
     app.add_exception_handler(BrokerError, unavailable)
     app.add_exception_handler(RequestValidationError, invalid_shape)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from worker.cli import jobs, run
@@ -10,8 +12,8 @@ from worker.cli.campaign import campaign_app
 from worker.cli.emulator import emulator
 from worker.cli.flower import flower
 from worker.cli.limit import limit_app
-from worker.cli.output import err_console
-from worker.errors import ConfigurationError
+from worker.cli.output import EXIT_BROKER_UNAVAILABLE, report
+from worker.errors import BrokerUnavailable, ConfigurationError
 
 __all__ = ["app", "main"]
 
@@ -32,13 +34,39 @@ app.command()(flower)
 
 
 def main() -> None:
-    """Entry point of the ``courier`` console script."""
+    """Entry point of the ``courier`` console script.
+
+    Commands report their own errors; this is the net under them. Redis unreachable
+    anywhere (even on a path no command wrapped) ends with one BrokerUnavailable line and
+    exit status 3; a configuration error with exit status 2. No traceback either way;
+    ``--json`` anywhere on the command line puts the error on stdout as one document.
+    """
+    from worker.broker import CONNECTION_ERRORS  # noqa: PLC0415 - imports kombu
+
+    as_json = "--json" in sys.argv[1:]
     try:
         _configure_logging()
         app()
+    except BrokerUnavailable as exc:
+        report(exc, as_json=as_json)
+        raise SystemExit(EXIT_BROKER_UNAVAILABLE) from None
+    except CONNECTION_ERRORS as exc:
+        report(_unavailable(exc), as_json=as_json)
+        raise SystemExit(EXIT_BROKER_UNAVAILABLE) from None
     except ConfigurationError as exc:
-        err_console.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
+        report(exc, as_json=as_json)
         raise SystemExit(2) from None
+
+
+def _unavailable(exc: Exception) -> BrokerUnavailable:
+    from worker.broker import unavailable  # noqa: PLC0415
+    from worker.settings import load_settings  # noqa: PLC0415
+
+    try:
+        url = load_settings().redis_url
+    except ConfigurationError:
+        url = "COURIER_REDIS_URL"
+    return unavailable(url, exc)
 
 
 def _configure_logging() -> None:

@@ -40,7 +40,9 @@ def api(
     """Serve the HTTP front (/?Action=..., /jobs, /campaigns, /openapi.json, /healthz).
 
     Refuses to start without COURIER_API_TOKENS unless ``--dev`` is given, and without a
-    valid COURIER_SEAL_KEY unless ``--without-token-operations`` (or ``--dev``) is given.
+    valid COURIER_SEAL_KEY unless ``--without-token-operations`` (or ``--dev``) is given;
+    it refuses a Redis that does not answer (exit 3) or may evict keys (exit 2; see
+    COURIER_REDIS_ALLOW_EVICTION).
     A request head must arrive within COURIER_API_HEADER_TIMEOUT_SECONDS (10) and a body
     within COURIER_API_BODY_TIMEOUT_SECONDS (30). uvicorn's access log is off (it prints
     query strings, where the GET form carries AccessTokens); the front logs each request's
@@ -50,6 +52,7 @@ def api(
 
     from worker.api import create_app  # noqa: PLC0415 - importing tasks reads settings
     from worker.api.server import server_config  # noqa: PLC0415
+    from worker.broker import check_eviction_policy  # noqa: PLC0415
     from worker.logs import configure_logging  # noqa: PLC0415
     from worker.runtime import Runtime, set_runtime  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
@@ -70,8 +73,12 @@ def api(
         )
     # ConfigurationError (no token, no or a bad seal key): `courier` exits 2
     app = create_app(settings, token_operations=token_operations)
-    set_runtime(Runtime.from_settings(settings))
+    runtime = Runtime.from_settings(settings)
+    set_runtime(runtime)
     configure_logging(settings.log_format, logging.INFO)
+    # Start-up check: Redis answers and does not evict (BrokerUnavailable: exit 3,
+    # EvictingRedisError: exit 2, both reported by `courier`'s main).
+    check_eviction_policy(runtime.redis, settings, role="HTTP front")
     config = server_config(
         app,
         host=host,

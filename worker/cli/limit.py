@@ -8,7 +8,8 @@ overrides a category's budget from the next permit, in one Region (``--region``)
 every Region without an override of its own; ``reset`` returns to the configured budget
 and forgets the adaptive state (one Region, or all of them).
 With ``--json`` each command prints exactly one JSON document on stdout:
-``{"limits": [<state>, ...]}``, or ``{"error": {"code", "message"}}`` when it fails.
+``{"limits": [<state>, ...]}``, or ``{"error": {"type", "code", "message"}}`` when it fails
+(Redis unreachable: type ``BrokerUnavailable``, exit status 3).
 Exit codes: 0 done, 1 Redis unreachable, 2 bad input or configuration.
 """
 
@@ -26,6 +27,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from worker.broker import CONNECTION_ERRORS, unavailable
+from worker.cli.output import EXIT_BROKER_UNAVAILABLE
 from worker.clients import check_region
 from worker.errors import ConfigurationError
 from worker.ratelimit import (
@@ -76,7 +79,7 @@ ResetCategoryOption = Annotated[
 
 _T = TypeVar("_T")
 
-EXIT_REDIS_UNAVAILABLE = 1
+EXIT_REDIS_ERROR = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -166,7 +169,8 @@ def _run(action: Callable[[], list[LimitState]], json_output: bool) -> None:
         states = action()
     except _Failure as failure:
         if json_output:
-            error = {"code": failure.code, "message": failure.message}
+            # "type" is the CLI contract (DESIGN.md); "code" kept for earlier readers.
+            error = {"type": failure.code, "code": failure.code, "message": failure.message}
             typer.echo(json.dumps({"error": error}))
         _stderr().print(f"[red]error:[/] {failure.message}")
         raise typer.Exit(failure.exit_code) from None
@@ -242,11 +246,14 @@ class _CheckedLimiters:
     def _call(self, call: Callable[[], _T]) -> _T:
         try:
             return call()
+        except CONNECTION_ERRORS as exc:
+            gone = unavailable(self._where, exc)
+            raise _Failure(type(gone).__name__, str(gone), EXIT_BROKER_UNAVAILABLE) from None
         except redis.RedisError as exc:
             raise _Failure(
-                "RedisUnavailable",
-                f"cannot use Redis at {self._where}: {exc}",
-                EXIT_REDIS_UNAVAILABLE,
+                "RedisError",
+                f"Redis at {self._where} refused the call: {exc}",
+                EXIT_REDIS_ERROR,
             ) from None
 
 

@@ -10,9 +10,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from worker.errors import CourierError
+from worker.errors import BrokerUnavailable, CourierError
 
-__all__ = ["console", "emit", "fail", "job_table"]
+__all__ = [
+    "EXIT_BROKER_UNAVAILABLE",
+    "console",
+    "emit",
+    "exit_status",
+    "fail",
+    "job_table",
+    "report",
+]
+
+EXIT_BROKER_UNAVAILABLE = 3
+"""Exit status of every command when Redis cannot be reached (DESIGN.md)."""
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,12 +54,22 @@ def job_table(documents: list[dict[str, Any]], *, title: str | None = None) -> T
     return table
 
 
-def fail(exc: CourierError | str, *, as_json: bool, code: int = 2) -> NoReturn:
-    """Report an error (as ``{"error": {...}}`` with ``--json``) and exit with ``code``."""
+def exit_status(exc: CourierError | str, code: int) -> int:
+    """``code``, except 3 for :class:`BrokerUnavailable` whatever the command asked."""
+    return EXIT_BROKER_UNAVAILABLE if isinstance(exc, BrokerUnavailable) else code
+
+
+def report(exc: CourierError | str, *, as_json: bool) -> None:
+    """Print an error: ``{"error": {"type", "message"}}`` on stdout with ``--json``, else stderr."""
     message = str(exc)
     kind = type(exc).__name__ if isinstance(exc, CourierError) else "Error"
     if as_json:
         sys.stdout.write(json.dumps({"error": {"type": kind, "message": message}}) + "\n")
     else:
         err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
+
+
+def fail(exc: CourierError | str, *, as_json: bool, code: int = 2) -> NoReturn:
+    """Report an error and exit with ``code`` (3 for BrokerUnavailable, always)."""
+    report(exc, as_json=as_json)
+    raise typer.Exit(exit_status(exc, code))
