@@ -54,6 +54,18 @@ def redis_url() -> str:
     return TEST_REDIS_URL
 
 
+@pytest.fixture(scope="session")
+def scratch_redis_url() -> Iterator[str]:
+    """A second private redis-server for tests of raw store scripts.
+
+    Keys those tests write by hand (a campaign ``t1`` with made-up fields, say) must not
+    be seen by the session worker's campaign watchdog, which pumps every campaign it finds
+    on the main test server.
+    """
+    with PrivateRedis() as server:
+        yield server.url
+
+
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     """A client on the test Redis, with every ``courier:*`` key deleted before the test."""

@@ -27,12 +27,12 @@ FIELDS: dict[str, str | int | float] = {
 
 
 @pytest.fixture(params=["fakeredis", "redis"])
-def client(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Any]:
-    """The same tests over fakeredis (with Lua) and the real test Redis."""
+def client(request: pytest.FixtureRequest, scratch_redis_url: str) -> Iterator[Any]:
+    """The same tests over fakeredis (with Lua) and a real Redis no worker watches."""
     if request.param == "fakeredis":
         yield fakeredis.FakeRedis()
         return
-    real = redis.Redis.from_url(redis_url)
+    real = redis.Redis.from_url(scratch_redis_url)
     for key in real.scan_iter(match="courier:campaign*", count=1000):
         real.delete(key)
     yield real

@@ -92,7 +92,15 @@ def create_app(settings: Settings, *, token_operations: bool = True) -> FastAPI:
             "(or run `courier api --dev` for a local run with a generated token)"
         )
     if settings.seal_key is not None or token_operations:
-        Sealer.from_settings(settings)  # unset or malformed: refuse now, not per request
+        try:
+            Sealer.from_settings(settings)  # unset or malformed: refuse now, not per request
+        except ConfigurationError as exc:
+            hint = (
+                ""
+                if settings.seal_key
+                else " (or serve no token operations: --without-token-operations)"
+            )
+            raise ConfigurationError(f"{exc}{hint}") from None
     app = FastAPI(title="cognito-courier", docs_url=None, redoc_url=None, openapi_url=None)
     authorized = [Depends(bearer_check(settings))]
     body_timeout = settings.api_body_timeout_seconds
