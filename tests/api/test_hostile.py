@@ -325,7 +325,7 @@ def test_refused_requests_are_labelled_invalid(live_front: LiveFront) -> None:
 
 
 def test_the_front_refuses_to_start_without_a_seal_key(live_settings: Settings) -> None:
-    with pytest.raises(ConfigurationError, match="COURIER_SEAL_KEY is not set.*--without-token"):
+    with pytest.raises(ConfigurationError, match=r"COURIER_SEAL_KEY is not set.*--without-token"):
         create_app(live_settings.model_copy(update={"seal_key": None}))
 
 
