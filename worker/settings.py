@@ -45,6 +45,8 @@ class Settings(BaseSettings):
         frozen=True,
         extra="ignore",
         populate_by_name=True,
+        # inf and nan are no budget, timeout or share: refused naming the variable.
+        allow_inf_nan=False,
     )
 
     # --- where things are -------------------------------------------------------------

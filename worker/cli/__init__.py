@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import typer
+from typer._click.exceptions import ClickException  # typer 0.28 carries its own click
 
 from worker.cli import jobs, run
 from worker.cli.api import api
@@ -38,15 +40,29 @@ def main() -> None:
 
     Commands report their own errors; this is the net under them. Redis unreachable
     anywhere (even on a path no command wrapped) ends with one BrokerUnavailable line and
-    exit status 3; a configuration error with exit status 2. No traceback either way;
-    ``--json`` anywhere on the command line puts the error on stdout as one document.
+    exit status 3; a configuration error, or a command line that does not parse (a missing
+    or unknown option, a value of the wrong type), with exit status 2. No traceback either
+    way; ``--json`` anywhere on the command line puts the error on stdout as one document.
     """
     from worker.broker import CONNECTION_ERRORS  # noqa: PLC0415 - imports kombu
 
     as_json = "--json" in sys.argv[1:]
     try:
         _configure_logging()
-        app()
+        # Not standalone: click's usage errors come here instead of being printed as a
+        # panel, so that --json gets its document. Every command ends with typer.Exit
+        # (whose code comes back as the result) or returns nothing (status 0).
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        report("aborted", as_json=as_json)
+        raise SystemExit(1) from None
+    except ClickException as exc:
+        if as_json:
+            error = {"type": "UsageError", "message": exc.format_message()}
+            sys.stdout.write(json.dumps({"error": error}) + "\n")
+        else:
+            exc.show()
+        raise SystemExit(exc.exit_code) from None
     except BrokerUnavailable as exc:
         report(exc, as_json=as_json)
         raise SystemExit(EXIT_BROKER_UNAVAILABLE) from None
@@ -56,6 +72,7 @@ def main() -> None:
     except ConfigurationError as exc:
         report(exc, as_json=as_json)
         raise SystemExit(2) from None
+    raise SystemExit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
 
 
 def _unavailable(exc: Exception) -> BrokerUnavailable:

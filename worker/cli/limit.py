@@ -10,7 +10,7 @@ and forgets the adaptive state (one Region, or all of them).
 With ``--json`` each command prints exactly one JSON document on stdout:
 ``{"limits": [<state>, ...]}``, or ``{"error": {"type", "code", "message"}}`` when it fails
 (Redis unreachable: type ``BrokerUnavailable``, exit status 3).
-Exit codes: 0 done, 1 Redis unreachable, 2 bad input or configuration.
+Exit codes: 0 done, 2 bad input or configuration, 3 Redis unreachable (BrokerUnavailable).
 """
 
 from __future__ import annotations
