@@ -12,6 +12,9 @@
 * ``courier_jobs_redelivered_total`` - jobs sent again after a worker stopped mid-call
 * ``courier_jobs_coalesced_total`` - submissions answered with an identical job already
   queued, running or retrying (:mod:`worker.dedupe`)
+* ``courier_dead_lettered_total{reason}`` - queue items and messages set aside in
+  ``courier:deadletter`` instead of run (undecodable, not a message, unknown task, no
+  status document; :mod:`worker.deadletter`)
 * ``courier_queue_length{queue}`` - messages waiting in a broker queue (``interactive``,
   ``bulk``; kombu's priority sub-queues included)
 * ``courier_oldest_queued_job_age_seconds`` - how long the oldest job still waiting in the
@@ -41,6 +44,7 @@ from prometheus_client.registry import Collector
 
 from worker.campaign.model import COUNTED_STATES, OPEN_STATES
 from worker.campaign.store import CampaignStore, list_campaign_ids
+from worker.deadletter import DeadLetters
 from worker.dedupe import COALESCED_KEY
 from worker.errors import CampaignNotFoundError
 from worker.ratelimit import Category
@@ -102,7 +106,15 @@ class CourierCollector(Collector):
             "Submissions answered with an identical job in flight (or just succeeded).",
         )
         coalesced.add_metric([], float(runtime.redis.get(COALESCED_KEY) or 0))
-        yield from (budget, rate, bulk, throttles, redelivered, coalesced)
+        dead = CounterMetricFamily(
+            "courier_dead_lettered",
+            "Queue items set aside in courier:deadletter instead of run, by reason.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(DeadLetters(runtime.redis).counts().items()):
+            if reason != "total":
+                dead.add_metric([reason], float(count))
+        yield from (budget, rate, bulk, throttles, redelivered, coalesced, dead)
         yield from self._queues(runtime)
         yield from self._campaigns(runtime)
 

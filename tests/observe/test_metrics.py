@@ -132,3 +132,35 @@ def test_a_worker_whose_metrics_port_is_taken_stops_and_says_so(
             worker.stop()
     assert status != 0
     assert f"COURIER_METRICS_PORT: cannot serve metrics on port {port}" in worker.log()
+
+
+def test_garbage_a_real_worker_sets_aside_is_counted_by_reason(stack: Stack) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from worker.deadletter import DeadLetters
+    from worker.metrics import CourierCollector
+    from worker.runtime import Runtime
+    from worker.settings import load_settings
+
+    stack.client.lpush("interactive", b"\xff\xfe not json at all")
+    stack.client.lpush("interactive", json.dumps({"just": "json"}))
+    dead = DeadLetters(stack.client)
+    wait_until(
+        lambda: dead.counts().get("total", 0) >= 2 or None,
+        timeout_seconds=30,
+        what="the worker dead-letters both items",
+    )
+    runtime = Runtime.from_settings(load_settings(redis_url=stack.redis_url))
+    registry = CollectorRegistry()
+    registry.register(CourierCollector(lambda: runtime))
+    samples = parse(generate_latest(registry).decode())
+    counted = {
+        dict(labels)["reason"]: n
+        for (name, labels), n in samples.items()
+        if name == "courier_dead_lettered_total"
+    }
+    assert sum(counted.values()) == dead.counts()["total"] >= 2
+    assert set(counted) <= {"undecodable", "not_a_message"}
+    # The worker keeps serving after setting the garbage aside.
+    (job_id,) = stack.submit("user0000042")
+    assert stack.wait_terminal(job_id) == "succeeded"
