@@ -72,8 +72,14 @@ class Runtime:
         return self.limiter_for(pool_region_or_none(user_pool_id) or self.gateway.regions.default)
 
     def limiter_for_client(self, client_id: str) -> RateLimiter:
-        """The limiter of the client's Region (:meth:`RegionResolver.for_client`)."""
-        return self.limiter_for(self.gateway.regions.for_client(client_id))
+        """The limiter of the client's Region, for producers' estimates: without a known
+        pool, COURIER_COGNITO_REGION or AWS_REGION, the budget for every Region (it reads no
+        AWS profile, which only workers may)."""
+        settings = self.settings
+        region = self.clients.region_for(client_id) or settings.aws_region
+        if region is None:
+            return self.fixed_limiter or self.limiters.every_region
+        return self.limiter_for(region)
 
     @property
     def limiter(self) -> RateLimiter:

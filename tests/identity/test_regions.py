@@ -14,6 +14,7 @@ import pytest
 
 from tasks import job_status, submit_resend, wait
 from worker.cognito import CognitoGateway
+from worker.ratelimit import Category
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -94,3 +95,21 @@ def test_a_mistyped_profile_fails_the_job_on_the_worker_with_a_clear_message(
     document = wait(submit_resend("unlistedclient", "alice"), timeout_seconds=30)
     assert document["state"] == "failed"
     assert "prodd" in document["error"]["message"]
+
+
+def test_a_producers_estimate_reads_no_aws_profile(
+    make_settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`campaign start --dry-run` estimates from the client's Region's limiter."""
+    for name in ("COURIER_COGNITO_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "prodd")
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps({"eu": {"user_pool_id": "eu-west-1_AbC"}}))
+    runtime = Runtime.from_settings(make_settings(clients=path))
+    assert runtime.limiter_for_client("eu").state(Category.USER_RESOURCE_READ).region == (
+        "eu-west-1"
+    )
+    every = runtime.limiter_for_client("unlisted").state(Category.USER_RESOURCE_READ)
+    assert (every.region, every.budget_per_second) == (None, runtime.settings.rate_limit)
