@@ -142,6 +142,22 @@ def harden_flower() -> None:
         metrics = pattern == "/metrics" and isinstance(handler, tuple)
         kept.append((pattern, AuthenticatedMetrics) if metrics else handler)
     urls.handlers[:] = kept
+    _plain_broker_transport()
+
+
+def _plain_broker_transport() -> None:
+    """Give Flower's process kombu's own Redis transport instead of the workers' one.
+
+    Flower builds its broker client (queue lengths, ``/api/queues/length``) from the
+    connection's URI, whose scheme is the transport's name: the workers' transport named by
+    class (``worker.transport:Transport``, which only changes how a consumer treats
+    poison) makes that ``worker.transport:Transport://...``, a scheme Flower's broker
+    factory refuses (404). Flower consumes nothing, so the plain transport of the URL's own
+    scheme (``redis``/``rediss``, TLS options unchanged) is all it needs.
+    """
+    from worker.app import app  # noqa: PLC0415 - the app reads settings at import
+
+    app.conf.broker_transport = None
 
 
 def _pattern(handler: Any) -> str:
