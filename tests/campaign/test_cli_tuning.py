@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from tasks.campaigns import campaign_status
 from tests.campaign.conftest import CLIENT_ID, usernames
 from worker.campaign.store import CampaignStore
 from worker.cli.campaign import campaign_app
@@ -35,6 +37,12 @@ def test_tuning_flags_reach_the_stored_campaign(runtime: Runtime, tmp_path: Path
     assert (int(meta["chunk_size"]), int(meta["window"])) == (7, 3)
     assert float(meta["lease_seconds"]) == 90.0
     runner.invoke(campaign_app, ["cancel", campaign_id, "--json"])
+    # Rows a worker took before the cancel still go out: wait for them here, or they reach
+    # the emulator during the next test, which counts its deliveries (test_crash).
+    deadline = time.monotonic() + 30
+    while campaign_status(campaign_id)["counts"].get("running", 0):
+        assert time.monotonic() < deadline, campaign_status(campaign_id)
+        time.sleep(0.05)
 
 
 def test_bad_tuning_values_name_the_option(runtime: Runtime, tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import redis
 
-from tasks.campaigns import start_campaign
-from tests.campaign.conftest import CLIENT_ID, POOL_ID
+from tasks.campaigns import campaign_status, start_campaign
+from tests.campaign.conftest import CLIENT_ID, POOL_ID, wait_for
 from worker.campaign.formats import detect_format
 from worker.campaign.ingest import collect_rows
 from worker.campaign.model import CAMPAIGN_INDEX_KEY
@@ -252,7 +252,7 @@ def test_cli_dry_run_reads_excel_unicode_text(redis_url: str, tmp_path: Path) ->
 
 
 def test_pool_selection_with_nobody_is_refused_and_creates_nothing(
-    runtime: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
+    celery_worker: Any, runtime: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "emulator")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "emulator")
@@ -269,6 +269,9 @@ def test_pool_selection_with_nobody_is_refused_and_creates_nothing(
     doc = start_campaign(CLIENT_ID, user_pool_id=POOL_ID, filter_expression=some)
     assert doc["total"] == 10
     assert runtime.redis.zcard(CAMPAIGN_INDEX_KEY) == 1
+    # Followed to the end here: left running, the session worker would send these users
+    # during the next test, which counts the emulator's deliveries.
+    assert wait_for(campaign_status, doc["id"])["counts"]["succeeded"] == 10
 
 
 def test_cli_list_users_file_end_to_end(
