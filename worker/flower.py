@@ -118,10 +118,12 @@ def flower_argv(options: dict[str, Any]) -> list[str]:
 
 
 def harden_flower() -> None:
-    """Remove Flower's control and task-writing routes; put ``/metrics`` behind its auth.
+    """Remove Flower's control and task-writing routes; put ``/metrics`` behind its auth;
+    give Flower's process kombu's plain Redis transport (:func:`_plain_broker_transport`).
 
     Edits Flower's URL table in place (``flower.urls.handlers``, which the Flower app
-    reads when it is built), so call it before Flower starts; calling it again is harmless.
+    reads when it is built) and the app's ``broker_transport``, so call it before Flower
+    starts; calling it again is harmless.
     """
     from flower import urls  # noqa: PLC0415 - only Flower processes import Flower
     from flower.views import monitor  # noqa: PLC0415
