@@ -42,7 +42,7 @@ from benchmarks.harness import (
     unsigned_client,
     wait_until,
 )
-from worker.emulator.synthetic import PUBLIC_CLIENT_ID, username
+from worker.contrib.emulator.synthetic import PUBLIC_CLIENT_ID, username
 from worker.sealing import generate_key
 
 MB = 1024 * 1024

@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python -m benchmarks.emulator_capacity [--seconds 10] [--concurrency 64]``
 
-Starts ``python -m worker.emulator`` in a subprocess with the quota and the per-user cap
+Starts ``python -m worker.contrib.emulator`` in a subprocess with the quota and the per-user cap
 off and a synthetic pool of 1,000,000 users, drives it with an aiohttp load generator
 (many concurrent keep-alive requests in correct AWS JSON 1.1, a different user each call)
 and prints the requests/s served. On a shared machine that figure moves with the load
@@ -49,7 +49,7 @@ def emulator_process() -> Iterator[tuple[str, int]]:
     command = [
         sys.executable,
         "-m",
-        "worker.emulator",
+        "worker.contrib.emulator",
         "--port",
         "0",
         "--json",
@@ -107,7 +107,7 @@ async def drive(url: str, *, seconds: float, concurrency: int) -> tuple[int, int
 
 def boto3_loop(url: str, *, seconds: float) -> int:
     """Calls one thread of a plain boto3 client completes in ``seconds``."""
-    from worker.emulator import EmulatorHandle
+    from worker.contrib.emulator import EmulatorHandle
 
     client = EmulatorHandle(url).client()
     done = 0

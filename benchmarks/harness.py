@@ -3,7 +3,7 @@
 Each benchmark starts what it measures as real processes on this machine (the emulator,
 ``courier worker``, plain Celery workers) against a Redis of its own, and stops them when
 done. That Redis is a private ``redis-server`` started on a free port for the run
-(:class:`worker.redisserver.PrivateRedis`, removed at exit), or the database that
+(:class:`worker.contrib.redisserver.PrivateRedis`, removed at exit), or the database that
 ``BENCH_REDIS_URL`` names: that one must be empty when the benchmark starts (it is
 emptied between scenarios, and a benchmark never flushes a database it did not find
 empty). The URL is passed on to child processes as ``BENCH_REDIS_URL``.
@@ -26,9 +26,9 @@ import redis
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from worker.emulator import EmulatorHandle
-from worker.redact import mask_url
-from worker.redisserver import PrivateRedis
+from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.redisserver import PrivateRedis
+from worker.observe.redact import mask_url
 
 __all__ = [
     "bench_redis_url",
@@ -158,9 +158,9 @@ def processes(
 
 @contextmanager
 def running_emulator_process(*args: str) -> Iterator[EmulatorHandle]:
-    """``python -m worker.emulator`` on a free port with ``args``; yields its handle."""
+    """``python -m worker.contrib.emulator`` on a free port with ``args``; yields its handle."""
     port = free_port()
-    command = [sys.executable, "-m", "worker.emulator", "--port", str(port), *args]
+    command = [sys.executable, "-m", "worker.contrib.emulator", "--port", str(port), *args]
     with ExitStack() as stack:
         (process,) = stack.enter_context(processes([command], env=dict(os.environ)))
         handle = EmulatorHandle.connect(f"http://127.0.0.1:{port}")

@@ -29,7 +29,7 @@ from benchmarks.harness import (
     running_emulator_process,
     wait_until,
 )
-from worker.emulator.synthetic import PUBLIC_CLIENT_ID, username
+from worker.contrib.emulator.synthetic import PUBLIC_CLIENT_ID, username
 from worker.sealing import generate_key
 
 

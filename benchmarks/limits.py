@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.limits [--seconds 60] [--quick]
 
 Everything runs as real processes on this machine: one emulator (``python -m
-worker.emulator``, UserResourceRead quota Q = 50/s, bucket capacity = one second of quota)
+worker.contrib.emulator``, UserResourceRead quota Q = 50/s, bucket capacity = one second of quota)
 and, per scenario, 4 worker processes of 8 threads on the benchmark's own Redis
 (``benchmarks.harness.bench_redis_url``: a private redis-server, or an empty database
 named by ``BENCH_REDIS_URL``; emptied before each scenario). Every job goes to a
@@ -51,8 +51,8 @@ from benchmarks.harness import (
     running_emulator_process,
     wait_until,
 )
-from worker.emulator import EmulatorHandle
-from worker.emulator.synthetic import PUBLIC_CLIENT_ID, username
+from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.emulator.synthetic import PUBLIC_CLIENT_ID, username
 from worker.sealing import generate_key
 
 QUOTA = 50.0

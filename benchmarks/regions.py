@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import bench_redis_url, flush, processes, running_emulator_process
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 from worker.sealing import generate_key
 
 REGIONS = ("eu-west-1", "us-east-1")

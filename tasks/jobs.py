@@ -1,149 +1,24 @@
 """The Celery tasks that run single jobs (queue ``interactive``).
 
-Each task reads its job's status document first: a job already terminal (a redelivery
-after success) is acknowledged without a call, and so is a job another live worker holds;
-a job found ``running`` or ``retrying`` was in flight when a worker died, and the repeat
-is counted (the document's ``redeliveries``, ``courier:jobs:redelivered``). While the
-job runs, the worker's heartbeat renews its short lease, so if this worker dies the
-reaper (:mod:`worker.reaper`) sends the job again within seconds; a Redis outage is
-waited out (COURIER_REDIS_WAIT_MAX_SECONDS) rather than failing the job. Every call that
-leaves is counted in ``attempts`` before it leaves. Whatever happens, the job ends in a
-terminal state; an unexpected fault is recorded as ``failed`` with
-``CourierInternalError`` rather than left ``running``.
-
-What Celery (and so Flower) sees mirrors the status document: a job that ended
-``failed`` raises :class:`~worker.errors.JobFailedError` with the error's code and message
-*after* its status is recorded, so the task is a FAILURE (declared in ``throws``: one log
-line, no traceback, no retry, and the late ack still happens); ``succeeded`` returns
-``"succeeded"``; ``skipped`` returns ``"skipped: <code>: <message>"`` (a SUCCESS, since
-nothing went wrong, whose result says why no code was sent).
+Each task opens its sealed arguments and hands the job to :func:`worker.jobs.run_job`,
+which says how a job is taken, delivered and recorded. A job that ended ``failed``
+raises :class:`~worker.errors.JobFailedError` after its status is recorded, so the task is
+a FAILURE (declared in ``throws``: one log line, no traceback, no retry, and the late ack
+still happens).
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime
-
 import redis
 
-from worker.app import INTERACTIVE_QUEUE, app
-from worker.deadletter import DeadLetters
-from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
-from worker.errors import CourierError, JobFailedError, SealError
-from worker.liveness import holder_token, patiently
-from worker.ratelimit import Priority
-from worker.reaper import TASK_BY_OPERATION, kwargs_repr
-from worker.runtime import Runtime, get_runtime
-from worker.status import REDELIVERED_KEY, TERMINAL_STATES, job_key
-from worker.workermetrics import record_delivery, record_job_duration
+from worker.app import app
+from worker.delivery import ResendRequest, VerifyRequest
+from worker.errors import JobFailedError
+from worker.jobs import fail_safely, run_job
+from worker.liveness.reaper import TASK_BY_OPERATION
+from worker.runtime import get_runtime
 
-__all__ = [
-    "REDELIVERED_KEY",
-    "get_user_attribute_verification_code",
-    "kwargs_repr",
-    "resend_confirmation_code",
-]
-
-log = logging.getLogger(__name__)
-
-
-def _run(runtime: Runtime, job_id: str, request: ResendRequest | VerifyRequest) -> str:
-    statuses = runtime.statuses
-    token = holder_token()
-    lease_seconds = runtime.settings.lease_seconds
-    previous, base = statuses.start(job_id, holder=token, lease_seconds=lease_seconds)
-    if previous is None:
-        # Expired or evicted: never acknowledged silently (worker.deadletter logs the line).
-        DeadLetters(runtime.redis).record(
-            "no_status",
-            "no status document (expired or evicted); not sent",
-            queue=INTERACTIVE_QUEUE,
-            job_id=job_id,
-        )
-        return "unknown"
-    if previous in TERMINAL_STATES:
-        # A duplicate delivery of a finished job: send nothing, repeat the recorded outcome.
-        error = statuses.get(job_id).get("error") or {}
-        return _task_result(previous, error.get("code"), error.get("message"))
-    if previous == "held":
-        log.info("job %s runs on another live worker; not sending it twice", job_id)
-        return "running"
-    if previous in ("running", "retrying"):
-        log.warning("job %s was in flight when a worker stopped; sending again", job_id)
-
-    def mark_retrying(attempts: int) -> None:
-        statuses.transition(job_id, "retrying", attempts=base + attempts)
-
-    def count_attempt() -> None:
-        statuses.count_attempt(job_id)
-
-    def run() -> Outcome:
-        # a Redis failure inside comes before the call left (limiter, guard) or after a
-        # throttled one: delivering again once Redis is back sends no code twice
-        return deliver(
-            runtime,
-            request,
-            priority=Priority.INTERACTIVE,
-            on_retry=mark_retrying,
-            on_attempt=count_attempt,
-        )
-
-    within = runtime.settings.redis_wait_max_seconds
-    with runtime.heartbeat.holding(statuses.lease(job_id, token, lease_seconds)):
-        outcome = patiently(runtime.redis, run, within_seconds=within, what=f"job {job_id}")
-        patiently(
-            runtime.redis,
-            lambda: _finish(runtime, job_id, outcome, base, request.operation),
-            within_seconds=within,
-            what=f"job {job_id}",
-        )
-    return _task_result(outcome.state, outcome.error_code, outcome.error_message)
-
-
-def _task_result(state: str, code: str | None, message: str | None) -> str:
-    """The task's result for a recorded outcome; raises JobFailedError for ``failed``."""
-    if state == "failed":
-        raise JobFailedError(code or "CourierInternalError", message or "")
-    if state == "skipped":
-        return f"skipped: {code}: {message}"
-    return state
-
-
-def _finish(runtime: Runtime, job_id: str, outcome: Outcome, base: int, operation: str) -> None:
-    runtime.statuses.transition(
-        job_id,
-        outcome.state,
-        attempts=base + outcome.attempts,
-        delivery=outcome.delivery,
-        error=outcome.error,
-    )
-    _observe_duration(runtime, job_id, operation, outcome.state)
-    log.info(
-        "job %s %s after %d attempt(s)%s",
-        job_id,
-        outcome.state,
-        base + outcome.attempts,
-        f" ({outcome.error_code})" if outcome.error_code else "",
-    )
-
-
-def _observe_duration(runtime: Runtime, job_id: str, operation: str, state: str) -> None:
-    created_at = runtime.redis.hget(job_key(job_id), "created_at")
-    if isinstance(created_at, bytes):
-        record_job_duration(operation, state, created_at.decode(), datetime.now(UTC))
-
-
-def _fail_safely(runtime: Runtime, job_id: str, operation: str, exc: Exception) -> JobFailedError:
-    """Record ``failed`` for a fault outside the delivery; the error for the task to raise."""
-    if isinstance(exc, JobFailedError):
-        return exc  # already recorded by _run
-    code = "CourierSealError" if isinstance(exc, SealError) else "CourierInternalError"
-    message = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
-    log.error("job %s failed before reaching Cognito: %s", job_id, message)
-    runtime.statuses.transition(job_id, "failed", error={"code": code, "message": message})
-    record_delivery(operation, "failed", code)
-    _observe_duration(runtime, job_id, operation, "failed")
-    return JobFailedError(code, message)
+__all__ = ["get_user_attribute_verification_code", "resend_confirmation_code"]
 
 
 @app.task(name=TASK_BY_OPERATION[ResendRequest.operation], throws=(JobFailedError,))
@@ -167,11 +42,11 @@ def resend_confirmation_code(
             runtime.sealer.open(sealed_secret_hash) if sealed_secret_hash is not None else None
         )
         request = ResendRequest(client_id, username, secret_hash, client_metadata)
-        return _run(runtime, job_id, request)
+        return run_job(runtime, job_id, request)
     except redis.RedisError:
         raise  # Redis stayed away: the lease runs out and the reaper sends the job again
     except Exception as exc:
-        raise _fail_safely(runtime, job_id, ResendRequest.operation, exc) from None
+        raise fail_safely(runtime, job_id, ResendRequest.operation, exc) from None
 
 
 @app.task(name=TASK_BY_OPERATION[VerifyRequest.operation], throws=(JobFailedError,))
@@ -191,8 +66,8 @@ def get_user_attribute_verification_code(
         request = VerifyRequest(
             runtime.sealer.open(sealed_access_token), attribute_name, client_metadata
         )
-        return _run(runtime, job_id, request)
+        return run_job(runtime, job_id, request)
     except redis.RedisError:
         raise  # Redis stayed away: the lease runs out and the reaper sends the job again
     except Exception as exc:
-        raise _fail_safely(runtime, job_id, VerifyRequest.operation, exc) from None
+        raise fail_safely(runtime, job_id, VerifyRequest.operation, exc) from None

@@ -14,16 +14,13 @@ import time
 import uuid
 from typing import Any
 
-from tasks.jobs import (
-    get_user_attribute_verification_code,
-    kwargs_repr,
-    resend_confirmation_code,
-)
+from tasks.jobs import get_user_attribute_verification_code, resend_confirmation_code
 from worker.app import INTERACTIVE_QUEUE
-from worker.broker import at_the_door
+from worker.broker.door import at_the_door
 from worker.dedupe import check_idempotency_key, fingerprint
 from worker.errors import WaitTimeoutError
-from worker.guardkeys import user_key_for_access_token
+from worker.identity.users import user_key_for_access_token
+from worker.liveness.reaper import kwargs_repr
 from worker.runtime import get_runtime
 from worker.status import TERMINAL_STATES
 from worker.validation import (

@@ -2,7 +2,7 @@
 
 The environment is set before anything imports :mod:`worker.app` (which reads settings
 once, at import). Tests use a private ``redis-server`` started for the session on a free
-port (:class:`worker.redisserver.PrivateRedis`, removed at exit), or the Redis at
+port (:class:`worker.contrib.redisserver.PrivateRedis`, removed at exit), or the Redis at
 COURIER_TEST_REDIS_URL when that is set; they delete only ``courier:*`` keys between
 tests, so Celery's own bindings survive for the session-wide worker. No test touches a
 database it did not create.
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from worker.redisserver import PrivateRedis
+from worker.contrib.redisserver import PrivateRedis
 
 if "COURIER_TEST_REDIS_URL" not in os.environ:
     _SESSION_REDIS = PrivateRedis()
@@ -32,7 +32,7 @@ TEST_REDIS_URL = os.environ["COURIER_TEST_REDIS_URL"]
 os.environ["COURIER_REDIS_URL"] = TEST_REDIS_URL
 os.environ.setdefault("COURIER_SEAL_KEY", "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE=")
 
-from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator  # noqa: E402
+from worker.contrib.emulator import EmulatorConfig, EmulatorHandle, running_emulator  # noqa: E402
 from worker.runtime import Runtime, set_runtime  # noqa: E402
 from worker.settings import Settings, load_settings  # noqa: E402
 

@@ -12,13 +12,13 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init, worker_shutting_down
 from kombu import Exchange, Queue
 
-from worker.liveness import SHUTTING_DOWN
-from worker.logs import connect_worker_signals
+from worker.broker.tls import redis_tls_options
+from worker.liveness.heartbeat import SHUTTING_DOWN
+from worker.liveness.watchdog import Watchdog
+from worker.observe.logs import connect_worker_signals
+from worker.observe.worker_metrics import MetricsServer
 from worker.queues import BULK_QUEUE, INTERACTIVE_QUEUE
-from worker.redistls import redis_tls_options
 from worker.settings import Settings, load_settings
-from worker.watchdog import Watchdog
-from worker.workermetrics import MetricsServer
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
 
@@ -32,14 +32,14 @@ def _config(settings: Settings) -> dict[str, Any]:
         "queue_order_strategy": "priority",
     }
     # rediss://: the broker and the result backend get the URL's TLS options (Celery's
-    # backend refuses a rediss:// URL without ssl_cert_reqs); see worker.redistls. They
+    # backend refuses a rediss:// URL without ssl_cert_reqs); see worker.broker.tls. They
     # also keep TLS on with the broker transport named by class below.
     tls = redis_tls_options(settings.redis_url)
     return {
         "broker_url": settings.redis_url,
         # kombu's Redis transport, with queue items that are no message dead-lettered rather
-        # than fatal (worker.transport); the URL stays COURIER_REDIS_URL's redis:// URL.
-        "broker_transport": "worker.transport:Transport",
+        # than fatal (worker.broker.transport); the URL stays COURIER_REDIS_URL's redis:// URL.
+        "broker_transport": "worker.broker.transport:Transport",
         "result_backend": settings.redis_url,
         "broker_use_ssl": tls,
         "redis_backend_use_ssl": tls,
@@ -75,11 +75,11 @@ def _config(settings: Settings) -> dict[str, Any]:
         "worker_concurrency": settings.concurrency,
         # A Redis outage is a pause: retry the connection at start-up and after a loss,
         # forever (Celery gives up after 100 tries by default), at most every 2 s
-        # (worker.consumer), logging one line on loss and one on return.
+        # (worker.broker.consumer), logging one line on loss and one on return.
         "broker_connection_retry_on_startup": True,
         "broker_connection_retry": True,
         "broker_connection_max_retries": None,
-        "worker_consumer": "worker.consumer:CourierConsumer",
+        "worker_consumer": "worker.broker.consumer:CourierConsumer",
         # Running jobs go on through an outage. True cancels them, and the threads pool
         # cannot cancel (NotImplementedError "does not implement kill_job": the worker
         # exits). Their acks wait for Redis; a job whose ack is lost is redelivered after
@@ -103,7 +103,7 @@ configure(load_settings())
 # Every worker runs the watchdog: it reaps work whose holder stopped heartbeating and pumps
 # live campaigns, so nothing waits for a dead worker's messages (the visibility timeout).
 app.steps["worker"].add(Watchdog)
-# Each worker serves its own metrics on COURIER_METRICS_PORT (worker.workermetrics).
+# Each worker serves its own metrics on COURIER_METRICS_PORT (worker.observe.worker_metrics).
 app.steps["worker"].add(MetricsServer)
 # Worker log lines in COURIER_LOG_FORMAT, with the job and campaign ids of the task at hand.
 connect_worker_signals()

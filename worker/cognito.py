@@ -74,8 +74,8 @@ from worker.errors import (
     ThrottledError,
     UserLimitExceededError,
 )
+from worker.identity.regions import RegionResolver, default_region
 from worker.ratelimit.freshness import refuse_stale_send
-from worker.regions import RegionResolver, default_region
 from worker.settings import Settings
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def make_client(
 ) -> CognitoIdentityProviderClient:
     """Build a cognito-idp client with botocore retries off and explicit timeouts.
 
-    ``region`` defaults to the default Region (:func:`worker.regions.default_region`).
+    ``region`` defaults to the default Region (:func:`worker.identity.regions.default_region`).
     ``threads`` is how many threads of this process may call at once (the worker's real
     thread count); the connection pool is sized from it so no thread's connection is
     discarded ("Connection pool is full", boto/botocore#619). ``signed=False`` signs when

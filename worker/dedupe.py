@@ -15,9 +15,9 @@ in clear:
 
 The fingerprint of a request (:func:`fingerprint`) is its operation and what Cognito would
 see of it: for ResendConfirmationCode the client, the username as the pool counts it
-(case-folded unless the client is declared case-sensitive, :mod:`worker.clients`) and the
+(case-folded unless the client is declared case-sensitive, :mod:`worker.identity.clients`) and the
 ClientMetadata; for GetUserAttributeVerificationCode the token's user (issuer and
-username, :func:`~worker.guardkeys.user_key_for_access_token`), the attribute and the
+username, :func:`~worker.identity.users.user_key_for_access_token`), the attribute and the
 ClientMetadata. A SecretHash is left out (it is derived from the client and username).
 
 One Redis transaction (WATCH on the records and on the coalesced job's status) decides;

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Literal
 
 from tenacity import RetryCallState
 
-from worker import workermetrics as metrics
 from worker.errors import (
     CognitoError,
     PermitTimeoutError,
@@ -26,13 +25,14 @@ from worker.errors import (
     ThrottledError,
     UserCapReachedError,
 )
-from worker.guardkeys import legacy_resend_user_key, resend_user_key, user_key_for_access_token
+from worker.guard import GuardDecision
+from worker.identity.users import legacy_resend_user_key, resend_user_key, user_key_for_access_token
+from worker.observe import worker_metrics as metrics
 from worker.ratelimit import Category, Priority, fresh_seconds, send_with_fresh_permit
 from worker.retry import retrying
-from worker.userguard import GuardDecision
 
 if TYPE_CHECKING:
-    from worker.clients import ClientRegistry
+    from worker.identity.clients import ClientRegistry
     from worker.runtime import Runtime
 
 __all__ = [
@@ -130,7 +130,7 @@ def _call(runtime: Runtime, request: ResendRequest | VerifyRequest) -> dict[str,
 
 def region_of(runtime: Runtime, request: ResendRequest | VerifyRequest) -> str:
     """The AWS Region ``request`` goes to: its client's pool's, or its token issuer's
-    (:class:`~worker.regions.RegionResolver`; the default Region otherwise).
+    (:class:`~worker.identity.regions.RegionResolver`; the default Region otherwise).
 
     Raises:
         ConfigurationError: the default Region is needed and cannot be resolved.
@@ -157,7 +157,7 @@ def deliver(
     job counts the call in Redis first, so a worker killed mid-call leaves it counted).
     ``reserved`` is the per-user guard's decision for the first attempt when
     the caller already asked for it (a campaign reserves a batch of rows in one round trip
-    with :meth:`~worker.userguard.PerUserGuard.reserve_many`, for ``request.operation``,
+    with :meth:`~worker.guard.PerUserGuard.reserve_many`, for ``request.operation``,
     ``request.user_key(runtime.clients)`` and ``request.legacy_user_key()``); every later
     attempt asks the guard again. Returns ``skipped`` with ``CourierUserCapReached`` when
     the per-user guard refuses, ``failed`` with Cognito's code for permanent errors and for

@@ -13,15 +13,15 @@ from functools import cached_property
 
 import redis
 
-from worker.clients import ClientRegistry, pool_region_or_none
 from worker.cognito import CognitoGateway
 from worker.dedupe import Deduper
-from worker.liveness import Heartbeat
+from worker.guard import UserGuard
+from worker.identity.clients import ClientRegistry, pool_region_or_none
+from worker.liveness.heartbeat import Heartbeat
 from worker.ratelimit import RateLimiter, RegionalLimiters, make_regional_limiters
 from worker.sealing import Sealer
 from worker.settings import Settings, load_settings
 from worker.status import StatusStore
-from worker.userguard import UserGuard
 
 __all__ = ["Runtime", "get_runtime", "reset_runtime", "set_runtime", "set_worker_threads"]
 
@@ -46,7 +46,7 @@ class Runtime:
             settings.redis_url,
             health_check_interval=30,
             socket_keepalive=True,
-            # An unreachable Redis answers BrokerUnavailable within seconds (worker.broker).
+            # An unreachable Redis answers BrokerUnavailable within seconds (worker.broker.door).
             socket_connect_timeout=settings.redis_connect_timeout_seconds,
         )
         return cls(
@@ -84,7 +84,7 @@ class Runtime:
     @property
     def limiter(self) -> RateLimiter:
         """The default Region's limiter (workers only: resolving the default Region may
-        read the AWS configuration; see :mod:`worker.regions`)."""
+        read the AWS configuration; see :mod:`worker.identity.regions`)."""
         return self.limiter_for(self.gateway.regions.default)
 
     @property

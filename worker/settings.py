@@ -23,14 +23,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url
 
-from worker.clients import (
+from worker.broker.tls import redis_tls_options
+from worker.errors import ConfigurationError
+from worker.identity.clients import (
     ClientRegistry,
     check_region,
     read_client_secrets,
     read_clients_file,
 )
-from worker.errors import ConfigurationError
-from worker.redistls import redis_tls_options
 
 __all__ = ["Settings", "load_settings"]
 
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("COURIER_COGNITO_REGION", "cognito_region"),
         description=(
             "AWS Region of clients whose pool is unknown; None: boto3's own lookup "
-            "(AWS_REGION, AWS_DEFAULT_REGION, profile), else us-east-1 (worker.regions)."
+            "(AWS_REGION, AWS_DEFAULT_REGION, profile), else us-east-1 (worker.identity.regions)."
         ),
     )
     aws_region: str | None = Field(
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         default=None,
         description=(
             "Path to a JSON file {client_id: {user_pool_id, secret?, case_sensitive?}} "
-            "(the client registry, worker.clients)."
+            "(the client registry, worker.identity.clients)."
         ),
     )
     seal_key: SecretStr | None = Field(
@@ -346,10 +346,10 @@ class Settings(BaseSettings):
 
     @cached_property
     def client_registry(self) -> ClientRegistry:
-        """COURIER_CLIENTS and COURIER_CLIENT_SECRETS merged (:mod:`worker.clients`).
+        """COURIER_CLIENTS and COURIER_CLIENT_SECRETS merged (:mod:`worker.identity.clients`).
 
         Its ``default_region`` is COURIER_COGNITO_REGION when set, else None: the rest of
-        the lookup (AWS_REGION, AWS_DEFAULT_REGION, profile) is :mod:`worker.regions`'s,
+        the lookup (AWS_REGION, AWS_DEFAULT_REGION, profile) is :mod:`worker.identity.regions`'s,
         on workers only, so a producer never reads an AWS profile.
 
         Raises:

@@ -11,7 +11,7 @@ The same hash holds what liveness needs (never shown in the document): ``payload
 task's keyword arguments with every secret sealed, so the reaper can send the job again;
 ``holder``, the token of the worker running it. A running job is also in the zset
 ``courier:jobs:leases`` (job id -> lease deadline, Redis time), renewed by the holder's
-heartbeat (:mod:`worker.liveness`) and removed at the terminal transition; a deadline in
+heartbeat (:mod:`worker.liveness.heartbeat`) and removed at the terminal transition; a deadline in
 the past means the holder stopped beating and :meth:`StatusStore.reap` hands the job on.
 """
 
@@ -25,7 +25,7 @@ from typing import Any, Final, Literal, NamedTuple, cast
 import redis
 
 from worker.errors import JobNotFoundError
-from worker.liveness import Lease
+from worker.liveness.heartbeat import Lease
 from worker.lua import NOW
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 ``courier flower`` (what the start script, compose and Kubernetes run) needs no config
 file: it applies the same configuration itself. This file gives a plain ``celery ...
-flower`` the project's configuration too (:mod:`worker.flower` says what and why):
+flower`` the project's configuration too (:mod:`worker.observe.flower` says what and why):
 
 * basic auth from ``COURIER_FLOWER_BASIC_AUTH`` (``user:password``, comma-separated for
   several) on every page, API and ``/metrics``; Flower exits at start-up without it;
@@ -14,7 +14,7 @@ Flower executes this file at start-up, before it builds its app.
 """
 
 from worker.errors import ConfigurationError
-from worker.flower import flower_options, harden_flower
+from worker.observe.flower import flower_options, harden_flower
 from worker.settings import load_settings
 
 try:

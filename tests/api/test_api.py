@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from worker.api import create_app
 from worker.api.server import CourierH11Protocol
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 from worker.errors import ConfigurationError
 from worker.runtime import Runtime, set_runtime
 from worker.settings import Settings

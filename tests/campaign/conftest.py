@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
+from worker.contrib.emulator import EmulatorConfig, EmulatorHandle, running_emulator
 
 SYNTHETIC_USERS = 5000
 POOL_ID = "us-east-1_Synthetic1"

@@ -26,10 +26,10 @@ from tests.campaign.conftest import CLIENT_ID, POOL_ID, usernames, wait_for
 from worker.campaign.account import RUN_DISTINCT_USERS
 from worker.campaign.preflight import COGNITO_DEFAULT_EMAILS_PER_DAY
 from worker.cli.campaign import campaign_app
+from worker.contrib.emulator import EmulatorHandle
 from worker.delivery import ResendRequest
-from worker.emulator import EmulatorHandle
+from worker.guard import StubUserGuard, UserGuard
 from worker.runtime import Runtime
-from worker.userguard import StubUserGuard, UserGuard
 
 OPERATION = ResendRequest.operation
 

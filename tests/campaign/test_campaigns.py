@@ -20,11 +20,11 @@ from tasks.campaigns import (
 )
 from tests.campaign.conftest import CLIENT_ID, POOL_ID, usernames, wait_for
 from worker.campaign.store import CampaignStore
+from worker.contrib.emulator import EmulatorHandle
 from worker.delivery import ResendRequest
-from worker.emulator import EmulatorHandle
 from worker.errors import CampaignError, CampaignNotFoundError
+from worker.guard import UserGuard
 from worker.runtime import Runtime
-from worker.userguard import UserGuard
 
 STATUS_KEYS = {
     "id",

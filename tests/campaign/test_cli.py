@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from tests.campaign.conftest import CLIENT_ID, usernames
 from worker.cli.campaign import campaign_app
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 from worker.runtime import Runtime
 
 runner = CliRunner()

@@ -19,7 +19,7 @@ from typing import Any
 
 from tasks.campaigns import campaign_status, start_campaign
 from tests.campaign.conftest import CLIENT_ID, usernames, wait_for
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

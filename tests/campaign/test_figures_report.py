@@ -14,7 +14,7 @@ from tests.campaign.conftest import CLIENT_ID, usernames, wait_for
 from worker.campaign.model import CODE_BY_STATE
 from worker.campaign.report import unescape_cell
 from worker.campaign.store import CampaignStore
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 
 FIELDS: dict[str, str | int | float] = {
     "name": "figures",

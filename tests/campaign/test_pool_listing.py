@@ -10,7 +10,7 @@ from tasks.campaigns import cancel_campaign
 from tests.campaign.conftest import CLIENT_ID, POOL_ID
 from worker.campaign.ingest import CampaignOptions, create_campaign, ingest_pool_step
 from worker.campaign.sources import list_pool_pages
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 from worker.errors import CampaignError
 from worker.ratelimit import Category, LimiterConfig, RateLimiter, StubRateLimiter
 from worker.runtime import Runtime

@@ -11,11 +11,11 @@ import pytest
 from tasks.campaigns import campaign_status, start_campaign
 from tests.campaign.conftest import CLIENT_ID, usernames, wait_for
 from worker.campaign.sender import FAST_ROW_SECONDS, FIRST_CLAIM_ROWS, _next_claim_size
+from worker.contrib.emulator import EmulatorHandle
 from worker.delivery import USER_CAP_CODE, ResendRequest, deliver
-from worker.emulator import EmulatorHandle
+from worker.guard import GuardDecision, UserGuard
 from worker.ratelimit import Priority
 from worker.runtime import Runtime
-from worker.userguard import GuardDecision, UserGuard
 
 OP = "ResendConfirmationCode"
 

@@ -13,8 +13,8 @@ import pytest
 from tests.campaign.conftest import CLIENT_ID
 from worker.campaign import engine
 from worker.campaign.ingest import CampaignOptions, create_campaign
+from worker.campaign.pump import pump_live_campaigns
 from worker.campaign.store import CampaignStore
-from worker.campaign.watchdog import pump_live_campaigns
 from worker.runtime import Runtime
 
 
@@ -22,6 +22,9 @@ class _NoDispatch:
     """The pump is replaced in this test: nothing may be dispatched."""
 
     def member(self, campaign_id: str, member: str, token: str) -> None:
+        raise AssertionError("unexpected dispatch")
+
+    def ingest(self, campaign_id: str, generation: str) -> None:
         raise AssertionError("unexpected dispatch")
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
-from worker.emulator.common import secret_hash
+from worker.contrib.emulator import EmulatorConfig, EmulatorHandle, running_emulator
+from worker.contrib.emulator.common import secret_hash
 
 PASSWORD = "Corr3ct-Horse!"
 

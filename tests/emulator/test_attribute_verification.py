@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.emulator.conftest import PASSWORD, PoolIds, error_of
-from worker.emulator import EmulatorConfig, EmulatorHandle
+from worker.contrib.emulator import EmulatorConfig, EmulatorHandle
 
 
 def _claims(token: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``python -m worker.emulator`` (what ``courier emulator`` runs) in a subprocess."""
+"""``python -m worker.contrib.emulator`` (what ``courier emulator`` runs) in a subprocess."""
 
 from __future__ import annotations
 
@@ -10,11 +10,20 @@ import sys
 import pytest
 from botocore.exceptions import ClientError
 
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 
 
 def test_cli_prints_its_endpoint_and_serves_until_sigterm() -> None:
-    command = [sys.executable, "-m", "worker.emulator", "--port", "0", "--users", "10", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "worker.contrib.emulator",
+        "--port",
+        "0",
+        "--users",
+        "10",
+        "--json",
+    ]
     command += ["--seed", "3", "--rate-user-resource-read", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
@@ -40,7 +49,16 @@ def test_cli_prints_its_endpoint_and_serves_until_sigterm() -> None:
 
 
 def test_cli_scripts_answers_at_start_and_refuses_bad_ones() -> None:
-    command = [sys.executable, "-m", "worker.emulator", "--port", "0", "--users", "3", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "worker.contrib.emulator",
+        "--port",
+        "0",
+        "--users",
+        "3",
+        "--json",
+    ]
     scripted = [*command, "--script", "ResendConfirmationCode=@daily-email-limit*2"]
     with subprocess.Popen(scripted, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
 from tests.emulator.conftest import PoolIds, code_of, error_of
-from worker.emulator import (
+from worker.contrib.emulator import (
     EmulatorConfig,
     EmulatorError,
     EmulatorHandle,
@@ -92,7 +92,7 @@ def test_script_for_any_user_on_attribute_verification(
 
 
 def test_scripts_that_cannot_be_read_are_refused(emulator: EmulatorHandle) -> None:
-    from worker.emulator import EmulatorError
+    from worker.contrib.emulator import EmulatorError
 
     with pytest.raises(EmulatorError, match="bad script"):
         emulator.script(operation="ResendConfirmationCode", errors=["slow:soon"])
@@ -145,7 +145,7 @@ def test_latency_and_faults_configured_at_run_time(cognito: Any, emulator: Emula
 
 
 def test_bad_run_time_settings_are_refused(emulator: EmulatorHandle) -> None:
-    from worker.emulator import EmulatorError
+    from worker.contrib.emulator import EmulatorError
 
     with pytest.raises(EmulatorError, match="probability"):
         emulator.configure(faults={"drop": 2.0})

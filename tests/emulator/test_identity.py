@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.emulator.conftest import PASSWORD, code_of, error_of
-from worker.emulator import EmulatorHandle
-from worker.userguard import user_key_for_access_token
+from worker.contrib.emulator import EmulatorHandle
+from worker.identity.users import user_key_for_access_token
 
 
 def _pool(cognito: Any, **options: Any) -> tuple[str, str]:

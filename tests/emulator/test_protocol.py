@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 
 from tests.emulator.conftest import error_of
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 
 TARGET = "AWSCognitoIdentityProviderService."
 JSON_11 = "application/x-amz-json-1.1"

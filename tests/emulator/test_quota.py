@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.emulator.conftest import PoolIds, code_of, error_of
-from worker.emulator import EmulatorConfig, EmulatorHandle
+from worker.contrib.emulator import EmulatorConfig, EmulatorHandle
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_list_users_has_its_own_category(cognito: Any) -> None:
 
 
 def test_token_bucket_refills_at_its_rate() -> None:
-    from worker.emulator.limits import TokenBucket
+    from worker.contrib.emulator.limits import TokenBucket
 
     now = [0.0]
     bucket = TokenBucket(0.5, clock=lambda: now[0])

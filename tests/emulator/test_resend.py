@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.emulator.conftest import PoolIds, code_of, error_of
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 
 
 def test_success_masks_email_and_records_a_six_digit_code(
@@ -125,8 +125,8 @@ def test_sixth_call_in_an_hour_is_limit_exceeded(
 
 
 def test_synthetic_user_through_the_secret_client(cognito: Any) -> None:
-    from worker.emulator import SECRET_CLIENT_ID, synthetic_client_secret
-    from worker.emulator.common import secret_hash
+    from worker.contrib.emulator import SECRET_CLIENT_ID, synthetic_client_secret
+    from worker.contrib.emulator.common import secret_hash
 
     secret = synthetic_client_secret(0)
     answer = cognito.resend_confirmation_code(

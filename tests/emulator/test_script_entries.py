@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from worker.emulator.errors import DAILY_EMAIL_LIMIT_MESSAGE
-from worker.emulator.faults import MAX_SCRIPT_ENTRIES, Fault, expand_script
+from worker.contrib.emulator.errors import DAILY_EMAIL_LIMIT_MESSAGE
+from worker.contrib.emulator.faults import MAX_SCRIPT_ENTRIES, Fault, expand_script
 
 
 def test_repeats_named_answers_and_messages_with_colons() -> None:

@@ -11,7 +11,7 @@ import jwt
 from botocore.config import Config
 
 from tests.emulator.conftest import PASSWORD, PoolIds, code_of, error_of
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 
 
 def test_describe_user_pool_email_sending_account(cognito: Any) -> None:

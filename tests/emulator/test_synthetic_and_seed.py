@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.emulator.conftest import code_of
-from worker.emulator import (
+from worker.contrib.emulator import (
     PUBLIC_CLIENT_ID,
     SECRET_CLIENT_ID,
     EmulatorConfig,
@@ -20,8 +20,8 @@ from worker.emulator import (
     running_emulator,
     synthetic_client_secret,
 )
-from worker.emulator.common import secret_hash
-from worker.emulator.seeding import SeedError
+from worker.contrib.emulator.common import secret_hash
+from worker.contrib.emulator.seeding import SeedError
 
 
 def test_a_million_users_ready_quickly_with_modest_memory() -> None:

@@ -15,9 +15,9 @@ import pytest
 from botocore.config import Config
 
 from tests.emulator.conftest import PASSWORD, PoolIds, error_of
-from worker.emulator import EmulatorConfig, EmulatorHandle
-from worker.emulator.common import secret_hash
-from worker.userguard import user_key_for_access_token
+from worker.contrib.emulator import EmulatorConfig, EmulatorHandle
+from worker.contrib.emulator.common import secret_hash
+from worker.identity.users import user_key_for_access_token
 
 
 def _sign_in(cognito: Any, client_id: str, username: str, **extra: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from worker.app import BULK_QUEUE, INTERACTIVE_QUEUE, app
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 from worker.runtime import Runtime
 from worker.settings import Settings
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from worker.clients import ClientInfo, ClientRegistry, pool_region
 from worker.errors import ConfigurationError
-from worker.regions import default_region
+from worker.identity.clients import ClientInfo, ClientRegistry, pool_region
+from worker.identity.regions import default_region
 from worker.settings import load_settings
 
 POOL_US = "us-east-1_AbCdEf123"

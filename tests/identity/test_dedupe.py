@@ -17,10 +17,10 @@ from tasks.jobs import resend_confirmation_code
 from tests.identity.conftest import PASSWORD, Pools
 from worker.app import INTERACTIVE_QUEUE, app
 from worker.cli import app as cli_app
+from worker.contrib.emulator import EmulatorHandle
 from worker.dedupe import COALESCED_KEY
-from worker.emulator import EmulatorHandle
 from worker.errors import BrokerUnavailable, InvalidRequestError
-from worker.metrics import CourierCollector
+from worker.observe.cluster_metrics import CourierCollector
 from worker.runtime import Runtime, set_runtime
 
 OP = "ResendConfirmationCode"

@@ -12,12 +12,12 @@ import pytest
 
 from tasks import submit_resend, wait
 from tests.identity.conftest import Pools
-from worker.clients import ClientInfo
+from worker.contrib.emulator import EmulatorHandle
 from worker.delivery import USER_CAP_CODE, ResendRequest
-from worker.emulator import EmulatorHandle
-from worker.guardkeys import legacy_resend_user_key, resend_user_key
+from worker.guard import StubUserGuard, UserGuard
+from worker.identity.clients import ClientInfo
+from worker.identity.users import legacy_resend_user_key, resend_user_key
 from worker.runtime import Runtime
-from worker.userguard import StubUserGuard, UserGuard
 
 OP = "ResendConfirmationCode"
 

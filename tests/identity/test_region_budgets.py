@@ -17,7 +17,7 @@ import pytest
 
 from benchmarks.regions import most_in_one_second, regional_pools
 from tasks import submit_resend, wait
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 from worker.runtime import Runtime, set_runtime
 
 REGIONS = ("eu-west-1", "us-east-1")

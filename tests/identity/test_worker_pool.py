@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tasks import submit_resend, wait
-from worker.emulator import EmulatorHandle
+from worker.contrib.emulator import EmulatorHandle
 
 THREADS = 32
 

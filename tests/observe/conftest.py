@@ -26,7 +26,7 @@ from tests.resilience.harness import (
     submit_resends,
     wait_until,
 )
-from worker.redisserver import PrivateRedis, free_port
+from worker.contrib.redisserver import PrivateRedis, free_port
 
 SEAL_KEY = "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE="
 CLIENT_ID = "synthetic0client0000000001"

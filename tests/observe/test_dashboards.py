@@ -16,7 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.observe.conftest import API_TOKEN, Stack, serving
-from worker.redisserver import free_port
+from worker.contrib.redisserver import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "cognito-courier.json"

@@ -15,7 +15,7 @@ import pytest
 
 from tests.observe.conftest import CLIENT_ID, Stack, serving
 from tests.resilience.harness import courier_command, start_campaign, wait_until
-from worker.redisserver import free_port
+from worker.contrib.redisserver import free_port
 
 USER, PASSWORD = "ops", "flower-s3cret"
 
@@ -161,7 +161,7 @@ def test_dev_flower_listens_on_loopback_only(stack: Stack) -> None:
 
 def test_flower_options_size_the_history_from_the_budget() -> None:
     from worker.errors import ConfigurationError
-    from worker.flower import flower_argv, flower_options
+    from worker.observe.flower import flower_argv, flower_options
     from worker.settings import load_settings
 
     settings = load_settings(rate_limit=40, flower_basic_auth="a:b,c:d")

@@ -15,8 +15,13 @@ import pytest
 
 from tests.observe.conftest import API_TOKEN, CLIENT_ID, Stack
 from tests.resilience.harness import courier, start_campaign, wait_until
-from worker.logs import bind_task_context, configure_logging, log_context, unbind_task_context
-from worker.redact import mask_url, mask_urls_in, short_path
+from worker.observe.logs import (
+    bind_task_context,
+    configure_logging,
+    log_context,
+    unbind_task_context,
+)
+from worker.observe.redact import mask_url, mask_urls_in, short_path
 
 
 @pytest.mark.parametrize(

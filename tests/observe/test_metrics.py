@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.observe.conftest import CLIENT_ID, Stack, stack_env
 from tests.resilience.harness import WorkerProcess, courier, submit_resends, wait_until
-from worker.redisserver import PrivateRedis
+from worker.contrib.redisserver import PrivateRedis
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -137,8 +137,8 @@ def test_a_worker_whose_metrics_port_is_taken_stops_and_says_so(
 def test_garbage_a_real_worker_sets_aside_is_counted_by_reason(stack: Stack) -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from worker.deadletter import DeadLetters
-    from worker.metrics import CourierCollector
+    from worker.broker.deadletter import DeadLetters
+    from worker.observe.cluster_metrics import CourierCollector
     from worker.runtime import Runtime
     from worker.settings import load_settings
 

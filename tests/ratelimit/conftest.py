@@ -20,6 +20,7 @@ import fakeredis
 import pytest
 import redis
 
+from worker.guard import PerUserGuard, StubUserGuard, UserGuard
 from worker.ratelimit import (
     Category,
     GrantObserver,
@@ -29,7 +30,6 @@ from worker.ratelimit import (
     RegionalLimiters,
     StubRateLimiter,
 )
-from worker.userguard import PerUserGuard, StubUserGuard, UserGuard
 
 REDIS_URL = os.environ["COURIER_TEST_REDIS_URL"]
 BACKENDS = ["stub", "fakeredis", "redis", "redis-region"]

@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import Pool
 from worker.cognito import CognitoGateway, make_client
+from worker.contrib.emulator import EmulatorHandle
 from worker.delivery import ResendRequest, deliver
-from worker.emulator import EmulatorHandle
 from worker.errors import PermitTimeoutError
 from worker.ratelimit import (
     MAX_STALE_PERMITS,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.resilience.harness import ROOT, courier_command, wait_until
-from worker.emulator import EmulatorConfig, EmulatorHandle, running_emulator
+from worker.contrib.emulator import EmulatorConfig, EmulatorHandle, running_emulator
 
 __all__ = [
     "CLIENT_ID",

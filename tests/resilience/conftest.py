@@ -26,7 +26,7 @@ from tests.resilience.harness import (
     start_campaign,
     wait_until,
 )
-from worker.redisserver import PrivateRedis
+from worker.contrib.redisserver import PrivateRedis
 
 SEAL_KEY = "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE="
 CLIENT_ID = "synthetic0client0000000001"

@@ -2,7 +2,7 @@
 
 Every scenario of ``make test-resilience`` runs against real components:
 
-* a private ``redis-server`` with an AOF (:class:`worker.redisserver.PrivateRedis`), which a
+* a private ``redis-server`` with an AOF (:class:`worker.contrib.redisserver.PrivateRedis`), which a
   test may restart or kill;
 * the emulator as a subprocess (``courier emulator --port P`` plus fault flags),
   :class:`EmulatorProcess`;
@@ -34,8 +34,8 @@ from typing import Any, TypeVar
 import redis
 
 from worker.campaign.store import CampaignStore
-from worker.emulator import EmulatorHandle
-from worker.redisserver import free_port
+from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.redisserver import free_port
 
 __all__ = [
     "FIGURES",

@@ -17,7 +17,7 @@ import pytest
 
 from tests.resilience.brokerprocs import worker_env
 from tests.resilience.harness import courier, record
-from worker.redisserver import PrivateRedis, free_port
+from worker.contrib.redisserver import PrivateRedis, free_port
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
 

@@ -17,7 +17,7 @@ import redis
 
 from tests.resilience.brokerprocs import Worker, wait_until, worker_env, workers
 from tests.resilience.harness import courier
-from worker.redisserver import PrivateRedis, free_port
+from worker.contrib.redisserver import PrivateRedis, free_port
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
 

@@ -21,7 +21,7 @@ import pytest
 
 from tests.resilience.conftest import CAMPAIGN_RATE, CAMPAIGN_USERS, CampaignRun
 from tests.resilience.harness import longest_gap, record
-from worker.redisserver import PrivateRedis
+from worker.contrib.redisserver import PrivateRedis
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(400)]
 

@@ -31,9 +31,9 @@ from tests.resilience.brokerprocs import (  # the fixture too
     workers,
 )
 from tests.resilience.harness import record
-from worker.deadletter import COUNTS_KEY, KEY, DeadLetters
-from worker.emulator import EmulatorHandle
-from worker.redisserver import PrivateRedis
+from worker.broker.deadletter import COUNTS_KEY, KEY, DeadLetters
+from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.redisserver import PrivateRedis
 from worker.status import StatusStore
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]

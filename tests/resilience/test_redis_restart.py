@@ -8,7 +8,7 @@ Redis answering, the jobs that were in
 flight and the countdown job succeed (each user called once), and each worker logged the
 outage in exactly two lines (lost, back), without a traceback.
 
-This test fails on Celery 5.7.0 without the ``Channel.close`` guard of worker/transport.py
+This test fails on Celery 5.7.0 without the ``Channel.close`` guard of worker/broker/transport.py
 (both workers exit with the ``hostname`` AttributeError), and with
 ``worker_cancel_long_running_tasks_on_connection_loss=True`` on the threads pool
 (``NotImplementedError: ... does not implement kill_job``): see pyproject.toml.
@@ -34,8 +34,8 @@ from tests.resilience.brokerprocs import (
     workers,
 )
 from tests.resilience.harness import record
-from worker.emulator import EmulatorHandle
-from worker.redisserver import PrivateRedis
+from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.redisserver import PrivateRedis
 from worker.status import StatusStore
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from worker.redisserver import TlsFiles
+from worker.contrib.redisserver import TlsFiles
 
 __all__ = ["make_tls_files"]
 

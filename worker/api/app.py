@@ -36,8 +36,8 @@ from worker.api.params import (
     submit,
 )
 from worker.errors import ConfigurationError
-from worker.metrics import CourierCollector
-from worker.redact import short_path
+from worker.observe.cluster_metrics import CourierCollector
+from worker.observe.redact import short_path
 from worker.runtime import get_runtime
 from worker.sealing import Sealer
 from worker.settings import Settings

@@ -22,7 +22,7 @@ the campaign pauses itself with ``pause_reason`` ``{"code", "message", "at"}``, 
 Cognito's per-user answer ``LimitExceededException`` "Attempt limit exceeded, please try
 after some time." (public: aws-amplify/amplify-js#8013) is no account condition: that row
 is deferred like a row the per-user guard deferred, and the guard learns the calls it did
-not see (:meth:`worker.userguard.UserGuard.saturate`).
+not see (:meth:`worker.guard.UserGuard.saturate`).
 """
 
 from __future__ import annotations

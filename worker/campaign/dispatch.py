@@ -12,9 +12,10 @@ from typing import Any
 
 from worker.queues import BULK_QUEUE
 
-__all__ = ["CHUNK_TASK", "CeleryDispatcher"]
+__all__ = ["CHUNK_TASK", "INGEST_TASK", "CeleryDispatcher"]
 
 CHUNK_TASK = "courier.campaign_chunk"
+INGEST_TASK = "courier.campaign_ingest"
 
 
 class CeleryDispatcher:
@@ -33,6 +34,15 @@ class CeleryDispatcher:
             CHUNK_TASK,
             args=(campaign_id, member),
             task_id=token,
+            queue=BULK_QUEUE,
+            ignore_result=True,
+        )
+
+    def ingest(self, campaign_id: str, generation: str) -> None:
+        """Queue the pool-listing task of ``campaign_id`` for ``generation``."""
+        self._app.send_task(
+            INGEST_TASK,
+            args=(campaign_id, generation),
             queue=BULK_QUEUE,
             ignore_result=True,
         )

@@ -3,7 +3,7 @@
 Work reaches the ``bulk`` queue as *members* (a chunk of up to 1,000 rows, or a retry batch
 of deferred rows), never one message per user. At most ``window`` members are leased at a
 time (backpressure); a member is leased to one task id until a short deadline that the
-holder's heartbeat renews (:mod:`worker.liveness`). The pump runs after every member, at
+holder's heartbeat renews (:mod:`worker.liveness.heartbeat`). The pump runs after every member, at
 start, resume and cancel, and every COURIER_CAMPAIGN_WATCHDOG_SECONDS in every worker's
 watchdog (no timer message: a countdown message a worker keeps reserved dies with it): it
 re-leases members whose holder stopped beating (a killed worker), turns due deferred rows
@@ -38,6 +38,10 @@ class Dispatcher(Protocol):
 
     def member(self, campaign_id: str, member: str, token: str) -> None:
         """Send a chunk task for ``member`` with task id ``token``."""
+        ...
+
+    def ingest(self, campaign_id: str, generation: str) -> None:
+        """Send the pool-listing task of ``campaign_id`` for ``generation``."""
         ...
 
 

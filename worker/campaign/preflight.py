@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.clients import pool_region_or_none
 from worker.cognito import make_client, to_cognito_error
 from worker.errors import ConfigurationError
+from worker.identity.clients import pool_region_or_none
 from worker.settings import Settings
 
 __all__ = ["COGNITO_DEFAULT_EMAILS_PER_DAY", "PoolFacts", "describe_pool", "preflight_warnings"]

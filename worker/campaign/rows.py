@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.campaign.model import MAX_REJECTS_SHOWN
-from worker.clients import fold_username
 from worker.errors import InvalidRequestError
+from worker.identity.clients import fold_username
 from worker.validation import check_username
 
 __all__ = ["Intake", "Reject", "check_row"]
@@ -42,7 +42,7 @@ class Intake:
     Attributes:
         case_sensitive: False (the default) merges names that differ only in letter
             case, compared case-folded as the per-user guard counts them
-            (:func:`worker.clients.fold_username`); True keeps them apart.
+            (:func:`worker.identity.clients.fold_username`); True keeps them apart.
         accepted: rows accepted (each a distinct user).
         rejected: rows rejected (all of them counted).
         duplicates: rows dropped as exact repeats of an accepted name.

@@ -4,7 +4,7 @@ Times are Redis's own clock (``TIME``), in seconds since the epoch. Row state co
 those of :mod:`worker.campaign.model`. A *member* is a unit of dispatch: ``c:{chunk}`` (a
 chunk of rows) or ``b:{id}`` (a retry batch of deferred rows). A member is *leased* to one
 task id at a time (``owners``) until a deadline (``leases``), renewed by the holder's
-heartbeat (:mod:`worker.liveness`) and at every claim and record.
+heartbeat (:mod:`worker.liveness.heartbeat`) and at every claim and record.
 """
 
 from __future__ import annotations

@@ -28,9 +28,9 @@ from worker.campaign.model import CODE_BY_STATE, DEFERRED, SKIPPED
 from worker.campaign.store import CampaignStore
 from worker.delivery import USER_CAP_CODE, Outcome, ResendRequest, deliver
 from worker.errors import CampaignNotFoundError
-from worker.liveness import SHUTTING_DOWN, Lease, patiently
+from worker.guard import GuardDecision
+from worker.liveness.heartbeat import SHUTTING_DOWN, Lease, patiently
 from worker.ratelimit.base import Priority
-from worker.userguard import GuardDecision
 
 if TYPE_CHECKING:
     from worker.runtime import Runtime

@@ -19,7 +19,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.campaign.formats import FileFormat, detect_format, read_rows
 from worker.campaign.rows import Intake, Reject, check_row
-from worker.clients import pool_region_or_none
 from worker.cognito import make_client, to_cognito_error
 from worker.errors import (
     CampaignError,
@@ -28,6 +27,7 @@ from worker.errors import (
     PermitTimeoutError,
     ThrottledError,
 )
+from worker.identity.clients import pool_region_or_none
 from worker.ratelimit.base import Category, Priority, RateLimiter
 from worker.retry import retrying
 from worker.settings import Settings

@@ -27,22 +27,15 @@ from typing import Any, cast
 import redis
 
 from worker.campaign import scripts
+from worker.campaign.figures import Figures, document_state
 from worker.campaign.model import (
     CAMPAIGN_INDEX_KEY,
     COUNTED_STATES,
-    OPEN_STATES,
     CampaignKeys,
 )
 from worker.errors import CampaignError, CampaignNotFoundError
 
-__all__ = ["RATE_WINDOW_SECONDS", "CampaignStore", "iso", "list_campaign_ids"]
-
-RATE_WINDOW_SECONDS = 15
-"""The status document's ``rate`` is the mean calls/s over this many whole seconds."""
-MIN_MEASURED_CALLS = 50
-"""Calls measured before the ETA trusts the measured rate over the budget share."""
-MIN_MEASURED_SECONDS = 3.0
-"""Seconds of sending measured before the ETA trusts the measured rate."""
+__all__ = ["CampaignStore", "iso", "list_campaign_ids"]
 
 
 def iso(epoch: float | None) -> str | None:
@@ -250,8 +243,8 @@ class CampaignStore:
         counts = dict.fromkeys(COUNTED_STATES, 0)
         counts.update({k.decode(): int(v) for k, v in raw_counts.items()})
         now = seconds + micros / 1e6
-        state = _document_state(meta)
-        figures = _Figures(meta, counts, now)
+        state = document_state(meta)
+        figures = Figures(meta, counts, now)
         rate = figures.rate(raw_rate, finished=state in ("done", "cancelled"))
         eta = figures.eta_seconds(state, rate, float(last_due[0][1]) if last_due else None)
         return {
@@ -299,6 +292,45 @@ class CampaignStore:
                 except redis.WatchError:
                     continue
 
+    def resume(self) -> bool:
+        """Make a paused campaign active again, clearing its ``pause_reason`` and the run
+        detector's memory; returns whether it was paused.
+
+        Raises:
+            CampaignNotFoundError: no such campaign.
+        """
+        if self.set_state("active", allowed_from={"paused"}) != "paused":
+            return False
+        self.redis.hdel(self.keys.meta, "pause_reason")
+        self.redis.delete(self.keys.run)
+        return True
+
+    def cancel(self) -> None:
+        """Cancel an active or paused campaign: every row not sent yet becomes ``cancelled``.
+
+        Rows in flight finish and keep their outcome; a finished campaign is left as it is.
+
+        Raises:
+            CampaignNotFoundError: no such campaign.
+        """
+        if self.set_state("cancelled", allowed_from={"active", "paused"}) != "cancelled":
+            self.sweep(chunk_size=int(self.meta()["chunk_size"]), with_running=False)
+
+    # --- pool listing -------------------------------------------------------------------
+
+    def ingest_generation(self) -> str | None:
+        """The id of the ingest task generation now listing the pool (None: none)."""
+        return _text(cast("bytes | None", self.redis.hget(self.keys.meta, "ingest_gen")))
+
+    def hand_ingest_to(self, generation: str) -> None:
+        """Make ``generation`` the one ingest task generation allowed to list the pool."""
+        self.redis.hset(self.keys.meta, "ingest_gen", generation)
+
+    def fail_ingest(self, message: str) -> None:
+        """End the listing early with ``message`` (kept in the meta); rows listed stay."""
+        self.redis.hset(self.keys.meta, "ingest_error", message)
+        self.finish_ingest(rejected=int(self.meta().get("rejected", 0)), duplicates=0)
+
     def sweep(self, *, chunk_size: int, with_running: bool) -> int:
         """Cancel every queued and deferred row, one chunk per script call; returns how many.
 
@@ -316,77 +348,3 @@ class CampaignStore:
             )
         self.redis.delete(self.keys.deferred)
         return changed
-
-
-class _Figures:
-    """A campaign's rate, ETA and duration, honest from the first second to the last.
-
-    * ``rate`` while running: calls/s over the last :data:`RATE_WINDOW_SECONDS` whole
-      seconds, or over the seconds since the first call when fewer have passed (a window
-      of idle seconds before the start would understate it 4x); once finished: the
-      average over the campaign, ``calls`` / (last call - first call), which stays put.
-    * ``eta_seconds``: open rows at the campaign's share of the budget (``budget_rate``,
-      stored at creation) until :data:`MIN_MEASURED_CALLS` calls over at least
-      :data:`MIN_MEASURED_SECONDS` were measured, then at the measured rate; never before
-      the last deferred row is due.
-    * ``duration_seconds``: creation to finish (or to now).
-    """
-
-    def __init__(self, meta: dict[str, str], counts: dict[str, int], now: float) -> None:
-        self.meta, self.counts, self.now = meta, counts, now
-        self.first = float(meta["first_call_at"]) if "first_call_at" in meta else None
-
-    def duration_seconds(self) -> float:
-        end = float(self.meta.get("finished_at", self.now))
-        return max(0.0, end - float(self.meta["created_at"]))
-
-    def rate(self, raw_rate: dict[bytes, bytes], *, finished: bool) -> float:
-        calls = int(self.meta.get("calls", 0))
-        if finished:
-            if self.first is None or calls == 0:
-                return 0.0
-            sending = float(self.meta.get("last_call_at", self.first)) - self.first
-            return calls / max(1.0, sending)
-        second = int(self.now)
-        window = RATE_WINDOW_SECONDS
-        if self.first is not None:
-            window = max(1, min(RATE_WINDOW_SECONDS, second - int(self.first)))
-        recent = 0
-        for slot in range(32):
-            stamp = raw_rate.get(f"t{slot}".encode())
-            if stamp is not None and second - window <= int(stamp) < second:
-                recent += int(raw_rate.get(f"n{slot}".encode(), b"0"))
-        return recent / window
-
-    def eta_seconds(self, state: str, rate: float, last_due: float | None) -> float | None:
-        open_rows = sum(self.counts[name] for name in OPEN_STATES)
-        if state in ("cancelled", "done") or (open_rows == 0 and state != "ingesting"):
-            return 0.0
-        measured = (
-            self.first is not None
-            and int(self.meta.get("calls", 0)) >= MIN_MEASURED_CALLS
-            and self.now - self.first >= MIN_MEASURED_SECONDS
-        )
-        budget = float(self.meta.get("budget_rate", 0) or 0)
-        pace = rate if measured else budget
-        if pace <= 0:
-            pace = rate
-        if pace <= 0:
-            return None
-        eta = open_rows / pace
-        if last_due is not None:
-            eta = max(eta, last_due - self.now)
-        return eta
-
-
-def _document_state(meta: dict[str, str]) -> str:
-    control = meta.get("state", "active")
-    if control == "cancelled":
-        return "cancelled"
-    if "finished_at" in meta:
-        return "done"
-    if control == "paused":
-        return "paused"
-    if meta.get("ingest") != "done":
-        return "ingesting"
-    return "running"

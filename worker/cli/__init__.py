@@ -44,7 +44,7 @@ def main() -> None:
     or unknown option, a value of the wrong type), with exit status 2. No traceback either
     way; ``--json`` anywhere on the command line puts the error on stdout as one document.
     """
-    from worker.broker import CONNECTION_ERRORS  # noqa: PLC0415 - imports kombu
+    from worker.broker.door import CONNECTION_ERRORS  # noqa: PLC0415 - imports kombu
 
     as_json = "--json" in sys.argv[1:]
     try:
@@ -76,7 +76,7 @@ def main() -> None:
 
 
 def _unavailable(exc: Exception) -> BrokerUnavailable:
-    from worker.broker import unavailable  # noqa: PLC0415
+    from worker.broker.door import unavailable  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
 
     try:
@@ -88,7 +88,7 @@ def _unavailable(exc: Exception) -> BrokerUnavailable:
 
 def _configure_logging() -> None:
     """Log lines in COURIER_LOG_FORMAT from the start (`courier worker` sets it again)."""
-    from worker.logs import configure_logging  # noqa: PLC0415
+    from worker.observe.logs import configure_logging  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
 
     try:

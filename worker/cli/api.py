@@ -52,8 +52,8 @@ def api(
 
     from worker.api import create_app  # noqa: PLC0415 - importing tasks reads settings
     from worker.api.server import server_config  # noqa: PLC0415
-    from worker.broker import check_eviction_policy  # noqa: PLC0415
-    from worker.logs import configure_logging  # noqa: PLC0415
+    from worker.broker.door import check_eviction_policy  # noqa: PLC0415
+    from worker.observe.logs import configure_logging  # noqa: PLC0415
     from worker.runtime import Runtime, set_runtime  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
 

@@ -6,6 +6,6 @@ imports the emulator's server only when it runs.
 
 from __future__ import annotations
 
-from worker.emulator.cli import emulator
+from worker.contrib.emulator.cli import emulator
 
 __all__ = ["emulator"]

@@ -10,7 +10,7 @@ import typer
 
 __all__ = ["flower"]
 
-log = logging.getLogger("worker.flower")
+log = logging.getLogger("worker.observe.flower")
 
 
 def flower(
@@ -51,8 +51,8 @@ def flower(
     Refuses to start without COURIER_FLOWER_BASIC_AUTH unless ``--dev`` is given.
     """
     from worker.cli.run import run_celery  # noqa: PLC0415
-    from worker.flower import flower_argv, flower_options, harden_flower  # noqa: PLC0415
-    from worker.logs import configure_logging  # noqa: PLC0415
+    from worker.observe.flower import flower_argv, flower_options, harden_flower  # noqa: PLC0415
+    from worker.observe.logs import configure_logging  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings()

@@ -27,10 +27,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from worker.broker import CONNECTION_ERRORS, unavailable
+from worker.broker.door import CONNECTION_ERRORS, unavailable
 from worker.cli.output import EXIT_BROKER_UNAVAILABLE
-from worker.clients import check_region
 from worker.errors import ConfigurationError
+from worker.identity.clients import check_region
+from worker.observe.redact import mask_url
 from worker.ratelimit import (
     COGNITO_QUOTA_PER_SECOND,
     Category,
@@ -39,7 +40,6 @@ from worker.ratelimit import (
     RegionalLimiters,
     make_regional_limiters,
 )
-from worker.redact import mask_url
 from worker.settings import load_settings
 
 __all__ = ["limit_app"]

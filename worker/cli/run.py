@@ -76,7 +76,7 @@ def demo(
     Needs no Redis: starts a private redis-server (removed on exit) unless
     COURIER_REDIS_URL is set, then uses that one.
     """
-    from worker.demo import run_demo  # noqa: PLC0415
+    from worker.contrib.demo import run_demo  # noqa: PLC0415
     from worker.settings import load_settings  # noqa: PLC0415
 
     raise typer.Exit(run_demo(load_settings(), as_json=as_json))

@@ -1,0 +1,1 @@
+"""Redis as the broker: the door's checks, the consumer, the transport, dead letters, TLS."""

@@ -1,0 +1,238 @@
+"""The directory the emulator serves: user pools, their app clients and their users.
+
+A pool may hold a synthetic range of users (see :mod:`worker.contrib.emulator.synthetic`) that
+exist only as a count: a user of that range is generated from its index when looked up,
+and stored only once something about it changes (:meth:`Pool.user_for_update`).
+
+How a name typed by a caller finds its user (:meth:`Pool.get_user`) follows Cognito:
+
+* ``UsernameConfiguration.CaseSensitive`` false: ``ALICE`` and ``alice`` are one user
+  (and the e-mail alias is matched without regard to case too). Absent, the pool is case
+  sensitive: "true ... This is the default value" (API reference,
+  UsernameConfigurationType). The console creates case-insensitive pools.
+* ``UsernameAttributes`` (``email``, ``phone_number``): the user's username is a UUID
+  (its ``sub``), and the e-mail, the phone number or the ``sub`` are accepted wherever a
+  username is asked (developer guide, "User pool attributes", username attributes;
+  moto's ``test_admin_get_user_with_username_attributes``).
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker.contrib.emulator import synthetic
+from worker.contrib.emulator.schema import STANDARD, SchemaAttribute
+
+__all__ = ["DEFAULT_PASSWORD_POLICY", "AppClient", "Directory", "Pool", "User"]
+
+DEFAULT_PASSWORD_POLICY: dict[str, Any] = {
+    "MinimumLength": 8,
+    "RequireUppercase": True,
+    "RequireLowercase": True,
+    "RequireNumbers": True,
+    "RequireSymbols": True,
+    "TemporaryPasswordValidityDays": 7,
+}
+
+_ALNUM_LOWER = string.ascii_lowercase + string.digits
+_ALNUM = string.ascii_letters + string.digits
+
+
+@dataclass
+class User:
+    """One user of a pool; ``attributes`` holds everything but ``sub``."""
+
+    username: str
+    sub: str
+    status: str
+    password: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    enabled: bool = True
+    created: float = field(default_factory=time.time)
+    modified: float = -1.0
+
+    def __post_init__(self) -> None:
+        # one clock read, at Cognito's millisecond precision: a new user's two dates are
+        # equal (issue 14: two reads differed in about a third of runs)
+        self.created = round(self.created, 3)
+        self.modified = self.created if self.modified < 0 else round(self.modified, 3)
+
+    def touch(self) -> None:
+        """Set ``modified`` to now (millisecond precision)."""
+        self.modified = round(time.time(), 3)
+
+    def all_attributes(self) -> dict[str, str]:
+        """The attributes as Cognito lists them, ``sub`` first."""
+        return {"sub": self.sub, **self.attributes}
+
+
+@dataclass
+class AppClient:
+    """An app client; ``secret`` is None for a public client."""
+
+    id: str
+    name: str
+    pool_id: str
+    secret: str | None = None
+    explicit_auth_flows: tuple[str, ...] = ()
+    prevent_user_existence_errors: str = "LEGACY"
+    # settings echoed by DescribeUserPoolClient (worker.contrib.emulator.documents.CLIENT_ECHOED)
+    settings: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=lambda: round(time.time(), 3))
+
+    @property
+    def hides_missing_users(self) -> bool:
+        """True when ``PreventUserExistenceErrors`` is ``ENABLED`` (default ``LEGACY``).
+
+        Source: developer guide, "Managing user existence error responses": with
+        ENABLED, ResendConfirmationCode answers CodeDeliveryDetails for a user that does
+        not exist, and USER_PASSWORD_AUTH a generic NotAuthorizedException.
+        """
+        return self.prevent_user_existence_errors == "ENABLED"
+
+
+@dataclass
+class Pool:
+    """A user pool with its clients, explicit users and an optional synthetic range."""
+
+    id: str
+    name: str
+    region: str
+    auto_verified_attributes: tuple[str, ...] = ("email",)
+    email_sending_account: str = "COGNITO_DEFAULT"
+    synthetic_count: int = 0
+    case_sensitive_setting: bool | None = None
+    username_attributes: tuple[str, ...] = ()
+    schema: dict[str, SchemaAttribute] = field(default_factory=lambda: dict(STANDARD))
+    password_policy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PASSWORD_POLICY))
+    # settings echoed by DescribeUserPool (worker.contrib.emulator.documents.POOL_ECHOED)
+    settings: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=lambda: round(time.time(), 3))
+    clients: dict[str, AppClient] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    _extra: list[str] = field(default_factory=list)
+    # lookup key (folded name, alias or sub) -> the username it names
+    _names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def case_sensitive(self) -> bool:
+        """False only when ``UsernameConfiguration.CaseSensitive`` was set false."""
+        return self.case_sensitive_setting is not False
+
+    @property
+    def arn(self) -> str:
+        """The pool's ARN, with the emulator's fixed account id."""
+        return f"arn:aws:cognito-idp:{self.region}:000000000000:userpool/{self.id}"
+
+    @property
+    def estimated_users(self) -> int:
+        """Users in the pool (the synthetic range plus the others)."""
+        return self.synthetic_count + len(self._extra)
+
+    def fold(self, name: str) -> str:
+        """``name`` as this pool compares it (lower-cased unless case sensitive)."""
+        return name if self.case_sensitive else name.lower()
+
+    def get_user(self, name: str) -> User | None:
+        """The user ``name`` designates, or None; synthetic users are generated.
+
+        ``name`` is the username in any case a case-insensitive pool allows, or, in a pool
+        with ``UsernameAttributes``, the user's e-mail, phone number or ``sub``.
+        """
+        key = self.fold(name)
+        username = self._names.get(key)
+        if username is not None:
+            return self.users[username]
+        if self.synthetic_count:
+            index = synthetic.index_of(key, self.synthetic_count)
+            if index is not None:
+                return synthetic.make_user(index, created=self.created)
+        return None
+
+    def user_for_update(self, name: str) -> User | None:
+        """Like :meth:`get_user`, but the user is stored so changes to it persist."""
+        user = self.get_user(name)
+        if user is not None and user.username not in self.users:
+            self._store(user)
+        return user
+
+    def add_user(self, user: User) -> None:
+        """Store a new user (the caller checked it does not exist)."""
+        self._store(user)
+        if synthetic.index_of(user.username, self.synthetic_count) is None:
+            self._extra.append(user.username)
+
+    def _store(self, user: User) -> None:
+        self.users[user.username] = user
+        self._names[self.fold(user.username)] = user.username
+        if self.username_attributes:
+            self._names[user.sub] = user.username
+            for attribute in self.username_attributes:
+                value = user.attributes.get(attribute)
+                if value:
+                    self._names[self.fold(value)] = user.username
+
+    def iter_users(self, position: int) -> Iterator[tuple[int, User]]:
+        """Users in listing order from ``position``, each with its position."""
+        count = self.synthetic_count
+        while position < count:
+            name = synthetic.username(position + 1)
+            stored = self.users.get(name)
+            yield position, stored or synthetic.make_user(position + 1, created=self.created)
+            position += 1
+        for offset in range(position - count, len(self._extra)):
+            yield count + offset, self.users[self._extra[offset]]
+
+
+class Directory:
+    """All pools and clients of one emulator run, with seeded id generation."""
+
+    def __init__(self, *, region: str, seed: int) -> None:
+        self.region = region
+        self.pools: dict[str, Pool] = {}
+        self.clients: dict[str, AppClient] = {}
+        # scripted answers the seed file asks for: {"operation", "username", "errors"}
+        self.scripts: list[dict[str, Any]] = []
+        self._rng = random.Random(f"directory/{seed}")  # noqa: S311 - reproducible ids
+
+    def new_pool_id(self, region: str | None = None) -> str:
+        """A fresh pool id shaped like Cognito's (``<region>_<9 alphanumerics>``).
+
+        ``region`` defaults to the emulator's own.
+        """
+        while True:
+            pool_id = f"{region or self.region}_" + "".join(self._rng.choices(_ALNUM, k=9))
+            if pool_id not in self.pools:
+                return pool_id
+
+    def new_client_id(self) -> str:
+        """A fresh 26-character client id."""
+        while True:
+            client_id = "".join(self._rng.choices(_ALNUM_LOWER, k=26))
+            if client_id not in self.clients:
+                return client_id
+
+    def new_secret(self) -> str:
+        """A fresh 51-character client secret."""
+        return "".join(self._rng.choices(_ALNUM_LOWER, k=51))
+
+    def new_sub(self) -> str:
+        """A fresh user ``sub`` (UUID-shaped)."""
+        hexes = f"{self._rng.getrandbits(128):032x}"
+        return f"{hexes[:8]}-{hexes[8:12]}-4{hexes[13:16]}-a{hexes[17:20]}-{hexes[20:]}"
+
+    def add_pool(self, pool: Pool) -> None:
+        """Register ``pool`` and its clients."""
+        self.pools[pool.id] = pool
+        for client in pool.clients.values():
+            self.clients[client.id] = client
+
+    def add_client(self, client: AppClient) -> None:
+        """Register ``client`` in its pool."""
+        self.pools[client.pool_id].clients[client.id] = client
+        self.clients[client.id] = client

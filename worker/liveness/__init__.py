@@ -1,0 +1,1 @@
+"""Liveness: heartbeats renew held work, the watchdog reaps what dead holders held."""

@@ -1,0 +1,1 @@
+"""What operators see: logs, the cluster's and a worker's metrics, Flower, redaction."""
