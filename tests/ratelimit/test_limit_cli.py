@@ -85,6 +85,11 @@ def test_set_above_the_cognito_quota_warns_on_stderr(runner: CliRunner) -> None:
     [
         (["set", "0"], "InvalidRate", "RATE"),
         (["set", "--", "-3"], "InvalidRate", "RATE"),
+        (["set", "1e-15"], "InvalidRate", "0.01 to 10000 calls per second"),
+        (["set", "0.001"], "InvalidRate", "0.01 to 10000 calls per second"),
+        (["set", "20000"], "InvalidRate", "0.01 to 10000 calls per second"),
+        (["set", "inf"], "InvalidRate", "0.01 to 10000 calls per second"),
+        (["set", "nan"], "InvalidRate", "0.01 to 10000 calls per second"),
         (["set", "5", "--category", "UserRead"], "InvalidCategory", "'UserRead'"),
         (["reset", "--category", "nope"], "InvalidCategory", "'nope'"),
         (["set", "5", "--region", "Europe"], "InvalidRegion", "'Europe'"),

@@ -156,7 +156,32 @@ def test_set_budget_applies_on_the_next_acquire_for_every_client(backend: Backen
     assert peer.state(URR).budget_per_second == 20.0
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, math.nan, math.inf])
+def test_a_budget_change_applies_to_the_next_permit_in_both_directions(
+    backend: Backend,
+) -> None:
+    """The permit after a change is one *new* period after the last grant: raising the
+    budget does not leave the next call behind the old, slow period (issue 22: 95 s)."""
+    limiter = backend.limiter(make_config(20.0))
+    limiter.set_budget(URR, 0.05)  # one call every 20 s
+    assert limiter.try_acquire(URR, priority=BULK) == 0.0
+    assert limiter.try_acquire(URR, priority=BULK) > 10  # the slow period holds
+    limiter.set_budget(URR, 40.0)
+    waited = limiter.acquire(URR, priority=BULK, timeout_seconds=1.0)
+    assert waited < 1 / 40 + 0.05
+    limiter.set_budget(URR, 0.05)  # and back down: the next call waits the new period
+    assert limiter.try_acquire(URR, priority=INTERACTIVE) > 10
+
+
+@pytest.mark.parametrize("extreme", [0.01, 10_000.0])
+def test_every_accepted_budget_works(backend: Backend, extreme: float) -> None:
+    limiter = backend.limiter(make_config(20.0))
+    limiter.set_budget(URR, extreme)
+    assert limiter.acquire(URR, priority=BULK, timeout_seconds=1.0) < 0.5
+    limiter.try_acquire(URR, priority=INTERACTIVE)
+    assert limiter.state(URR).budget_per_second == extreme
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, math.nan, math.inf, 1e-15, 0.009, 10_001.0])
 def test_set_budget_refuses_what_is_not_a_rate(backend: Backend, bad: float) -> None:
     limiter = backend.limiter(make_config())
     with pytest.raises(ValueError, match="UserResourceRead budget"):

@@ -33,7 +33,10 @@ from worker.errors import ConfigurationError
 from worker.identity.clients import check_region
 from worker.observe.redact import mask_url
 from worker.ratelimit import (
+    BUDGET_RANGE,
     COGNITO_QUOTA_PER_SECOND,
+    MAX_BUDGET_PER_SECOND,
+    MIN_BUDGET_PER_SECOND,
     Category,
     LimitState,
     RedisRateLimiter,
@@ -108,7 +111,8 @@ def show(region: ShowRegionOption = None, json_output: JsonOption = False) -> No
 @limit_app.command("set")
 def set_budget(
     rate: Annotated[
-        float, typer.Argument(metavar="RATE", help="New budget in calls per second (> 0).")
+        float,
+        typer.Argument(metavar="RATE", help=f"New budget in calls per second, {BUDGET_RANGE}."),
     ],
     category: SetCategoryOption = None,
     region: SetRegionOption = None,
@@ -119,11 +123,9 @@ def set_budget(
 
     def action() -> list[LimitState]:
         chosen = _category(category) if category is not None else Category.USER_RESOURCE_READ
-        if not (math.isfinite(rate) and rate > 0):
+        if not (math.isfinite(rate) and MIN_BUDGET_PER_SECOND <= rate <= MAX_BUDGET_PER_SECOND):
             raise _Failure(
-                "InvalidRate",
-                f"RATE must be a number of calls per second above 0, got {rate:g}",
-                EXIT_BAD_INPUT,
+                "InvalidRate", f"RATE must be {BUDGET_RANGE}, got {rate:g}", EXIT_BAD_INPUT
             )
         where = _region(region) if region is not None else None
         limiters = _limiters()

@@ -24,8 +24,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from worker.ratelimit.base import (
+    BUDGET_RANGE,
     BURST_TOLERANCE,
     COGNITO_QUOTA_PER_SECOND,
+    MAX_BUDGET_PER_SECOND,
+    MIN_BUDGET_PER_SECOND,
     Category,
     Grant,
     GrantObserver,
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     # vocabulary
+    "BUDGET_RANGE",
     "BURST_TOLERANCE",
     "COGNITO_QUOTA_PER_SECOND",
     "Category",
@@ -59,6 +63,8 @@ __all__ = [
     "GrantObserver",
     "LimitState",
     "LimiterConfig",
+    "MAX_BUDGET_PER_SECOND",
+    "MIN_BUDGET_PER_SECOND",
     "ManualClock",
     "Priority",
     # the seam and its backends

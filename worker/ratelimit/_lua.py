@@ -33,6 +33,20 @@ local function budget_of(key, every_region_key, default)
   return tonumber(default)
 end
 
+-- A GCRA's theoretical arrival time is stored with the period it was advanced by
+-- ("<tat> <period>"), so a rate change (a new budget, a throttle) rebases it: the next
+-- grant comes one *current* period after the last one, in both directions.
+local function read_tat(v, period)
+  if not v then return nil end
+  local t, p = string.match(v, '^(%S+) (%S+)$')
+  if t then return tonumber(t) - tonumber(p) + period end
+  return tonumber(v)
+end
+
+local function write_tat(key, tat, period, now)
+  redis.call('SET', key, fmt(tat) .. ' ' .. fmt(period), 'PX', math.ceil((tat - now) * 1000) + 1000)
+end
+
 -- The adaptive state lives in the `adapt` hash: `rate` and `at` (the rate set by the last
 -- counted throttle and when), `ceiling` (the highest rate believed to pass then),
 -- `throttles`, and a sliding count of accepted calls: `w` (window start), `g` (grants in
@@ -107,7 +121,7 @@ local period = 1 / rate
 -- GCRA with a burst tolerance of a fraction of a period: conforming when
 -- tat - tolerance * period <= now
 local tolerance = tonumber(ARGV[9])
-local tat = tonumber(redis.call('GET', KEYS[3])) or now
+local tat = read_tat(redis.call('GET', KEYS[3]), period) or now
 if tat < now then tat = now end
 local wait = tat - tolerance * period - now
 
@@ -118,7 +132,7 @@ if bulk then
   -- an interactive caller is waiting for the next slot: leave it free
   if wait < period and redis.call('ZCARD', KEYS[5]) > 0 then wait = period end
   bulk_period = period / tonumber(ARGV[4])
-  bulk_tat = tonumber(redis.call('GET', KEYS[4])) or now
+  bulk_tat = read_tat(redis.call('GET', KEYS[4]), bulk_period) or now
   if bulk_tat < now then bulk_tat = now end
   local bulk_wait = bulk_tat - tolerance * bulk_period - now
   if bulk_wait > wait then wait = bulk_wait end
@@ -134,11 +148,9 @@ if wait > 0 then
   return {0, fmt(wait), fmt(now)}
 end
 
-tat = tat + period
-redis.call('SET', KEYS[3], fmt(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+write_tat(KEYS[3], tat + period, period, now)
 if bulk then
-  bulk_tat = bulk_tat + bulk_period
-  redis.call('SET', KEYS[4], fmt(bulk_tat), 'PX', math.ceil((bulk_tat - now) * 1000) + 1000)
+  write_tat(KEYS[4], bulk_tat + bulk_period, bulk_period, now)
 else
   redis.call('ZREM', KEYS[5], ARGV[6])
 end

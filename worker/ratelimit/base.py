@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from worker.settings import Settings
 
 __all__ = [
+    "BUDGET_RANGE",
     "BURST_TOLERANCE",
     "CEILING_MARGIN",
     "CEILING_MEMORY_FACTOR",
@@ -31,6 +32,8 @@ __all__ = [
     "GrantObserver",
     "LimitState",
     "LimiterConfig",
+    "MAX_BUDGET_PER_SECOND",
+    "MIN_BUDGET_PER_SECOND",
     "Priority",
     "RateLimiter",
     "check_budget",
@@ -79,18 +82,30 @@ CEILING_MEMORY_FACTOR = 4.0
 """A throttle within this many ``recovery_seconds`` of the last one continues an incident."""
 
 
+MIN_BUDGET_PER_SECOND = 0.01
+"""The smallest budget accepted (one call every 100 s): slower than this is a pause, and
+the limiter's keys expire a few periods after their last use, so a period must stay short
+enough for Redis's millisecond expiry times."""
+
+MAX_BUDGET_PER_SECOND = 10_000.0
+"""The largest budget accepted: 200 times Cognito's default UserResourceRead quota, well
+above any quota raise seen; faster than this the limiter's Redis round trip is the limit."""
+
+BUDGET_RANGE = f"{MIN_BUDGET_PER_SECOND:g} to {MAX_BUDGET_PER_SECOND:g} calls per second"
+"""The accepted budgets, as error messages and ``--help`` name them."""
+
+
 def check_budget(category: Category, per_second: float) -> float:
     """Return ``per_second`` as a float when it is a usable budget.
 
     Raises:
-        ValueError: naming the category, when the budget is not a finite number above 0.
+        ValueError: naming the category and :data:`BUDGET_RANGE`, when the budget is not a
+            finite number from :data:`MIN_BUDGET_PER_SECOND` to
+            :data:`MAX_BUDGET_PER_SECOND` calls/s.
     """
     value = float(per_second)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"{category} budget must be a finite number of calls per second above 0, "
-            f"got {per_second!r}"
-        )
+    if not (math.isfinite(value) and MIN_BUDGET_PER_SECOND <= value <= MAX_BUDGET_PER_SECOND):
+        raise ValueError(f"{category} budget must be {BUDGET_RANGE}, got {per_second!r}")
     return value
 
 
@@ -258,7 +273,7 @@ class RateLimiter(Protocol):
         """Change the budget at run time, for every client at once.
 
         Raises:
-            ValueError: when ``per_second`` is not a finite number above 0.
+            ValueError: when ``per_second`` is outside :data:`BUDGET_RANGE`.
         """
         ...
 

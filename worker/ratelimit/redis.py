@@ -35,7 +35,12 @@ not matter):
   run in the background.
 * **Budget.** The configured budget can be overridden at run time (``budget`` key, written
   by :meth:`RedisRateLimiter.set_budget`); every script reads it, so a change applies to
-  every worker on its next attempt.
+  every worker on its next attempt. ``tat`` and ``bulk_tat`` are stored with the period
+  they were advanced by (``"<tat> <period>"``) and rebased on the current period when
+  read, so the next permit after a change (a new budget or an adaptive step) comes one
+  *new* period after the last grant, in both directions: after ``limit set 0.05`` and one
+  call, ``limit set 40`` lets the next call go within 1/40 s, not 20 s later.
+  Budgets are :data:`~worker.ratelimit.base.BUDGET_RANGE` (0.01 to 10,000 calls/s).
 
 Keys, per Region and category (the braces are a Redis Cluster hash tag: one slot per
 category; a limiter made without a Region leaves ``eu-west-1:`` out)::
@@ -49,8 +54,9 @@ category; a limiter made without a Region leaves ``eu-west-1:`` out)::
                                                               throttle), throttles; sliding
                                                               count w, g, x, pe
     courier:rl:eu-west-1:{UserResourceRead}:tat       string  the Region's GCRA theoretical
-                                                              arrival time
+                                                              arrival time and its period
     courier:rl:eu-west-1:{UserResourceRead}:bulk_tat  string  bulk GCRA theoretical arrival
+                                                              and its period
     courier:rl:eu-west-1:{UserResourceRead}:waiting   zset    interactive callers waiting:
                                                               token -> until
 
@@ -263,7 +269,7 @@ class RedisRateLimiter:
         """Override the configured budget (calls/s) for every client, from the next attempt.
 
         Raises:
-            ValueError: when ``per_second`` is not a finite number above 0.
+            ValueError: when ``per_second`` is outside :data:`~worker.ratelimit.base.BUDGET_RANGE`.
             redis.RedisError: when Redis cannot be reached.
         """
         category = Category(category)
@@ -283,7 +289,7 @@ class RedisRateLimiter:
         drop that override).
 
         Raises:
-            ValueError: when ``per_second`` is not a finite number above 0.
+            ValueError: when ``per_second`` is outside :data:`~worker.ratelimit.base.BUDGET_RANGE`.
             redis.RedisError: when Redis cannot be reached.
         """
         category = Category(category)

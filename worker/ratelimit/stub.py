@@ -68,8 +68,12 @@ class ManualClock:
 @dataclass
 class _Bucket:
     budget: float | None = None  # run-time override
+    # each GCRA's theoretical arrival time with the period it was advanced by: a rate
+    # change rebases it (the next grant comes one current period after the last one)
     tat: float = float("-inf")
+    tat_period: float = 0.0
     bulk_tat: float = float("-inf")
+    bulk_tat_period: float = 0.0
     waiting: dict[str, float] = field(default_factory=dict)  # token -> until
     adapted_rate: float | None = None
     adapted_at: float | None = None
@@ -223,7 +227,7 @@ class StubRateLimiter:
         """Override the configured budget (calls/s) from the next attempt.
 
         Raises:
-            ValueError: when ``per_second`` is not a finite number above 0.
+            ValueError: when ``per_second`` is outside :data:`~worker.ratelimit.base.BUDGET_RANGE`.
         """
         category = Category(category)
         value = check_budget(category, per_second)
@@ -258,12 +262,12 @@ class StubRateLimiter:
             now = self._clock()
             _, _, rate = self._rates(category, bucket, now)
             period = 1 / rate
-            tat = max(bucket.tat, now)
+            tat = max(bucket.tat - bucket.tat_period + period, now)
             wait = tat - BURST_TOLERANCE * period - now
             bucket.waiting = {t: until for t, until in bucket.waiting.items() if until > now}
             bulk = priority is Priority.BULK
             bulk_period = period / self._config.bulk_shares[category]
-            bulk_tat = max(bucket.bulk_tat, now)
+            bulk_tat = max(bucket.bulk_tat - bucket.bulk_tat_period + bulk_period, now)
             if bulk:
                 if wait < period and bucket.waiting:
                     wait = period
@@ -272,9 +276,9 @@ class StubRateLimiter:
                 if not bulk:
                     bucket.waiting[token] = now + wait + _MARKER_SLACK_SECONDS
                 return wait, now
-            bucket.tat = tat + period
+            bucket.tat, bucket.tat_period = tat + period, period
             if bulk:
-                bucket.bulk_tat = bulk_tat + bulk_period
+                bucket.bulk_tat, bucket.bulk_tat_period = bulk_tat + bulk_period, bulk_period
             else:
                 bucket.waiting.pop(token, None)
             if bucket.adapted_at is not None:
