@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock test check lint typecheck unit test-resilience demo bench clean
+.PHONY: install lock test check lint typecheck unit test-resilience demo clean
 
 # constraints.txt pins every dependency (and theirs) to the versions the tests ran with; the
 # Dockerfile installs from the same file, so what is tested is what ships.

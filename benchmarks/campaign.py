@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.campaign [--users 1000000] [--run-users 20000]
         [--baseline-messages 20000] [--concurrency 16] [--workers 1]
 
-Numbers printed (targets from issue 5):
+Numbers printed (targets in docs/benchmarks.md):
 
 1. ingest: ``start_campaign`` on a ``--users`` CSV (username and email columns), from
    reading the file to every row stored (target <= 30 s for 1,000,000);

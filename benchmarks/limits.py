@@ -1,4 +1,4 @@
-"""Benchmark the global rate limit against the emulator's quota (issue 4), baselines included.
+"""Benchmark the global rate limit against the emulator's quota, baselines included.
 
     .venv/bin/python -m benchmarks.limits [--seconds 60] [--quick]
 

@@ -18,6 +18,7 @@ from worker.liveness.watchdog import Watchdog
 from worker.observe.logs import connect_worker_signals
 from worker.observe.worker_metrics import MetricsServer
 from worker.queues import BULK_QUEUE, INTERACTIVE_QUEUE
+from worker.runtime import reset_runtime
 from worker.settings import Settings, load_settings
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
@@ -112,8 +113,6 @@ connect_worker_signals()
 @worker_process_init.connect
 def _fresh_runtime_after_fork(**_: Any) -> None:
     # Clients made before a fork (sockets, boto3 sessions) must not be shared with a child.
-    from worker.runtime import reset_runtime  # noqa: PLC0415 - avoid an import cycle
-
     reset_runtime()
 
 

@@ -82,7 +82,6 @@ if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
 
 __all__ = [
-    "PERMANENT_CODES",
     "THROTTLE_CODES",
     "TRANSIENT_CODES",
     "CognitoGateway",
@@ -107,25 +106,6 @@ _quiet_wire_loggers()
 THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException"})
 TRANSIENT_CODES = frozenset({"InternalErrorException", "ServiceUnavailable"})
 USER_CAP_CODE = "LimitExceededException"
-PERMANENT_CODES = frozenset(
-    {
-        "ResourceNotFoundException",
-        "InvalidParameterException",
-        "UnexpectedLambdaException",
-        "UserLambdaValidationException",
-        "NotAuthorizedException",
-        "InvalidLambdaResponseException",
-        "InvalidSmsRoleAccessPolicyException",
-        "InvalidSmsRoleTrustRelationshipException",
-        "InvalidEmailRoleAccessPolicyException",
-        "CodeDeliveryFailureException",
-        "UserNotFoundException",
-        "OperationNotEnabledException",
-        "ForbiddenException",
-        "PasswordResetRequiredException",
-        "UserNotConfirmedException",
-    }
-)
 
 
 def compute_secret_hash(client_id: str, username: str, client_secret: str) -> str:

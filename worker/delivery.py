@@ -26,7 +26,7 @@ from worker.errors import (
     UserCapReachedError,
 )
 from worker.guard import GuardDecision
-from worker.identity.users import legacy_resend_user_key, resend_user_key, user_key_for_access_token
+from worker.identity.users import resend_user_key, user_key_for_access_token
 from worker.observe import worker_metrics as metrics
 from worker.ratelimit import Category, Priority, fresh_seconds, send_with_fresh_permit
 from worker.retry import retrying
@@ -66,10 +66,6 @@ class ResendRequest:
         """Who the per-user cap counts: the (case-folded) username in the client's pool."""
         return resend_user_key(clients.lookup(self.client_id), self.username)
 
-    def legacy_user_key(self) -> str | None:
-        """The first key scheme's (per client, case as typed); counted until it expires."""
-        return legacy_resend_user_key(self.client_id, self.username)
-
     def __repr__(self) -> str:
         return f"ResendRequest(client_id={self.client_id!r}, username={self.username!r})"
 
@@ -87,10 +83,6 @@ class VerifyRequest:
     def user_key(self, clients: ClientRegistry) -> str:
         """Who the per-user cap counts: the token's issuer and user, never the token."""
         return user_key_for_access_token(self.access_token)
-
-    def legacy_user_key(self) -> str | None:
-        """None: the key is the same as under the first scheme."""
-        return None
 
     def __repr__(self) -> str:  # the token must never reach a log or a traceback
         return f"VerifyRequest(access_token=<sealed>, attribute_name={self.attribute_name!r})"
@@ -158,7 +150,7 @@ def deliver(
     ``reserved`` is the per-user guard's decision for the first attempt when
     the caller already asked for it (a campaign reserves a batch of rows in one round trip
     with :meth:`~worker.guard.PerUserGuard.reserve_many`, for ``request.operation``,
-    ``request.user_key(runtime.clients)`` and ``request.legacy_user_key()``); every later
+    and ``request.user_key(runtime.clients)``); every later
     attempt asks the guard again. Returns ``skipped`` with ``CourierUserCapReached`` when
     the per-user guard refuses, ``failed`` with Cognito's code for permanent errors and for
     transient ones that outlast the retry bounds, ``succeeded`` with CodeDeliveryDetails
@@ -166,7 +158,7 @@ def deliver(
     """
     settings = runtime.settings
     limiter = runtime.limiter_for(region_of(runtime, request))
-    user_key, legacy_key = request.user_key(runtime.clients), request.legacy_user_key()
+    user_key = request.user_key(runtime.clients)
     attempts = 0
     first = reserved
     fresh_for = fresh_seconds(settings.rate_limit)
@@ -175,7 +167,7 @@ def deliver(
         nonlocal attempts, first
         decision, first = first, None
         if decision is None:
-            decision = runtime.guard.reserve(request.operation, user_key, legacy_key=legacy_key)
+            decision = runtime.guard.reserve(request.operation, user_key)
         _require_allowed(decision, settings.user_hourly_cap)
         if on_attempt is not None:
             on_attempt()

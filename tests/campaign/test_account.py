@@ -40,9 +40,7 @@ def _data(names: list[str]) -> bytes:
 
 def _guard_calls(runtime: Runtime, name: str) -> int:
     request = ResendRequest(CLIENT_ID, name)
-    return runtime.guard.count(
-        OPERATION, request.user_key(runtime.clients), legacy_key=request.legacy_user_key()
-    )
+    return runtime.guard.count(OPERATION, request.user_key(runtime.clients))
 
 
 def _until_settled(campaign_id: str, rows: int, timeout: float = 30) -> dict[str, Any]:

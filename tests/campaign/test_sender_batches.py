@@ -28,21 +28,13 @@ class CountingGuard(UserGuard):
         self.batches: list[int] = []
         self.singles = 0
 
-    def reserve_many(
-        self,
-        operation: str,
-        user_keys: Sequence[str],
-        *,
-        legacy_keys: Sequence[str | None] | None = None,
-    ) -> list[GuardDecision]:
+    def reserve_many(self, operation: str, user_keys: Sequence[str]) -> list[GuardDecision]:
         self.batches.append(len(user_keys))
-        return super().reserve_many(operation, user_keys, legacy_keys=legacy_keys)
+        return super().reserve_many(operation, user_keys)
 
-    def reserve(
-        self, operation: str, user_key: str, *, legacy_key: str | None = None
-    ) -> GuardDecision:
+    def reserve(self, operation: str, user_key: str) -> GuardDecision:
         self.singles += 1
-        return super().reserve(operation, user_key, legacy_key=legacy_key)
+        return super().reserve(operation, user_key)
 
 
 def test_claim_size_doubles_for_fast_rows_and_halves_for_paced_ones() -> None:

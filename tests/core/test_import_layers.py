@@ -2,7 +2,7 @@
 
 ``tasks`` imports ``worker.app`` (to declare its tasks); if anything reachable from
 ``worker.app`` imported ``tasks`` again, even inside a function, the two would form a
-circle (issue 9: tasks.campaigns -> worker.app -> worker.campaign.pump ->
+circle (as once: tasks.campaigns -> worker.app -> worker.campaign.pump ->
 tasks.campaigns). The graph test follows every import statement, function-level ones
 included; the subprocess test imports the app with ``tasks`` made unimportable.
 """

@@ -1,4 +1,4 @@
-"""The guard counts what Cognito counts: pool-wide, case-folded, old keys still counting.
+"""The guard counts what Cognito counts: pool-wide, case-folded.
 
 Real Redis, a real Celery worker, boto3 over HTTP to the emulator, whose pools fold case
 (UsernameConfiguration.CaseSensitive false) and cap each pool user at 5 calls an hour.
@@ -13,10 +13,9 @@ import pytest
 from tasks import submit_resend, wait
 from tests.identity.conftest import Pools
 from worker.contrib.emulator import EmulatorHandle
-from worker.delivery import USER_CAP_CODE, ResendRequest
-from worker.guard import StubUserGuard, UserGuard
+from worker.delivery import USER_CAP_CODE
 from worker.identity.clients import ClientInfo
-from worker.identity.users import legacy_resend_user_key, resend_user_key
+from worker.identity.users import resend_user_key
 from worker.runtime import Runtime
 
 OP = "ResendConfirmationCode"
@@ -82,50 +81,3 @@ def test_a_pool_declared_case_sensitive_counts_each_spelling(
         assert _run(pools.exact, "carol")["state"] == "succeeded"
     assert _run(pools.exact, "Carol")["state"] == "succeeded"  # another user
     assert _run(pools.exact, "carol")["error"]["code"] == USER_CAP_CODE
-
-
-@pytest.mark.usefixtures("celery_worker")
-def test_old_scheme_keys_keep_counting_until_they_expire(
-    runtime: Runtime, pools: Pools, emulator: EmulatorHandle
-) -> None:
-    dave = pools.add_user(pools.web, "dave")
-    # three calls recorded by a worker of the first key scheme (per client, case as typed)
-    for _ in range(3):
-        assert runtime.guard.reserve(OP, legacy_resend_user_key(pools.web, dave)).allowed
-    request = ResendRequest(pools.web, "DAVE")
-    assert (
-        runtime.guard.count(
-            OP,
-            request.user_key(runtime.clients),
-            legacy_key=legacy_resend_user_key(pools.web, "dave"),
-        )
-        == 3
-    )
-    assert _run(pools.web, dave)["state"] == "succeeded"
-    assert _run(pools.web, dave)["state"] == "succeeded"
-    third = _run(pools.web, dave)
-    assert (third["state"], third["error"]["code"]) == ("skipped", USER_CAP_CODE)
-    assert _resends(emulator, "dave") == 2
-
-
-@pytest.mark.parametrize("backend", ["redis", "stub"])
-def test_legacy_calls_count_and_set_the_retry_time(backend: str, runtime: Runtime) -> None:
-    now = [1000.0]
-    guard: UserGuard | StubUserGuard = (
-        UserGuard(runtime.redis, cap_per_hour=3, window_seconds=2.0)
-        if backend == "redis"
-        else StubUserGuard(cap_per_hour=3, window_seconds=2.0, clock=lambda: now[0])
-    )
-    assert guard.reserve(OP, "old").allowed  # legacy entry, oldest
-    decision = guard.reserve(OP, "new", legacy_key="old")
-    assert (decision.allowed, decision.calls_in_window) == (True, 2)
-    assert guard.reserve(OP, "new", legacy_key="old").allowed
-    refused = guard.reserve(OP, "new", legacy_key="old")
-    assert (refused.allowed, refused.calls_in_window) == (False, 3)
-    assert 0 < refused.retry_after_seconds <= 2.0
-    assert guard.count(OP, "new", legacy_key="old") == 3
-    assert guard.count(OP, "new") == 2  # the new call logs only under the new key
-    many = guard.reserve_many(OP, ["new", "other"], legacy_keys=["old", None])
-    assert [d.allowed for d in many] == [False, True]
-    with pytest.raises(ValueError, match="legacy_keys has 1 entries for 2"):
-        guard.reserve_many(OP, ["a", "b"], legacy_keys=["x"])

@@ -86,7 +86,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 def test_the_rules_and_the_dashboard_parse_and_cover_the_issue() -> None:
     rules = {rule["alert"]: rule for rule in alert_rules()}
-    # The alerts issue 12 asks for, each on the metric that says it.
+    # The alerts operators need, each on the metric that says it.
     wanted = {
         "CourierThrottlesRising": "courier_throttles_total",
         "CourierCampaignPaused": "courier_campaigns",

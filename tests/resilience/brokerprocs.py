@@ -1,4 +1,4 @@
-"""Real ``courier worker`` processes on a private Redis, for the broker scenarios of issue 9.
+"""Real ``courier worker`` processes on a private Redis, for the broker scenarios.
 
 Each worker is the installed ``courier worker`` console script in a subprocess, with its
 log in a file of its own, so a test can count the lines an outage produced and see every

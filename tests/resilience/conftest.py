@@ -45,7 +45,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the figures the scenarios recorded; write them as JSON when asked to."""
     if not FIGURES.rows:
         return
-    terminalreporter.section("resilience figures (targets from issue 9)")
+    terminalreporter.section("resilience figures (targets in docs/resilience.md)")
     for line in FIGURES.table():
         terminalreporter.write_line(line)
     path = os.environ.get("COURIER_RESILIENCE_FIGURES")

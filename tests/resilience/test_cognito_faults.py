@@ -2,7 +2,7 @@
 permanent answers are never retried.
 
 10% InternalErrorException, 5% bare HTML 5xx, 2% dropped connections and 2% of answers
-delayed 3 s, as issue 9 asks, under interactive jobs and a campaign on two workers.
+delayed 3 s, under interactive jobs and a campaign on two workers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An evicting Redis is refused by workers, the HTTP front and producers (issue 9).
+"""An evicting Redis is refused by workers, the HTTP front and producers.
 
 A private Redis with ``maxmemory-policy volatile-lru`` (ElastiCache's default): a real
 ``courier worker`` stops with exit status 2, ``courier api`` and ``courier resend`` exit 2

@@ -1,4 +1,4 @@
-"""The campaign target of issue 9: a worker SIGKILLed, then Redis (AOF) restarted, mid-campaign.
+"""Kill and restart mid-campaign: a worker SIGKILLed, then Redis (AOF) restarted.
 
 3,000 users at 60 calls/s on two ``courier worker`` processes. Once 600 users are served
 one worker is SIGKILLed; once 1,200 are, Redis is stopped and started again 3 s later

@@ -1,4 +1,4 @@
-"""Poison never kills: garbage on the queue keys goes to the dead-letter key (issue 9).
+"""Poison never kills: garbage on the queue keys goes to the dead-letter key.
 
 Two real ``courier worker`` processes consume a private Redis. Items of every kind that
 is not a message for this app are pushed straight onto the ``interactive`` and ``bulk``

@@ -1,4 +1,4 @@
-"""A Redis restart is a pause: every worker survives it and resumes by itself (issue 9).
+"""A Redis restart is a pause: every worker survives it and resumes by itself.
 
 Two real ``courier worker`` processes hold what made Celery 5.7.0 exit on a connection
 loss: unacknowledged messages (jobs in a 12-s call, ``task_acks_late``) and a countdown

@@ -3,14 +3,14 @@
 Producers (the Python API, every CLI command, the HTTP front) and workers share one Redis
 (DESIGN.md). Two things are checked here:
 
-* **Reachability.** :func:`broker_errors` turns the connection failures of redis-py
+* **Reachability.** :func:`at_the_door` turns the connection failures of redis-py
   (``ConnectionError``, ``TimeoutError``) and of kombu (``OperationalError``, raised when a
   publish cannot reach the broker) into one :class:`~worker.errors.BrokerUnavailable`
   naming the URL with its password masked. The runtime's client gives up connecting after
   ``COURIER_REDIS_CONNECT_TIMEOUT_SECONDS`` (3 s by default), so an unreachable Redis
   answers within seconds, not after the operating system's TCP timeout.
 * **Eviction.** An evicting Redis (any ``maxmemory-policy`` but ``noeviction``) drops keys
-  that carry a TTL first: job status documents, limiter and guard state (issue 9: with
+  that carry a TTL first: job status documents, limiter and guard state (with
   ``volatile-lru``, ElastiCache's default, 19 of 20 queued jobs lost their status).
   :func:`check_eviction_policy` asks ``CONFIG GET maxmemory-policy``; managed services that
   refuse CONFIG (ElastiCache renames it, some proxies forbid it) are asked ``INFO memory``,
@@ -37,7 +37,6 @@ from worker.settings import Settings
 __all__ = [
     "CONNECTION_ERRORS",
     "at_the_door",
-    "broker_errors",
     "check_eviction_policy",
     "eviction_policy",
     "unavailable",
@@ -63,26 +62,6 @@ def unavailable(url: str, exc: BaseException) -> BrokerUnavailable:
     return BrokerUnavailable(
         f"Redis at {mask_url(url)} is unreachable: {reason}", url=mask_url(url)
     )
-
-
-def broker_errors(url: Callable[[], str]) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorate a public function so that Redis connection failures raise BrokerUnavailable.
-
-    ``url`` gives the Redis URL in use when the failure happens (read lazily: settings are
-    built on first use). Every other error passes through unchanged.
-    """
-
-    def decorate(function: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(function)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return function(*args, **kwargs)
-            except CONNECTION_ERRORS as exc:
-                raise unavailable(url(), exc) from exc
-
-        return wrapper
-
-    return decorate
 
 
 def eviction_policy(client: redis.Redis) -> str | None:

@@ -3,7 +3,7 @@
 kombu pops an item off a queue list (``BRPOP``), decodes it as JSON and builds a message
 from its envelope, all inside the worker's event loop: an item that is not UTF-8 JSON, or
 JSON without a kombu envelope, raises there and stops the worker ("Unrecoverable error",
-exit 0), and the item is gone (issue 9). This transport catches exactly those failures:
+exit 0), and the item is gone. This transport catches exactly those failures:
 
 * the decoding of a popped item (``UnicodeDecodeError``/``JSONDecodeError``, which carry
   the raw item) in :meth:`Channel._brpop_read` and :meth:`Channel._get`;
@@ -74,7 +74,7 @@ class Channel(kombu_redis.Channel):
         ``connection.close()``, which closes the channels again: ``restore_unacked`` then
         needs a Redis pool built from the detached ``transport.client`` (None) and the
         worker exits with "AttributeError: 'NoneType' object has no attribute
-        'hostname'" (issue 9; Celery 5.6 makes no second call). Such a channel is marked
+        'hostname'" (Celery 5.6 makes no second call). Such a channel is marked
         closed and left as it is: its unacknowledged messages stay in Redis, acknowledged
         by the jobs still running (through the channel's pool, which survives) or restored
         after the visibility timeout. tests/resilience/test_redis_restart.py fails without

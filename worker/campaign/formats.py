@@ -53,7 +53,6 @@ MAX_DEPTH = 32
 """Deepest JSON nesting read (list-users output nests 5 deep)."""
 
 _DELIMITERS = (",", ";", "\t")
-_DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
 _EXTENSIONS: dict[str, FileFormat] = {
     ".csv": "csv",
     ".tsv": "csv",

@@ -26,7 +26,7 @@ from worker.errors import ConfigurationError
 from worker.identity.clients import pool_region_or_none
 from worker.settings import Settings
 
-__all__ = ["COGNITO_DEFAULT_EMAILS_PER_DAY", "PoolFacts", "describe_pool", "preflight_warnings"]
+__all__ = ["COGNITO_DEFAULT_EMAILS_PER_DAY", "PoolFacts", "describe_pool"]
 
 COGNITO_DEFAULT_EMAILS_PER_DAY = 50
 
@@ -99,8 +99,3 @@ def describe_pool(settings: Settings, user_pool_id: str | None) -> PoolFacts:
         if default_sender and verifies_email
         else None,
     )
-
-
-def preflight_warnings(settings: Settings, user_pool_id: str | None, rows: int) -> list[str]:
-    """Warnings for a campaign of ``rows`` users in ``user_pool_id`` (none when all is well)."""
-    return describe_pool(settings, user_pool_id).warnings(rows)

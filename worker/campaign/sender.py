@@ -163,10 +163,7 @@ class _Holder:
         guard = self.runtime.guard
         clients = self.runtime.clients
         user_keys = [r.user_key(clients) for _, r in requests]
-        legacy_keys = [r.legacy_user_key() for _, r in requests]
-        decisions = self.patient(
-            partial(guard.reserve_many, operation, user_keys, legacy_keys=legacy_keys)
-        )
+        decisions = self.patient(partial(guard.reserve_many, operation, user_keys))
         sent = Sent()
         hits: list[int] = []  # this batch's rows in a run, by index
         for index, ((row, request), decision) in enumerate(zip(requests, decisions, strict=True)):

@@ -18,7 +18,6 @@ __all__ = [
     "emit",
     "exit_status",
     "fail",
-    "job_table",
     "report",
 ]
 
@@ -39,19 +38,6 @@ def emit(document: dict[str, Any], *, as_json: bool, title: str | None = None) -
         shown = json.dumps(value) if isinstance(value, dict | list) else str(value)
         table.add_row(key, shown)
     console.print(table)
-
-
-def job_table(documents: list[dict[str, Any]], *, title: str | None = None) -> Table:
-    """A table of job status documents, one row each."""
-    table = Table(title=title)
-    for column in ("id", "operation", "state", "attempts", "delivery / error"):
-        table.add_column(column)
-    for doc in documents:
-        detail = doc["delivery"] or doc["error"] or {}
-        table.add_row(
-            doc["id"], doc["operation"], doc["state"], str(doc["attempts"]), json.dumps(detail)
-        )
-    return table
 
 
 def exit_status(exc: CourierError | str, code: int) -> int:

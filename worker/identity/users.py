@@ -12,7 +12,7 @@ Keys:
   ``"client:<client id>|<username>"``; the username is case-folded unless the client is
   declared ``case_sensitive``.
 - GetUserAttributeVerificationCode: ``"<token iss>|<token username>"`` (the issuer URL
-  ends with the pool id), unchanged from the first key scheme.
+  ends with the pool id).
 
 Where the key is coarser (over-counts: safe, a call may be skipped that Cognito would
 have allowed) or finer (under-counts: Cognito may answer LimitExceededException, which the
@@ -32,13 +32,7 @@ ResendConfirmationCode's Username
 same user through both operations                      finer      as Cognito: per operation
 verify: token without ``username`` (``sub`` used)      finer      only for forged/odd tokens
 verify: token not a JWT (hash of the token)            finer      Cognito refuses such tokens
-first hour after upgrading (old keys were per client   finer      old calls of *other* clients
-and exact case)                                                   and spellings not counted
 =====================================================  =========  ============================
-
-Migration: calls recorded under the first scheme (``sha256("<client id>|<username as
-typed>")``) still count until they leave the window, through :func:`legacy_resend_user_key`
-given to the guard as ``legacy_key``.
 """
 
 from __future__ import annotations
@@ -51,7 +45,6 @@ import json
 from worker.identity.clients import ClientInfo
 
 __all__ = [
-    "legacy_resend_user_key",
     "resend_user_key",
     "token_issuer",
     "user_key_for_access_token",
@@ -65,11 +58,6 @@ def resend_user_key(client: ClientInfo, username: str) -> str:
     ``"client:<id>|alice"`` when the client's pool is unknown.
     """
     return f"{client.counting_scope}|{client.fold(username)}"
-
-
-def legacy_resend_user_key(client_id: str, username: str) -> str:
-    """The first scheme's key (per app client, username as typed), kept for migration."""
-    return hashlib.sha256(f"{client_id}|{username}".encode()).hexdigest()
 
 
 def user_key_for_access_token(token: str) -> str:

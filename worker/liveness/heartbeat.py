@@ -124,11 +124,6 @@ class Heartbeat:
             with self._lock:
                 self._held.pop(id(held), None)
 
-    def held_count(self) -> int:
-        """How many leases this process holds now."""
-        with self._lock:
-            return len(self._held)
-
     def beat(self) -> int:
         """Renew every held lease now, in one round trip; returns how many are still held.
 

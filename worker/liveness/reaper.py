@@ -17,6 +17,7 @@ import logging
 from typing import Any, Final
 
 from worker.queues import INTERACTIVE_QUEUE
+from worker.sealing import REDACTED
 from worker.status import StatusStore
 
 __all__ = ["TASK_BY_OPERATION", "kwargs_repr", "reap_jobs"]
@@ -33,7 +34,7 @@ TASK_BY_OPERATION: Final = {
 def kwargs_repr(kwargs: dict[str, Any]) -> str:
     """What Celery events and Flower show for a job's arguments: secrets redacted."""
     shown = {
-        key: ("<sealed>" if key.startswith("sealed_") and value is not None else value)
+        key: (REDACTED if key.startswith("sealed_") and value is not None else value)
         for key, value in kwargs.items()
     }
     return repr(shown)

@@ -210,7 +210,7 @@ def new_user(
     Raises:
         ServiceError: InvalidParameterException "Username should be either an email or a
             phone number." (moto's ``test_admin_create_user_with_incorrect_username_\
-            attribute_type_fails``, the wording issue 14 quotes from Cognito).
+            attribute_type_fails``, the wording Cognito answers with).
     """
     if not pool.username_attributes:
         return User(typed, sub, status, password, attributes)

@@ -58,7 +58,7 @@ class User:
 
     def __post_init__(self) -> None:
         # one clock read, at Cognito's millisecond precision: a new user's two dates are
-        # equal (issue 14: two reads differed in about a third of runs)
+        # equal (two reads differed in about a third of runs before)
         self.created = round(self.created, 3)
         self.modified = self.created if self.modified < 0 else round(self.modified, 3)
 
