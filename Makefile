@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check worker tasks tests benchmarks
 	$(BIN)/ruff format --check worker tasks tests benchmarks
 
+# mypy --strict over worker, tasks, tests and benchmarks (the files of pyproject's [tool.mypy]).
 typecheck: $(STAMP)
 	$(BIN)/mypy
 

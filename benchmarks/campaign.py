@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.floor import bare_call_cpu_seconds, tree_cpu_seconds
 from benchmarks.harness import (
     bench_redis_url,
     flush,
@@ -53,7 +54,7 @@ def _env(endpoint: str, concurrency: int) -> dict[str, str]:
         **os.environ,
         "COURIER_REDIS_URL": bench_redis_url(),
         "COURIER_COGNITO_ENDPOINT_URL": endpoint,
-        "COURIER_RATE_LIMIT": "1000000",
+        "COURIER_RATE_LIMIT": "10000",  # the largest budget (worker.ratelimit.base)
         "COURIER_BULK_SHARE": "1",
         "COURIER_WORKER_CONCURRENCY": str(concurrency),
         "COURIER_SEAL_KEY": os.environ.get("COURIER_SEAL_KEY") or generate_key(),
@@ -204,11 +205,18 @@ def main() -> None:
         }
         worker = [sys.executable, "-m", "worker.cli", "worker", "-c", str(args.concurrency)]
         commands = [[*worker, "-l", "WARNING", "-n", f"bench{i}@%h"] for i in range(args.workers)]
-        with processes(commands, env=env):
+        floor = bare_call_cpu_seconds(emulator.endpoint_url)
+        with processes(commands, env=env) as started:
             time.sleep(3)  # the worker connects before any clock starts
+            pids = [p.pid for p in started]
+            cpu_start = tree_cpu_seconds(pids)
             naive = naive_pipeline(args.run_users, first=3_000_000)
+            cpu_naive = tree_cpu_seconds(pids)
             flush()
             campaign = campaign_run(args.run_users, first=5_000_000, window=args.concurrency)
+            cpu_campaign = tree_cpu_seconds(pids)
+        per_job = (cpu_naive - cpu_start) / args.run_users
+        per_row = (cpu_campaign - cpu_naive) / args.run_users
 
     best_threads, best_loop = max(loops.items(), key=lambda item: item[1])
     outcome_bytes = campaign["outcome_bytes_per_row"] * args.users
@@ -230,6 +238,10 @@ def main() -> None:
         f"campaign           {campaign['rate']:8.0f} rows/s    "
         f"{campaign['rate'] / best_loop:.2f} x best loop (x{best_threads}, target >= 0.8), "
         f"{campaign['rate'] / naive:.2f} x naive (target >= 1.5)"
+    )
+    print(
+        f"worker CPU         {per_row * 1000:8.3f} ms/row  campaign; {per_job * 1000:.3f} ms/job "
+        f"naive; bare boto3 call {floor * 1000:.3f} ms (the floor: {per_row / floor:.1f} x per row)"
     )
     samples = campaign["status"]
     print(

@@ -24,23 +24,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from benchmarks.floor import cpu_seconds
+from worker.contrib.processes import stop_process
+
 SYNTHETIC_USERS = 1_000_000
 CLIENT_ID = "synthetic0client0000000001"
 HEADERS = {
     "Content-Type": "application/x-amz-json-1.1",
     "X-Amz-Target": "AWSCognitoIdentityProviderService.ResendConfirmationCode",
 }
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds process ``pid`` used so far (None where /proc is absent)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    # after the command name: state is field 3, utime 14 and stime 15 (man 5 proc)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -68,12 +60,7 @@ def emulator_process() -> Iterator[tuple[str, int]]:
             raise RuntimeError("the emulator did not start")
         yield str(json.loads(line)["endpoint_url"]), proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if proc.stdout is not None:
             proc.stdout.close()
 

@@ -27,6 +27,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.processes import stop_processes
 from worker.contrib.redisserver import PrivateRedis
 from worker.observe.redact import mask_url
 
@@ -146,14 +147,7 @@ def processes(
             )
         yield started
     finally:
-        for process in started:
-            process.terminate()
-        for process in started:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(started, grace_seconds=20)
 
 
 @contextmanager

@@ -1,6 +1,11 @@
 """Benchmark the global rate limit against the emulator's quota, baselines included.
 
     .venv/bin/python -m benchmarks.limits [--seconds 60] [--quick]
+    .venv/bin/python -m benchmarks.limits --budget B --quota Q [--workers N --threads T]
+    .venv/bin/python -m benchmarks.limits --over-budget [--quota Q --workers N --threads T]
+
+(the last two: a raised quota beside the default one, and a budget 10 x and 200 x the
+quota; :mod:`benchmarks.limits_budget` describes them)
 
 Everything runs as real processes on this machine: one emulator (``python -m
 worker.contrib.emulator``, UserResourceRead quota Q = 50/s, bucket capacity = one second of quota)
@@ -51,6 +56,7 @@ from benchmarks.harness import (
     running_emulator_process,
     wait_until,
 )
+from benchmarks.limits_budget import Shape, fleet, limit_show, over_budget, print_over_budget
 from worker.contrib.emulator import EmulatorHandle
 from worker.contrib.emulator.synthetic import PUBLIC_CLIENT_ID, username
 from worker.sealing import generate_key
@@ -121,23 +127,11 @@ def _delivery_times(emulator: EmulatorHandle) -> list[float]:
 # --- processes -------------------------------------------------------------------------
 
 
-def _courier_env(endpoint: str, budget: float) -> dict[str, str]:
-    return {
-        **os.environ,
-        "COURIER_REDIS_URL": bench_redis_url(),
-        "COURIER_COGNITO_ENDPOINT_URL": endpoint,
-        "COURIER_RATE_LIMIT": f"{budget:g}",
-        "COURIER_BULK_SHARE": f"{BULK_SHARE:g}",
-        "COURIER_WORKER_CONCURRENCY": str(THREADS),
-    }
-
-
-@contextmanager
-def courier_workers(endpoint: str, budget: float) -> Iterator[None]:
-    """``WORKERS`` ``courier worker`` processes of ``THREADS`` threads each."""
-    command = [sys.executable, "-m", "worker.cli", "worker", "-c", str(THREADS), "-l", "WARNING"]
-    with processes([command] * WORKERS, env=_courier_env(endpoint, budget), quiet=True):
-        yield
+def courier_workers(
+    endpoint: str, budget: float, shape: Shape | None = None
+) -> AbstractContextManager[None]:
+    """``WORKERS`` ``courier worker`` processes of ``THREADS`` threads each (or ``shape``)."""
+    return fleet(endpoint, budget, shape or Shape(WORKERS, THREADS))
 
 
 @contextmanager
@@ -168,7 +162,7 @@ def _enqueue_plain(count: int) -> None:
     from benchmarks.plain_rate_limited import rate_limited_resend
 
     for n in USERS.take(count):
-        rate_limited_resend.apply_async(args=[PUBLIC_CLIENT_ID, username(n)])
+        rate_limited_resend.apply_async(args=(PUBLIC_CLIENT_ID, username(n)))
 
 
 def _wait_for_first_call(emulator: EmulatorHandle) -> float:
@@ -181,9 +175,9 @@ def _wait_for_first_call(emulator: EmulatorHandle) -> float:
     return time.time()
 
 
-def _prepare(emulator: EmulatorHandle) -> None:
+def _prepare(emulator: EmulatorHandle, quota: float = QUOTA) -> None:
     flush().close()
-    emulator.configure(user_resource_read_per_second=QUOTA)
+    emulator.configure(user_resource_read_per_second=quota)
     emulator.reset()
 
 
@@ -203,22 +197,41 @@ class Steady:
     throttled: int
 
 
-def _loaded_workers(
-    emulator: EmulatorHandle, *, budget: float, seconds: float, pipeline: str
-) -> AbstractContextManager[None]:
-    """Queue enough work for ``seconds`` at ``budget``; the workers of ``pipeline`` to run it."""
-    _prepare(emulator)
-    jobs = int(budget * (seconds + WARMUP_SECONDS + 15) * 1.2) + 100
-    if pipeline == "courier":
+@dataclass(frozen=True)
+class Load:
+    """One run's load: the budget, measured seconds, pipeline ("courier" or "celery"), the
+    emulator's quota, and the courier fleet (None: 4 x 8)."""
+
+    budget: float
+    seconds: float
+    pipeline: str
+    quota: float = QUOTA
+    shape: Shape | None = None
+
+
+def _loaded_workers(emulator: EmulatorHandle, load: Load) -> AbstractContextManager[None]:
+    """Queue enough work for ``load``; the workers of its pipeline to run it."""
+    _prepare(emulator, load.quota)
+    jobs = int(load.budget * (load.seconds + WARMUP_SECONDS + 15) * 1.2) + 100
+    if load.pipeline == "courier":
         _enqueue_courier(jobs)
-        return courier_workers(emulator.endpoint_url, budget)
+        return courier_workers(emulator.endpoint_url, load.budget, load.shape)
     _enqueue_plain(jobs)
-    return celery_workers(emulator.endpoint_url, budget)
+    return celery_workers(emulator.endpoint_url, load.budget)
 
 
-def steady(emulator: EmulatorHandle, *, budget: float, seconds: float, pipeline: str) -> Steady:
-    """Saturate ``budget`` for ``seconds`` with ``pipeline`` ("courier" or "celery")."""
-    with _loaded_workers(emulator, budget=budget, seconds=seconds, pipeline=pipeline):
+def steady(
+    emulator: EmulatorHandle,
+    *,
+    budget: float,
+    seconds: float,
+    pipeline: str,
+    quota: float = QUOTA,
+    shape: Shape | None = None,
+) -> Steady:
+    """Saturate ``budget`` for ``seconds`` with ``pipeline`` ("courier" or "celery") against
+    an emulator quota of ``quota``; ``shape``: the courier fleet (default 4 x 8)."""
+    with _loaded_workers(emulator, Load(budget, seconds, pipeline, quota, shape)):
         first = _wait_for_first_call(emulator)
         time.sleep(WARMUP_SECONDS + seconds)
         stats = emulator.stats()
@@ -253,14 +266,14 @@ class Halving:
 
 def quota_halves(emulator: EmulatorHandle, *, seconds: float, pipeline: str) -> Halving:
     """B = Q = 50 for ``seconds / 2``, then Q = 25 for ``seconds / 2``."""
-    with _loaded_workers(emulator, budget=QUOTA, seconds=seconds, pipeline=pipeline):
+    with _loaded_workers(emulator, Load(QUOTA, seconds, pipeline)):
         _wait_for_first_call(emulator)
         time.sleep(WARMUP_SECONDS + seconds / 2)
         dropped_at = time.time()
         emulator.configure(user_resource_read_per_second=HALVED_QUOTA)
         time.sleep(seconds / 2)
         stats = emulator.stats()
-        limiter = _limiter_state(QUOTA) if pipeline == "courier" else "-"
+        limiter = limit_show(QUOTA) if pipeline == "courier" else "-"
     counts = Counts.of(stats)
     calls, throttled = counts.total()
     first_full, last_full = int(dropped_at) + 1, int(float(stats["now"])) - 1
@@ -286,19 +299,6 @@ def quota_halves(emulator: EmulatorHandle, *, seconds: float, pipeline: str) -> 
         rates=rates,
         limiter=limiter,
     )
-
-
-def _limiter_state(budget: float) -> str:
-    import redis
-
-    from worker.ratelimit import Category, make_rate_limiter
-    from worker.settings import load_settings
-
-    client = redis.Redis.from_url(bench_redis_url())
-    limiter = make_rate_limiter(load_settings(rate_limit=budget), client)
-    state = limiter.state(Category.USER_RESOURCE_READ)
-    client.close()
-    return f"rate now {state.rate_per_second:.2f}/s, {state.throttles} counted throttle(s)"
 
 
 @dataclass(frozen=True)
@@ -368,8 +368,8 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def _print_steady(rows: list[tuple[str, float, Steady]]) -> None:
-    print(f"steady: emulator quota Q={QUOTA:g}/s, {WORKERS} worker processes x {THREADS} threads")
+def _print_steady(rows: list[tuple[str, float, Steady]], title: str | None = None) -> None:
+    print(title or f"steady: emulator quota Q={QUOTA:g}/s, {WORKERS} workers x {THREADS} threads")
     print(
         f"{'pipeline':<34}{'budget':>7}{'mean/s':>9}{'x B':>7}{'max 1s':>8}"
         f"{'max sec':>8}{'calls':>7}{'throttled':>10}"
@@ -435,6 +435,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per run")
     parser.add_argument("--quick", action="store_true", help="about a minute, for smoke use")
+    parser.add_argument("--budget", type=float, help="raised quota: COURIER_RATE_LIMIT (calls/s)")
+    parser.add_argument("--quota", type=float, help="the emulator's UserResourceRead quota")
+    parser.add_argument("--workers", type=int, help="courier worker processes (default 4)")
+    parser.add_argument("--threads", type=int, help="threads per worker (default 8)")
+    parser.add_argument("--over-budget", action="store_true", help="budget 10 x and 200 x Q")
     args = parser.parse_args()
     seconds = 8.0 if args.quick else args.seconds
     halving_seconds = 24.0 if args.quick else max(args.seconds, 30.0)
@@ -451,6 +456,10 @@ def main() -> None:
     budgets = [40.0] if args.quick else [40.0, QUOTA]
     emulator_args = ["--users", str(SYNTHETIC_USERS), "--rate-user-resource-read", f"{QUOTA:g}"]
     began = time.monotonic()
+    if args.budget is not None or args.over_budget:
+        _budget_runs(args, emulator_args)
+        print(f"\n(whole benchmark: {time.monotonic() - began:.0f} s)")
+        return
     with running_emulator_process(*emulator_args) as emulator:
         os.environ["COURIER_COGNITO_ENDPOINT_URL"] = emulator.endpoint_url
         steady_rows: list[tuple[str, float, Steady]] = []
@@ -481,6 +490,57 @@ def main() -> None:
     print()
     _print_priority(priority_run)
     print(f"\n(whole benchmark: {time.monotonic() - began:.0f} s)")
+
+
+def _budget_runs(args: argparse.Namespace, emulator_args: list[str]) -> None:
+    """``--over-budget`` (default 2 x 4) or ``--budget`` (default 4 x 8; beside the
+    default-quota run B=40, Q=50 with the same fleet)."""
+    quota = args.quota or QUOTA
+    shape = Shape(args.workers or (2 if args.over_budget else WORKERS), args.threads or THREADS)
+    with running_emulator_process(*emulator_args) as emulator:
+        os.environ["COURIER_COGNITO_ENDPOINT_URL"] = emulator.endpoint_url
+        if args.over_budget:
+            seconds = 40.0 if args.quick else args.seconds
+            runs = [
+                over_budget(
+                    emulator,
+                    USERS.take(int(quota * seconds)),
+                    budget=times * quota,
+                    quota=quota,
+                    shape=shape,
+                    seconds=seconds,
+                )
+                for times in (10, 200)
+            ]
+            print_over_budget(runs, shape)
+            return
+        rows = [
+            (
+                f"raised quota Q={quota:g}",
+                args.budget,
+                steady(
+                    emulator,
+                    budget=args.budget,
+                    seconds=args.seconds,
+                    pipeline="courier",
+                    quota=quota,
+                    shape=shape,
+                ),
+            ),
+            (
+                f"default quota Q={QUOTA:g}",
+                40.0,
+                steady(
+                    emulator,
+                    budget=40.0,
+                    seconds=args.seconds,
+                    pipeline="courier",
+                    shape=shape,
+                ),
+            ),
+        ]
+    title = f"budget runs: {shape.workers} courier worker processes x {shape.threads} threads"
+    _print_steady([(f"cognito-courier {name}", b, s) for name, b, s in rows], title)
 
 
 if __name__ == "__main__":

@@ -47,22 +47,10 @@ def regional_pools(
     registry: dict[str, dict[str, str]] = {}
     users: list[tuple[str, list[str]]] = []
     for region in regions:
-        client = EmulatorHandle(endpoint_url, region=region).client()
-        pool = client.create_user_pool(PoolName=region, AutoVerifiedAttributes=["email"])[
-            "UserPool"
-        ]["Id"]
-        app = client.create_user_pool_client(UserPoolId=pool, ClientName="app")
-        client_id = app["UserPoolClient"]["ClientId"]
-        names = [f"{region}-{n:04d}" for n in range(users_per_region)]
-        for name in names:
-            client.sign_up(
-                ClientId=client_id,
-                Username=name,
-                Password="Correct-Horse-9",
-                UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}],
-            )
-        registry[client_id] = {"user_pool_id": pool}
-        users.append((client_id, names))
+        pool = EmulatorHandle(endpoint_url, region=region).make_pool(region)
+        names = pool.add_users(f"{region}-{n:04d}" for n in range(users_per_region))
+        registry[pool.client_id] = {"user_pool_id": pool.pool_id}
+        users.append((pool.client_id, names))
     return registry, users
 
 

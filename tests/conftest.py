@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.synthetic import SEAL_KEY  # imports nothing that reads settings
 from worker.contrib.redisserver import PrivateRedis
 
 if "COURIER_TEST_REDIS_URL" not in os.environ:
@@ -30,11 +31,15 @@ if "COURIER_TEST_REDIS_URL" not in os.environ:
     os.environ["COURIER_TEST_REDIS_URL"] = _SESSION_REDIS.url
 TEST_REDIS_URL = os.environ["COURIER_TEST_REDIS_URL"]
 os.environ["COURIER_REDIS_URL"] = TEST_REDIS_URL
-os.environ.setdefault("COURIER_SEAL_KEY", "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE=")
+os.environ.setdefault("COURIER_SEAL_KEY", SEAL_KEY)
 
 from worker.contrib.emulator import EmulatorConfig, EmulatorHandle, running_emulator  # noqa: E402
+from worker.contrib.emulator.pools import UserPool  # noqa: E402
 from worker.runtime import Runtime, set_runtime  # noqa: E402
 from worker.settings import Settings, load_settings  # noqa: E402
+
+# The limiter's and the guard's backend fixtures (``backend``, ``real_redis``), one definition.
+pytest_plugins = ["tests.support.backends"]
 
 # Fast retries in tests; production defaults are in worker.settings.
 FAST_RETRIES: dict[str, Any] = {
@@ -151,63 +156,7 @@ def celery_worker(celery_worker_session: Any, runtime: Runtime) -> Any:
     return celery_worker_session
 
 
-PASSWORD = "Correct-Horse-9"
-
-
-class Pool:
-    """A user pool made in the emulator through ordinary boto3 calls."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.pool_id: str = client.create_user_pool(
-            PoolName="courier-tests", AutoVerifiedAttributes=["email"]
-        )["UserPool"]["Id"]
-        plain = client.create_user_pool_client(
-            UserPoolId=self.pool_id,
-            ClientName="plain",
-            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-        )["UserPoolClient"]
-        self.client_id: str = plain["ClientId"]
-        secret = client.create_user_pool_client(
-            UserPoolId=self.pool_id, ClientName="with-secret", GenerateSecret=True
-        )["UserPoolClient"]
-        self.secret_client_id: str = secret["ClientId"]
-        self.client_secret: str = secret["ClientSecret"]
-
-    def add_user(
-        self,
-        username: str,
-        *,
-        email: str | None = None,
-        phone_number: str | None = None,
-        confirmed: bool = False,
-    ) -> str:
-        """Sign a user up (UNCONFIRMED), confirming them when asked; returns the username."""
-        attributes = [{"Name": "email", "Value": email or f"{username}@example.com"}]
-        if phone_number:
-            attributes.append({"Name": "phone_number", "Value": phone_number})
-        self.client.sign_up(
-            ClientId=self.client_id,
-            Username=username,
-            Password=PASSWORD,
-            UserAttributes=attributes,
-        )
-        if confirmed:
-            self.client.admin_confirm_sign_up(UserPoolId=self.pool_id, Username=username)
-        return username
-
-    def access_token(self, username: str) -> str:
-        """An AccessToken for a confirmed user (USER_PASSWORD_AUTH)."""
-        result = self.client.initiate_auth(
-            ClientId=self.client_id,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
-        )
-        token: str = result["AuthenticationResult"]["AccessToken"]
-        return token
-
-
 @pytest.fixture
-def pool(emulator: EmulatorHandle) -> Pool:
-    """A fresh pool with a plain client and a client with a secret."""
-    return Pool(emulator.client())
+def pool(emulator: EmulatorHandle) -> UserPool:
+    """A fresh pool with a public client and a client with a secret."""
+    return emulator.make_pool("courier-tests")

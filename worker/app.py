@@ -12,36 +12,46 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init, worker_shutting_down
 from kombu import Exchange, Queue
 
-from worker.broker.tls import redis_tls_options
 from worker.liveness.heartbeat import SHUTTING_DOWN
 from worker.liveness.watchdog import Watchdog
 from worker.observe.logs import connect_worker_signals
 from worker.observe.worker_metrics import MetricsServer
+from worker.process import process_settings, use_settings
 from worker.queues import BULK_QUEUE, INTERACTIVE_QUEUE
 from worker.runtime import reset_runtime
-from worker.settings import Settings, load_settings
+from worker.settings import Settings
 
 __all__ = ["BULK_QUEUE", "INTERACTIVE_QUEUE", "app", "configure"]
 
 
 def _config(settings: Settings) -> dict[str, Any]:
-    transport = {
+    transport: dict[str, Any] = {
         # One visibility timeout for broker and results, above the longest a task can run
         # (checked by Settings), so a slow job is never handed to a second worker.
         "visibility_timeout": settings.visibility_timeout_seconds,
         # Poll queues in the order listed: interactive is always served before bulk.
         "queue_order_strategy": "priority",
     }
-    # rediss://: the broker and the result backend get the URL's TLS options (Celery's
-    # backend refuses a rediss:// URL without ssl_cert_reqs); see worker.broker.tls. They
-    # also keep TLS on with the broker transport named by class below.
-    tls = redis_tls_options(settings.redis_url)
+    # rediss:// and sentinels://: the broker and the result backend get the URL's TLS
+    # options (Celery's backend refuses a rediss:// URL without ssl_cert_reqs); see
+    # worker.broker.tls. They also keep TLS on with the broker transport named by class.
+    target = settings.redis_target
+    tls = target.tls
+    transport_name = "Transport"
+    if target.sentinel is not None:
+        # kombu's Sentinel transport (and Celery's Sentinel result backend) read one
+        # sentinel://host:port/db per sentinel, the service as master_name, and the
+        # sentinels' own password and TLS as sentinel_kwargs (worker.broker.urls).
+        transport["master_name"] = target.sentinel.service_name
+        transport["sentinel_kwargs"] = target.sentinel_kwargs()
+        transport_name = "SentinelTransport"
     return {
-        "broker_url": settings.redis_url,
-        # kombu's Redis transport, with queue items that are no message dead-lettered rather
-        # than fatal (worker.broker.transport); the URL stays COURIER_REDIS_URL's redis:// URL.
-        "broker_transport": "worker.broker.transport:Transport",
-        "result_backend": settings.redis_url,
+        "broker_url": target.kombu_url(),
+        # kombu's Redis (or Sentinel) transport, with queue items that are no message
+        # dead-lettered rather than fatal and failovers read as outages
+        # (worker.broker.transport).
+        "broker_transport": f"worker.broker.transport:{transport_name}",
+        "result_backend": target.kombu_url(),
         "broker_use_ssl": tls,
         "redis_backend_use_ssl": tls,
         "broker_transport_options": transport,
@@ -96,11 +106,16 @@ app = Celery("cognito_courier", include=["tasks.jobs", "tasks.campaigns"])
 
 
 def configure(settings: Settings) -> None:
-    """Apply ``settings`` to the app (done once at import; tests may call it again)."""
+    """Apply ``settings`` to the app and make them the process's (:mod:`worker.process`).
+
+    Done once at import, with the settings the process's entry point read (else read
+    from the environment then); the demo and tests may call it again.
+    """
     app.conf.update(_config(settings))
+    use_settings(settings)
 
 
-configure(load_settings())
+configure(process_settings())
 # Every worker runs the watchdog: it reaps work whose holder stopped heartbeating and pumps
 # live campaigns, so nothing waits for a dead worker's messages (the visibility timeout).
 app.steps["worker"].add(Watchdog)

@@ -1,4 +1,9 @@
-"""The Cognito gateway: one boto3 client per process, and every answer classified.
+"""The Cognito gateway: every Cognito call of the project, and every answer classified.
+
+One gateway per process holds one unsigned and one signed (IAM) boto3 client per Region,
+each made on first need: the two code operations go unsigned-or-signed (they need no IAM
+credentials), ListUsers and DescribeUserPool signed. Callers say which Region a call
+goes to (:func:`worker.delivery.deliver` resolves it once per request).
 
 botocore's own retries are off (``total_max_attempts=1``): botocore's ``standard`` and
 ``adaptive`` modes retry LimitExceededException, which cannot clear within the hour, and
@@ -12,7 +17,8 @@ TooManyRequestsException                    ThrottledError              yes
 ThrottlingException (generic AWS)           ThrottledError              yes
 InternalErrorException                      ServiceFaultError           yes
 ServiceUnavailable, bare 5xx                ServiceFaultError           yes
-connect/read timeout, dropped connection    ServiceFaultError           yes
+connect timeout, refused (nothing left)     ServiceFaultError           yes
+read timeout, closed after sending          AmbiguousCallError          bounded
 LimitExceededException                      UserLimitExceededError      no
 ResourceNotFoundException                   RequestRejectedError        no
 InvalidParameterException                   RequestRejectedError        no
@@ -32,8 +38,24 @@ UserNotConfirmedException                   RequestRejectedError        no
 any other 4xx code                          RequestRejectedError        no
 ==========================================  ==========================  ==========
 
+**Ambiguous calls.** A read timeout (botocore ``ReadTimeoutError``) or a connection
+closed after the request was written (``ConnectionClosedError``, any other
+``HTTPClientError``) means the request left and no answer came: Cognito may have sent the
+code. Such a call is an :class:`~worker.errors.AmbiguousCallError`: after one, at most
+COURIER_AMBIGUOUS_RETRIES more calls go out (:mod:`worker.delivery`). A connect timeout
+or a refused connection (``ConnectTimeoutError``, ``EndpointConnectionError``) sent
+nothing and is retried within the usual bounds. The read timeout,
+COURIER_READ_TIMEOUT_SECONDS, defaults to 20 s, above Cognito's slowest legitimate
+answer: "Amazon Cognito invokes Lambda functions synchronously. When called, your Lambda
+function must respond within 5 seconds. If it does not, Amazon Cognito retries the call.
+After 3 unsuccessful attempts, the function times out." (Amazon Cognito Developer Guide,
+"Customizing user pool workflows with Lambda triggers"): 3 x 5 s = 15 s of trigger time,
+plus Cognito's own work and the network.
+
 CodeDeliveryFailureException is not retried: the code may have been sent, and a retry
-would spend one of the user's five hourly calls for nothing certain.
+would spend one of the user's five hourly calls for nothing certain. Whom each answer is
+about (the user, or the pool, client or account: a campaign pauses) is
+:data:`worker.errors.ANSWER_SCOPES`.
 
 botocore logs request and response bodies (AccessTokens included) at DEBUG. Importing this
 module raises the ``botocore``, ``boto3`` and ``urllib3`` loggers to INFO, so no DEBUG
@@ -55,9 +77,9 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     ProfileNotFound,
     ReadTimeoutError,
@@ -67,6 +89,7 @@ from botocore.exceptions import (
 )
 
 from worker.errors import (
+    AmbiguousCallError,
     CognitoError,
     ConfigurationError,
     RequestRejectedError,
@@ -175,7 +198,11 @@ def pool_connections(settings: Settings, threads: int | None) -> int:
 
 
 def to_cognito_error(exc: Exception) -> CognitoError:
-    """Classify a botocore failure into the error tree (see the table above)."""
+    """Classify a botocore failure into the error tree (see the table above).
+
+    Raises:
+        TypeError: ``exc`` is no botocore failure (nor already a CognitoError).
+    """
     if isinstance(exc, CognitoError):
         return exc
     if isinstance(exc, ClientError):
@@ -192,10 +219,19 @@ def to_cognito_error(exc: Exception) -> CognitoError:
                 code = f"HTTP{code}"
             return ServiceFaultError(code, message)
         return RequestRejectedError(code, message)
-    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
-        return ServiceFaultError("CourierTimeout", f"no answer from Cognito in time: {exc}")
-    if isinstance(exc, ConnectionClosedError | EndpointConnectionError | BotoConnectionError):
+    if isinstance(exc, ConnectTimeoutError):  # nothing left: before ReadTimeoutError's check
+        return ServiceFaultError("CourierConnectTimeout", f"no connection in time: {exc}")
+    if isinstance(exc, ReadTimeoutError):
+        return AmbiguousCallError(
+            "CourierTimeout", f"sent, no answer from Cognito in time (may have delivered): {exc}"
+        )
+    if isinstance(exc, EndpointConnectionError | BotoConnectionError):
         return ServiceFaultError("CourierConnectionError", f"connection to Cognito failed: {exc}")
+    if isinstance(exc, HTTPClientError):  # ConnectionClosedError and the like: after sending
+        return AmbiguousCallError(
+            "CourierConnectionError",
+            f"connection closed after sending, no answer (may have delivered): {exc}",
+        )
     if isinstance(exc, NoCredentialsError):
         return RequestRejectedError("CourierNoCredentials", str(exc))
     if isinstance(exc, BotoCoreError):
@@ -204,15 +240,15 @@ def to_cognito_error(exc: Exception) -> CognitoError:
 
 
 class CognitoGateway:
-    """Calls the two code operations; one per process, shared by its threads.
+    """Every Cognito call of one process, shared by its threads.
 
-    Holds one boto3 client per Region, made on the first call to that Region (so building
-    a gateway touches neither the network nor the AWS configuration: producers build one
-    and never call it).
+    Holds one unsigned and one signed boto3 client per Region, each made on its first
+    call (so building a gateway touches neither the network nor the AWS configuration:
+    producers build one and never call it).
 
     Args:
         settings: the settings.
-        client: one client for every Region (tests); None makes one per Region.
+        client: one client for every Region and both kinds (tests); None makes them.
         threads: the worker's thread count (sizes each client's connection pool).
     """
 
@@ -223,12 +259,12 @@ class CognitoGateway:
         *,
         threads: int | None = None,
     ) -> None:
-        self._settings = settings
+        self.settings = settings
         self._registry = settings.client_registry
         self._fixed = client
         self._threads = threads
         self._lock = threading.Lock()
-        self._by_region: dict[str, CognitoIdentityProviderClient] = {}
+        self._by_region: dict[tuple[str, bool], CognitoIdentityProviderClient] = {}
         self.regions = RegionResolver(settings, self._registry)
 
     @classmethod
@@ -236,22 +272,38 @@ class CognitoGateway:
         """A gateway for ``settings`` (no boto3 client is made until the first call)."""
         return cls(settings, threads=threads)
 
-    def client_for(self, region: str) -> CognitoIdentityProviderClient:
-        """This process's boto3 client for ``region`` (made once, then shared)."""
+    def client_for(self, region: str, *, signed: bool = False) -> CognitoIdentityProviderClient:
+        """This process's boto3 client for ``region`` (made once, then shared).
+
+        ``signed`` True: the IAM client (ListUsers, DescribeUserPool).
+
+        Raises:
+            ConfigurationError: as :func:`make_client` (no credentials for a signed one).
+        """
         if self._fixed is not None:
             return self._fixed
-        client = self._by_region.get(region)
+        client = self._by_region.get((region, signed))
         if client is None:
             with self._lock:
-                client = self._by_region.get(region)
+                client = self._by_region.get((region, signed))
                 if client is None:
-                    client = make_client(self._settings, region=region, threads=self._threads)
-                    self._by_region[region] = client
+                    client = make_client(
+                        self.settings, region=region, signed=signed, threads=self._threads
+                    )
+                    self._by_region[(region, signed)] = client
         return client
 
-    def client_regions(self) -> list[str]:
-        """The Regions this process has made a client for; sorted."""
-        return sorted(self._by_region)
+    def pool_region(self, user_pool_id: str | None) -> str:
+        """The Region of ``user_pool_id`` (its id's prefix), else the default Region."""
+        return self.regions.for_pool(user_pool_id)
+
+    def require_signed(self, user_pool_id: str | None = None) -> None:
+        """Check that IAM calls can be made for ``user_pool_id``'s Region.
+
+        Raises:
+            ConfigurationError: no AWS credentials, or a missing AWS_PROFILE.
+        """
+        self.client_for(self.pool_region(user_pool_id), signed=True)
 
     def secret_hash_for(self, client_id: str, username: str) -> str | None:
         """The SecretHash from the registry's secret, or None for a client without one."""
@@ -263,10 +315,11 @@ class CognitoGateway:
         client_id: str,
         username: str,
         *,
+        region: str,
         secret_hash: str | None = None,
         client_metadata: dict[str, str] | None = None,
     ) -> dict[str, str]:
-        """Call ResendConfirmationCode once; returns CodeDeliveryDetails as Cognito sent it.
+        """Call ResendConfirmationCode once in ``region``; returns CodeDeliveryDetails.
 
         Raises:
             CognitoError: the classified failure (see the module table).
@@ -277,21 +330,19 @@ class CognitoGateway:
             params["SecretHash"] = secret_hash
         if client_metadata:
             params["ClientMetadata"] = client_metadata
-        try:
-            client = self.client_for(self.regions.for_client(client_id))
-            response = client.resend_confirmation_code(**params)
-        except (ClientError, BotoCoreError) as exc:
-            raise to_cognito_error(exc) from None
-        return dict(response.get("CodeDeliveryDetails", {}))  # type: ignore[arg-type]
+        response = self._call(region, False, "resend_confirmation_code", params)
+        return dict(response.get("CodeDeliveryDetails", {}))
 
     def get_user_attribute_verification_code(
         self,
         access_token: str,
         attribute_name: str,
         *,
+        region: str,
         client_metadata: dict[str, str] | None = None,
     ) -> dict[str, str]:
-        """Call GetUserAttributeVerificationCode once; returns CodeDeliveryDetails.
+        """Call GetUserAttributeVerificationCode once in ``region``; returns
+        CodeDeliveryDetails.
 
         Raises:
             CognitoError: the classified failure (see the module table). The message never
@@ -301,9 +352,34 @@ class CognitoGateway:
         params: dict[str, Any] = {"AccessToken": access_token, "AttributeName": attribute_name}
         if client_metadata:
             params["ClientMetadata"] = client_metadata
+        response = self._call(region, False, "get_user_attribute_verification_code", params)
+        return dict(response.get("CodeDeliveryDetails", {}))
+
+    def list_users(self, user_pool_id: str, **params: Any) -> dict[str, Any]:
+        """One ListUsers page of ``user_pool_id`` (signed; ``params`` as boto3 takes them).
+
+        Raises:
+            CognitoError: the classified failure.
+            ConfigurationError: no AWS credentials.
+        """
+        region = self.pool_region(user_pool_id)
+        page = self._call(region, True, "list_users", {"UserPoolId": user_pool_id, **params})
+        return dict(page)
+
+    def describe_user_pool(self, user_pool_id: str) -> dict[str, Any]:
+        """DescribeUserPool's ``UserPool`` for ``user_pool_id`` (signed).
+
+        Raises:
+            CognitoError: the classified failure.
+            ConfigurationError: no AWS credentials.
+        """
+        region = self.pool_region(user_pool_id)
+        answer = self._call(region, True, "describe_user_pool", {"UserPoolId": user_pool_id})
+        return dict(answer.get("UserPool") or {})
+
+    def _call(self, region: str, signed: bool, name: str, params: dict[str, Any]) -> Any:
+        client = self.client_for(region, signed=signed)
         try:
-            client = self.client_for(self.regions.for_token(access_token))
-            response = client.get_user_attribute_verification_code(**params)
+            return getattr(client, name)(**params)
         except (ClientError, BotoCoreError) as exc:
             raise to_cognito_error(exc) from None
-        return dict(response.get("CodeDeliveryDetails", {}))  # type: ignore[arg-type]

@@ -4,10 +4,12 @@ Two records, both in Redis and both keyed by a hash (an HMAC under COURIER_SEAL_
 one is set, else SHA-256), so neither an idempotency key nor a username sits in Redis
 in clear:
 
-- ``courier:idem:{hash(idempotency key)}``: a hash ``{job_id, fingerprint}`` kept
-  COURIER_IDEMPOTENCY_TTL_SECONDS (24 h). The same key returns the job it created, finished
-  or not; the same key with another request's fingerprint is refused
-  (:class:`~worker.errors.InvalidRequestError` naming the key, HTTP 422).
+- ``courier:idem:{hash(principal, idempotency key)}``: a hash ``{job_id, fingerprint}``
+  kept COURIER_IDEMPOTENCY_TTL_SECONDS (24 h). The same key returns the job it created,
+  finished or not; the same key with another request's fingerprint is refused
+  (:class:`~worker.errors.InvalidRequestError` naming the key, HTTP 422). A key whose job's
+  status document is gone (expired before the key, deleted) no longer answers: the
+  request starts a new job, which the key then names.
 - ``courier:coalesce:{hash(fingerprint)}``: the id of the latest job for that request. A
   new identical request gets that id while the job is ``queued``, ``running`` or
   ``retrying`` (and ``succeeded`` up to COURIER_COALESCE_SUCCEEDED_SECONDS ago, 0 by
@@ -16,9 +18,18 @@ in clear:
 The fingerprint of a request (:func:`fingerprint`) is its operation and what Cognito would
 see of it: for ResendConfirmationCode the client, the username as the pool counts it
 (case-folded unless the client is declared case-sensitive, :mod:`worker.identity.clients`) and the
-ClientMetadata; for GetUserAttributeVerificationCode the token's user (issuer and
-username, :func:`~worker.identity.users.user_key_for_access_token`), the attribute and the
-ClientMetadata. A SecretHash is left out (it is derived from the client and username).
+ClientMetadata; for GetUserAttributeVerificationCode the token's verified user (issuer and
+username, :func:`~worker.identity.users.token_identity`), the attribute and the
+ClientMetadata. Two more parts keep callers apart:
+
+- ``credential``: :meth:`Deduper.credential`, an HMAC under the seal key of the SecretHash
+  (when the caller gave one) or of the whole AccessToken. Requests with different
+  credentials never share a job: a wrong SecretHash or a forged token in front of the
+  right one gets a job of its own, and the right one is sent.
+- ``principal``: the HTTP front's API principal (its name, :mod:`worker.api.principals`)
+  or None for the Python API. A caller never receives a job id another principal's
+  request created, and idempotency keys are per principal (``courier:idem:`` hashes the
+  principal with the key), so one service cannot probe or reuse another's keys.
 
 One Redis transaction (WATCH on the records and on the coalesced job's status) decides;
 the new job's ``queued`` status document is written before, so an id handed to anyone has
@@ -76,9 +87,20 @@ def check_idempotency_key(value: Any) -> str:
     return value
 
 
-def fingerprint(operation: str, parts: dict[str, Any]) -> str:
-    """A canonical text naming one request (see the module); hashed before it is stored."""
-    return json.dumps({"operation": operation, **parts}, sort_keys=True, ensure_ascii=False)
+def fingerprint(
+    operation: str,
+    parts: dict[str, Any],
+    *,
+    credential: str | None = None,
+    principal: str | None = None,
+) -> str:
+    """A canonical text naming one request (see the module); hashed before it is stored.
+
+    ``credential`` is :meth:`Deduper.credential` of the request's SecretHash or token
+    (never the secret itself); ``principal`` the API principal's name, or None.
+    """
+    document = {"operation": operation, **parts, "credential": credential, "principal": principal}
+    return json.dumps(document, sort_keys=True, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -134,8 +156,25 @@ class Deduper:
             return hashlib.sha256(data).hexdigest()
         return hmac.new(self._secret, data, hashlib.sha256).hexdigest()
 
+    def credential(self, secret: str | None) -> str | None:
+        """A keyed digest of a request's credential (SecretHash or AccessToken), or None.
+
+        An HMAC-SHA256 under the seal key (bare SHA-256 without one: no credential reaches
+        the deduper then, since sealing it needs the key), hex; the secret never leaves.
+        """
+        return None if secret is None else self._digest("credential|" + secret)
+
+    def _idem_key(self, idempotency_key: str, principal: str | None) -> str:
+        scope = json.dumps([principal, idempotency_key])
+        return _IDEM_PREFIX + self._digest("idempotency|" + scope)
+
     def claim(
-        self, new_job_id: str, request_fingerprint: str, *, idempotency_key: str | None = None
+        self,
+        new_job_id: str,
+        request_fingerprint: str,
+        *,
+        idempotency_key: str | None = None,
+        principal: str | None = None,
     ) -> Claim:
         """Decide, atomically, which job answers this submission.
 
@@ -150,13 +189,15 @@ class Deduper:
         fp_digest = self._digest(request_fingerprint)
         idem_key = None
         if idempotency_key is not None:
-            idem_key = _IDEM_PREFIX + self._digest("idempotency|" + idempotency_key)
+            idem_key = self._idem_key(idempotency_key, principal)
         coalesce_key = _COALESCE_PREFIX + fp_digest
         watched = [coalesce_key] + ([idem_key] if idem_key else [])
 
         def decide(pipe: Any) -> Claim:
             if idem_key is not None:
                 held = pipe.hmget(idem_key, "job_id", "fingerprint")
+                if held[0] is not None and not self._exists(pipe, held[0].decode()):
+                    held = [None, None]  # its job is gone: the key starts a new one
                 if held[0] is not None:
                     if held[1].decode() != fp_digest:
                         raise InvalidRequestError(
@@ -186,7 +227,12 @@ class Deduper:
         return decided[0]
 
     def forget(
-        self, claim: Claim, request_fingerprint: str, *, idempotency_key: str | None = None
+        self,
+        claim: Claim,
+        request_fingerprint: str,
+        *,
+        idempotency_key: str | None = None,
+        principal: str | None = None,
     ) -> None:
         """Take back a ``new`` claim whose message could not be enqueued (only records
         that still name its job are removed).
@@ -200,9 +246,14 @@ class Deduper:
         if self._redis.get(coalesce_key) == claim.job_id.encode():
             self._redis.delete(coalesce_key)
         if idempotency_key is not None:
-            idem_key = _IDEM_PREFIX + self._digest("idempotency|" + idempotency_key)
+            idem_key = self._idem_key(idempotency_key, principal)
             if self._redis.hget(idem_key, "job_id") == claim.job_id.encode():
                 self._redis.delete(idem_key)
+
+    @staticmethod
+    def _exists(pipe: Any, job_id: str) -> bool:
+        pipe.watch(job_key(job_id))
+        return bool(pipe.exists(job_key(job_id)))
 
     def _still_answers(self, pipe: Any, job_id: str) -> bool:
         pipe.watch(job_key(job_id))

@@ -6,8 +6,11 @@ worker holds; a job found ``running`` or ``retrying`` was in flight when a worke
 and the repeat is counted (the document's ``redeliveries``, ``courier:jobs:redelivered``).
 While the job runs, the worker's heartbeat renews its short lease, so if this worker dies
 the reaper (:mod:`worker.liveness.reaper`) sends the job again within seconds; a Redis
-outage is waited out (COURIER_REDIS_WAIT_MAX_SECONDS) rather than failing the job. Every
-call that leaves is counted in ``attempts`` before it leaves. Whatever happens, the job
+outage is waited out (COURIER_REDIS_WAIT_MAX_SECONDS) rather than failing the job, and
+the delivery resumed after it goes on with its count and its retry budget
+(:class:`~worker.progress.Progress`). Every call that leaves is counted in Redis, in
+``attempts``, once, before it leaves (and an unanswered one in ``ambiguous``); the final
+write leaves those counts as they are. Whatever happens, the job
 ends in a terminal state: :func:`fail_safely` records an unexpected fault as ``failed``
 with ``CourierInternalError`` rather than leaving it ``running``.
 
@@ -28,6 +31,7 @@ from worker.delivery import Outcome, ResendRequest, VerifyRequest, deliver
 from worker.errors import CourierError, JobFailedError, SealError
 from worker.liveness.heartbeat import holder_token, patiently
 from worker.observe.worker_metrics import record_delivery, record_job_duration
+from worker.progress import Progress
 from worker.queues import INTERACTIVE_QUEUE
 from worker.ratelimit import Priority
 from worker.runtime import Runtime
@@ -51,7 +55,8 @@ def run_job(runtime: Runtime, job_id: str, request: ResendRequest | VerifyReques
     statuses = runtime.statuses
     token = holder_token()
     lease_seconds = runtime.settings.lease_seconds
-    previous, base = statuses.start(job_id, holder=token, lease_seconds=lease_seconds)
+    started = statuses.start(job_id, holder=token, lease_seconds=lease_seconds)
+    previous, base = started.previous, started.attempts
     if previous is None:
         # Expired or evicted: never acknowledged silently (DeadLetters logs the line).
         DeadLetters(runtime.redis).record(
@@ -65,27 +70,29 @@ def run_job(runtime: Runtime, job_id: str, request: ResendRequest | VerifyReques
         # A duplicate delivery of a finished job: send nothing, repeat the recorded outcome.
         error = statuses.get(job_id).get("error") or {}
         return task_result(previous, error.get("code"), error.get("message"))
-    if previous == "held":
+    if started.held:
         log.info("job %s runs on another live worker; not sending it twice", job_id)
         return "running"
     if previous in ("running", "retrying"):
         log.warning("job %s was in flight when a worker stopped; sending again", job_id)
 
     def mark_retrying(attempts: int) -> None:
-        statuses.transition(job_id, "retrying", attempts=base + attempts)
+        statuses.transition(job_id, "retrying")  # the count is in Redis already
 
-    def count_attempt() -> None:
-        statuses.count_attempt(job_id)
+    progress = Progress()
+    tally = _JobTally(runtime, job_id)
 
     def run() -> Outcome:
-        # a Redis failure inside comes before the call left (limiter, guard) or after a
-        # throttled one: delivering again once Redis is back sends no code twice
+        # a Redis failure inside comes before the call left (limiter, guard, tally) or
+        # after its answer: delivering again once Redis is back, with the same progress,
+        # sends no code twice and goes on with the count and the retry budget
         return deliver(
             runtime,
             request,
             priority=Priority.INTERACTIVE,
             on_retry=mark_retrying,
-            on_attempt=count_attempt,
+            tally=tally,
+            progress=progress,
         )
 
     within = runtime.settings.redis_wait_max_seconds
@@ -113,15 +120,29 @@ def task_result(state: str, code: str | None, message: str | None) -> str:
     return state
 
 
+class _JobTally:
+    """A job's calls, counted in its status document as they happen (delivery.Tally)."""
+
+    def __init__(self, runtime: Runtime, job_id: str) -> None:
+        self._statuses, self._job_id = runtime.statuses, job_id
+
+    def call_leaving(self) -> None:
+        self._statuses.count_attempt(self._job_id)
+
+    def call_stayed(self) -> None:
+        self._statuses.count_attempt(self._job_id, -1)
+
+    def answer_lost(self) -> None:
+        self._statuses.count_ambiguous(self._job_id)
+
+
 def _finish(runtime: Runtime, job_id: str, outcome: Outcome, base: int, operation: str) -> None:
-    runtime.statuses.transition(
-        job_id,
-        outcome.state,
-        attempts=base + outcome.attempts,
-        delivery=outcome.delivery,
-        error=outcome.error,
+    # attempts and ambiguous were counted in Redis as the calls left: not written here
+    moved = runtime.statuses.move(
+        job_id, outcome.state, delivery=outcome.delivery, error=outcome.error
     )
-    _observe_duration(runtime, job_id, operation, outcome.state)
+    if moved.created_at is not None:  # the duration from the same round trip
+        record_job_duration(operation, outcome.state, moved.created_at, datetime.now(UTC))
     log.info(
         "job %s %s after %d attempt(s)%s",
         job_id,

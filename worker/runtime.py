@@ -13,14 +13,18 @@ from functools import cached_property
 
 import redis
 
+from worker.broker.clients import redis_client
+from worker.broker.replicas import replica_wait
 from worker.cognito import CognitoGateway
 from worker.dedupe import Deduper
 from worker.guard import UserGuard
 from worker.identity.clients import ClientRegistry, pool_region_or_none
+from worker.identity.tokens import TokenVerifier
 from worker.liveness.heartbeat import Heartbeat
+from worker.process import process_settings
 from worker.ratelimit import RateLimiter, RegionalLimiters, make_regional_limiters
 from worker.sealing import Sealer
-from worker.settings import Settings, load_settings
+from worker.settings import Settings
 from worker.status import StatusStore
 
 __all__ = ["Runtime", "get_runtime", "reset_runtime", "set_runtime", "set_worker_threads"]
@@ -36,19 +40,13 @@ class Runtime:
     limiters: RegionalLimiters
     guard: UserGuard
     statuses: StatusStore
-    fixed_limiter: RateLimiter | None = None
-    """One limiter for every Region (tests); None: each Region's own (production)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         """Connect everything ``settings`` describes (no network traffic yet)."""
-        client = redis.Redis.from_url(
-            settings.redis_url,
-            health_check_interval=30,
-            socket_keepalive=True,
-            # An unreachable Redis answers BrokerUnavailable within seconds (worker.broker.door).
-            socket_connect_timeout=settings.redis_connect_timeout_seconds,
-        )
+        # On the current primary (Sentinel or one endpoint); an unreachable Redis answers
+        # BrokerUnavailable within COURIER_REDIS_CONNECT_TIMEOUT_SECONDS (worker.broker.door).
+        client = redis_client(settings)
         return cls(
             settings=settings,
             redis=client,
@@ -58,13 +56,15 @@ class Runtime:
             guard=UserGuard(
                 client, cap_per_hour=settings.user_hourly_cap, secret=_hash_secret(settings)
             ),
-            statuses=StatusStore(client, ttl_seconds=settings.status_ttl_seconds),
+            statuses=StatusStore(
+                client,
+                ttl_seconds=settings.status_ttl_seconds,
+                replicas=replica_wait(client, min_replicas=settings.redis_min_replicas),
+            ),
         )
 
     def limiter_for(self, region: str) -> RateLimiter:
         """The limiter holding ``region``'s budgets (:mod:`worker.ratelimit.regional`)."""
-        if self.fixed_limiter is not None:
-            return self.fixed_limiter
         return self.limiters.for_region(region)
 
     def limiter_for_pool(self, user_pool_id: str | None) -> RateLimiter:
@@ -78,14 +78,8 @@ class Runtime:
         settings = self.settings
         region = self.clients.region_for(client_id) or settings.aws_region
         if region is None:
-            return self.fixed_limiter or self.limiters.every_region
+            return self.limiters.every_region
         return self.limiter_for(region)
-
-    @property
-    def limiter(self) -> RateLimiter:
-        """The default Region's limiter (workers only: resolving the default Region may
-        read the AWS configuration; see :mod:`worker.identity.regions`)."""
-        return self.limiter_for(self.gateway.regions.default)
 
     @property
     def clients(self) -> ClientRegistry:
@@ -107,6 +101,16 @@ class Runtime:
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
             coalesce_ttl_seconds=settings.visibility_timeout_seconds,
             coalesce_succeeded_seconds=settings.coalesce_succeeded_seconds,
+        )
+
+    @cached_property
+    def tokens(self) -> TokenVerifier:
+        """AccessToken verification against each pool's JWKS (:mod:`worker.identity.tokens`)."""
+        settings = self.settings
+        return TokenVerifier(
+            self.clients,
+            endpoint_url=settings.cognito_endpoint_url,
+            timeout_seconds=settings.connect_timeout_seconds,
         )
 
     @cached_property
@@ -135,12 +139,13 @@ def set_worker_threads(threads: int) -> None:
 
 
 def get_runtime() -> Runtime:
-    """This process's runtime, built from the environment on first use."""
+    """This process's runtime, built on first use from the process's settings (those the
+    app was configured with: :func:`worker.process.process_settings`)."""
     global _runtime  # noqa: PLW0603 - one runtime per process, by design
     if _runtime is None:
         with _lock:
             if _runtime is None:
-                _runtime = Runtime.from_settings(load_settings())
+                _runtime = Runtime.from_settings(process_settings())
     return _runtime
 
 

@@ -8,22 +8,23 @@ naming the variable) and pass it down; nothing else in the project reads ``os.en
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from redis.connection import parse_url
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from worker.broker.tls import redis_tls_options
 from worker.errors import ConfigurationError
 from worker.identity.clients import (
     ClientRegistry,
@@ -31,14 +32,24 @@ from worker.identity.clients import (
     read_client_secrets,
     read_clients_file,
 )
+from worker.identity.principals import read_api_tokens_file
+from worker.settings_redis import RedisSettings
 
 __all__ = ["Settings", "load_settings"]
 
 _ONE_WEEK_SECONDS = 7 * 24 * 3600
+_FILE_READERS: dict[str, Callable[[Path], object]] = {
+    "client_secrets": read_client_secrets,
+    "clients": read_clients_file,
+    "api_tokens_file": read_api_tokens_file,
+}
 
 
-class Settings(BaseSettings):
-    """Typed view of the environment. Construct through :func:`load_settings`."""
+class Settings(RedisSettings):
+    """Typed view of the environment. Construct through :func:`load_settings`.
+
+    The Redis variables are declared in :class:`worker.settings_redis.RedisSettings`;
+    this is still the one settings object every process reads."""
 
     model_config = SettingsConfigDict(
         env_prefix="COURIER_",
@@ -49,23 +60,7 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
     )
 
-    # --- where things are -------------------------------------------------------------
-    redis_url: str = Field(
-        default="redis://localhost:6379/0",
-        description="Redis for the broker, results, status store and limiter state.",
-    )
-    redis_connect_timeout_seconds: float = Field(
-        default=3.0,
-        gt=0,
-        description="How long a connection attempt to Redis may take before it is given up.",
-    )
-    redis_allow_eviction: bool = Field(
-        default=False,
-        description=(
-            "Accept a Redis whose maxmemory-policy may evict keys (warns at every start); "
-            "without it workers, the HTTP front and producers refuse such a Redis."
-        ),
-    )
+    # --- where things are (Redis: worker.settings_redis) -------------------------------
     cognito_endpoint_url: str | None = Field(
         default=None, description="Cognito endpoint override (the emulator); None is real AWS."
     )
@@ -100,7 +95,10 @@ class Settings(BaseSettings):
         ),
     )
     api_tokens: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, description="Bearer tokens accepted by the HTTP front."
+        default_factory=list, description="Full-access bearer tokens of the HTTP front."
+    )
+    api_tokens_file: Path | None = Field(
+        default=None, description="Named, scoped front tokens (worker.identity.principals)."
     )
     api_header_timeout_seconds: float = Field(
         default=10.0,
@@ -130,11 +128,11 @@ class Settings(BaseSettings):
     userlist_rate_limit: float = Field(
         default=25.0, gt=0, description="UserList (ListUsers) budget in calls/s."
     )
-    rate_floor_fraction: float = Field(
-        default=0.1,
+    rate_floor_per_second: float = Field(
+        default=1.0,
         gt=0,
-        le=1,
-        description="Adaptive rate never drops below this fraction of the budget.",
+        allow_inf_nan=False,
+        description="Adaptive rate never drops below this (calls/s; the budget if lower).",
     )
     rate_decrease_factor: float = Field(
         default=0.5, gt=0, lt=1, description="Multiplier applied to the rate on a throttle."
@@ -142,7 +140,7 @@ class Settings(BaseSettings):
     rate_recovery_seconds: float = Field(
         default=30.0,
         gt=0,
-        description="Time the adaptive rate takes to climb from the floor back to the budget.",
+        description="Climb after a throttle: ceiling/this calls/s per second; also the hold.",
     )
     permit_wait_max_seconds: float = Field(
         default=30.0, gt=0, description="Longest a call waits for a permit from the limiter."
@@ -153,7 +151,25 @@ class Settings(BaseSettings):
 
     # --- calls and retries ---------------------------------------------------------------
     connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    read_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description=(
+            "Longest wait for Cognito's answer once a request left; after it the call is "
+            "ambiguous (it may have delivered). 20 s covers a Lambda trigger's 3 attempts of "
+            "5 s each (Amazon Cognito Developer Guide, 'Customizing user pool workflows "
+            "with Lambda triggers') plus Cognito's own work."
+        ),
+    )
+    ambiguous_retries: int = Field(
+        default=1,
+        ge=0,
+        le=4,
+        description=(
+            "Further calls allowed after a call whose answer never came (it may have "
+            "delivered a code); 0 sends nothing after one."
+        ),
+    )
     retry_max_attempts: int = Field(
         default=6, ge=1, description="Attempts per job, the first included."
     )
@@ -229,11 +245,21 @@ class Settings(BaseSettings):
         default="text",
         description="Log lines as text, or one JSON object a line (worker, front and CLI).",
     )
+    log_usernames: bool = Field(
+        default=False,
+        description=(
+            "Name the user on campaign rows' log lines (failed, deferred, retried); "
+            "off by default: a username is personal data."
+        ),
+    )
     metrics_port: int | None = Field(
         default=None,
         ge=1,
         le=65535,
         description="TCP port of a worker's Prometheus /metrics; None: not served.",
+    )
+    metrics_address: str = Field(
+        default="127.0.0.1", description="Address a worker's /metrics binds (0.0.0.0: all)."
     )
     flower_basic_auth: SecretStr | None = Field(
         default=None,
@@ -256,24 +282,19 @@ class Settings(BaseSettings):
     def _empty_port(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("redis_url")
-    @classmethod
-    def _check_redis_url(cls, value: str) -> str:
-        try:
-            parse_url(value)  # type: ignore[no-untyped-call]
-        except ValueError as exc:
-            raise ValueError(f"not a Redis URL ({exc})") from None
-        redis_tls_options(value)  # a rediss:// URL's TLS options, checked at start-up
-        return value
-
     @field_validator("cognito_endpoint_url")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
         assert value is not None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+        try:  # nothing of the value in the message: it may hold a password
+            parts = urlsplit(value)
+            valid = parts.scheme in ("http", "https") and parts.port != 0 and bool(parts.hostname)
+        except ValueError:
+            valid = False
+        if not valid or "@" in parts.netloc:
+            raise ValueError("must be http(s)://host[:port], percent-encoded, no user:password@")
         return value.rstrip("/")
 
     @field_validator("api_tokens", mode="before")
@@ -290,23 +311,16 @@ class Settings(BaseSettings):
             return None
         return check_region(str(value).strip())
 
-    @field_validator("client_secrets", "clients", mode="before")
+    @field_validator("client_secrets", "clients", "api_tokens_file", mode="before")
     @classmethod
     def _empty_path(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("client_secrets")
+    @field_validator("client_secrets", "clients", "api_tokens_file")
     @classmethod
-    def _check_secrets_file(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            read_client_secrets(value)  # fail at start-up, not at the first job
-        return value
-
-    @field_validator("clients")
-    @classmethod
-    def _check_clients_file(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            read_clients_file(value)  # names the file and the bad entry
+    def _check_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None:  # fail at start-up naming the file and entry, not at first use
+            _FILE_READERS[str(info.field_name)](value)
         return value
 
     @model_validator(mode="after")

@@ -1,11 +1,12 @@
 """The status store: one job status document per job, kept in Redis for polling.
 
 The document (DESIGN.md) is written at submit (``queued``) and at every transition:
-``{"id", "operation", "state", "attempts", "redeliveries", "delivery", "error",
-"campaign_id", "created_at", "updated_at"}``. It lives in the hash ``courier:job:{id}`` for
-COURIER_STATUS_TTL_SECONDS. A terminal state is final: a late or duplicate worker (at-least-
-once delivery) cannot move a job out of it, because every transition is one Lua script
-that checks the current state first.
+``{"id", "operation", "state", "attempts", "ambiguous", "redeliveries", "delivery",
+"error", "campaign_id", "created_at", "updated_at"}`` (``ambiguous``: of the
+``attempts``, the calls whose answer never came, :mod:`worker.delivery`). It lives in
+the hash ``courier:job:{id}`` for COURIER_STATUS_TTL_SECONDS. A terminal state is final:
+a late or duplicate worker (at-least-once delivery) cannot move a job out of it, because
+every transition is one Lua script that checks the current state first.
 
 The same hash holds what liveness needs (never shown in the document): ``payload``, the
 task's keyword arguments with every secret sealed, so the reaper can send the job again;
@@ -18,12 +19,14 @@ the past means the holder stopped beating and :meth:`StatusStore.reap` hands the
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Final, Literal, NamedTuple, cast
+from typing import Any, Final, Literal, TypedDict, Unpack, cast
 
 import redis
 
+from worker.broker.replicas import ReplicaWait, replica_wait
 from worker.errors import JobNotFoundError
 from worker.liveness.heartbeat import Lease
 from worker.lua import NOW
@@ -34,7 +37,9 @@ __all__ = [
     "REDELIVERED_KEY",
     "STATES",
     "TERMINAL_STATES",
+    "Fields",
     "JobState",
+    "Moved",
     "Started",
     "StatusStore",
     "job_key",
@@ -63,14 +68,15 @@ end
 )
 
 # KEYS job hash, leases. ARGV: state, updated_at, ttl_seconds, job id, then field/value
-# pairs. Returns 1 when applied, 0 when the job is already terminal, -1 when it does not
-# exist. A terminal transition ends the job's lease.
+# pairs. Returns {1, created_at} when applied, {0, created_at} when already terminal, {-1,
+# ''} when no such job (created_at: for the duration). A terminal one ends the lease.
 _TRANSITION = (
     _NOW
     + """
-local current = redis.call('HGET', KEYS[1], 'state')
-if not current then return -1 end
-if terminal(current) then return 0 end
+local found = redis.call('HMGET', KEYS[1], 'state', 'created_at')
+local current, created = found[1], found[2] or ''
+if not current then return {-1, ''} end
+if terminal(current) then return {0, created} end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[2])
 for i = 5, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
@@ -80,27 +86,27 @@ if terminal(ARGV[1]) then
   redis.call('ZREM', KEYS[2], ARGV[4])
 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-return 1
+return {1, created}
 """
 )
 
 # KEYS job hash, leases, redelivered counter. ARGV: updated_at, ttl_seconds, job id,
 # holder token, lease_ttl.
-# Moves a non-terminal job to ``running`` held by the token, and returns {the state it had,
-# attempts so far}: '' when there is no such job; a terminal state unchanged; 'held' when
-# another holder still beats for it (the job is left alone). A job found running or
-# retrying had a holder that stopped: counted in ``redeliveries``.
+# Moves a non-terminal job to ``running`` held by the token, and returns {the state it had
+# ('' when there is no such job), attempts so far, 1 when another holder still beats for
+# it (the job is left alone) else 0}; a terminal job is left unchanged. A job found running
+# or retrying had a holder that stopped: counted in ``redeliveries``.
 _START = (
     _NOW
     + """
 local current = redis.call('HGET', KEYS[1], 'state')
-if not current then return {'', '0'} end
+if not current then return {'', '0', 0} end
 local attempts = redis.call('HGET', KEYS[1], 'attempts') or '0'
-if terminal(current) then return {current, attempts} end
+if terminal(current) then return {current, attempts, 0} end
 local holder = redis.call('HGET', KEYS[1], 'holder')
 if holder and holder ~= ARGV[4] then
   local deadline = redis.call('ZSCORE', KEYS[2], ARGV[3])
-  if deadline and tonumber(deadline) > now() then return {'held', attempts} end
+  if deadline and tonumber(deadline) > now() then return {current, attempts, 1} end
 end
 if current == 'running' or current == 'retrying' then
   redis.call('HINCRBY', KEYS[1], 'redeliveries', 1)
@@ -109,16 +115,23 @@ end
 redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[1], 'holder', ARGV[4])
 redis.call('ZADD', KEYS[2], now() + tonumber(ARGV[5]), ARGV[3])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-return {current, attempts}
+return {current, attempts, 0}
 """
 )
 
 # KEYS job hash, leases. ARGV job id, token, lease_ttl. The heartbeat: 1 renewed, 0 the
-# token no longer holds the job.
+# token no longer holds the job, 2 the job has ended (its own finish released the lease
+# while this renewal was on its way: nothing was taken).
 _RENEW = (
     _NOW
     + """
-if redis.call('HGET', KEYS[1], 'holder') ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], 'holder') ~= ARGV[2] then
+  local state = redis.call('HGET', KEYS[1], 'state')
+  if state == 'succeeded' or state == 'failed' or state == 'skipped' or state == 'cancelled' then
+    return 2
+  end
+  return 0
+end
 redis.call('ZADD', KEYS[2], 'XX', now() + tonumber(ARGV[3]), ARGV[1])
 return 1
 """
@@ -153,15 +166,36 @@ return {m[2], m[3]}
 )
 
 
-class Started(NamedTuple):
-    """What :meth:`StatusStore.start` found: the state before, and the calls so far.
+class Fields(TypedDict, total=False):
+    """What a transition may write beside the state (:meth:`StatusStore.move`)."""
 
-    ``previous`` is None when no document exists, ``"held"`` when another live worker
-    runs the job.
+    attempts: int | None
+    delivery: dict[str, str] | None
+    error: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What :meth:`StatusStore.move` did; ``created_at``: ISO 8601, None if unrecorded."""
+
+    applied: bool
+    created_at: str | None
+
+
+@dataclass(frozen=True)
+class Started:
+    """What :meth:`StatusStore.start` found.
+
+    Attributes:
+        previous: the job's state before the call; None when no document exists.
+        attempts: calls counted so far.
+        held: another live worker runs the job (its lease has not run out): nothing was
+            changed, ``previous`` is the state that worker left.
     """
 
-    previous: str | None
+    previous: JobState | None
     attempts: int
+    held: bool = False
 
 
 def job_key(job_id: str) -> str:
@@ -177,9 +211,13 @@ def now_iso() -> str:
 class StatusStore:
     """Reads and writes job status documents."""
 
-    def __init__(self, client: redis.Redis, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis, *, ttl_seconds: int, replicas: ReplicaWait | None = None
+    ) -> None:
         self.redis = client
         self._ttl_seconds = ttl_seconds
+        self.replicas = replicas or replica_wait(client)
+        """Submissions and terminal states wait for a replica (:mod:`worker.broker.replicas`)."""
         self._transition = client.register_script(_TRANSITION)
         self._start = client.register_script(_START)
         self._renew = client.register_script(_RENEW)
@@ -193,8 +231,12 @@ class StatusStore:
         *,
         campaign_id: str | None = None,
         payload: dict[str, Any] | None = None,
+        principal: str | None = None,
     ) -> dict[str, Any]:
         """Write the ``queued`` document for a new job and return it.
+
+        ``principal`` is the name of the HTTP front's API principal that asked for it
+        (:mod:`worker.api.principals`; never a token), or None (Python API, CLI).
 
         ``payload`` is the task's keyword arguments, secrets already sealed: what the
         reaper sends again if the job's worker dies (a job without one is left to the
@@ -208,10 +250,12 @@ class StatusStore:
             "operation": operation,
             "state": "queued",
             "attempts": "0",
+            "ambiguous": "0",
             "redeliveries": "0",
             "delivery": "null",
             "error": "null",
             "campaign_id": json.dumps(campaign_id),
+            "principal": json.dumps(principal),
             "created_at": stamp,
             "updated_at": stamp,
         }
@@ -224,11 +268,24 @@ class StatusStore:
         pipe.execute()
         return _document(fields)
 
+    def accepted(self) -> None:
+        """Wait until a replica holds what was written for a submission (its document, and
+        its message published through kombu before this call), so the job survives a
+        failover; without replicas, nothing to do. A replica that does not answer in time
+        is logged, not raised, and so is a Redis that fails at this point: the job is
+        accepted either way (:mod:`worker.broker.replicas`).
+        """
+        self.replicas.after_write()
+
     def delete(self, job_id: str) -> None:
         """Forget a job (used when its message could not be enqueued)."""
         self.redis.delete(job_key(job_id))
 
-    def transition(
+    def transition(self, job_id: str, state: JobState, **fields: Unpack[Fields]) -> bool:
+        """:meth:`move`'s ``applied``: False when the job is already terminal."""
+        return self.move(job_id, state, **fields).applied
+
+    def move(
         self,
         job_id: str,
         state: JobState,
@@ -236,8 +293,10 @@ class StatusStore:
         attempts: int | None = None,
         delivery: dict[str, str] | None = None,
         error: dict[str, str] | None = None,
-    ) -> bool:
-        """Move a job to ``state``; False when it is already terminal (nothing changes).
+    ) -> Moved:
+        """Move a job to ``state`` unless it is terminal already (nothing changes then); a
+        terminal state waits for a replica to hold it (WAIT, :mod:`worker.broker.replicas`).
+        Answers the job's ``created_at`` from the same round trip (for its duration).
 
         Raises:
             JobNotFoundError: no document exists (expired, or never submitted).
@@ -249,10 +308,15 @@ class StatusStore:
             args += ["delivery", json.dumps(delivery)]
         if error is not None:
             args += ["error", json.dumps(error)]
-        applied = int(self._transition(keys=[job_key(job_id), JOB_LEASES_KEY], args=args))
-        if applied < 0:
+        keys = [job_key(job_id), JOB_LEASES_KEY]
+        if state in TERMINAL_STATES:  # an outcome: kept through a failover (WAIT)
+            applied, created = self.replicas.script(self._transition, keys, args)
+        else:
+            applied, created = self._transition(keys=keys, args=args)
+        if int(applied) < 0:
             raise JobNotFoundError(f"no job {job_id!r}: never submitted, or expired")
-        return applied == 1
+        text = created.decode() if isinstance(created, bytes) else str(created)
+        return Moved(int(applied) == 1, text or None)
 
     def start(self, job_id: str, *, holder: str, lease_seconds: float) -> Started:
         """Mark a job ``running``, held by ``holder`` for ``lease_seconds``, unless it is
@@ -264,20 +328,27 @@ class StatusStore:
         args = [now_iso(), str(self._ttl_seconds), job_id, holder, str(lease_seconds)]
         keys = [job_key(job_id), JOB_LEASES_KEY, REDELIVERED_KEY]
         raw = self._start(keys=keys, args=args)
-        previous, attempts = (
+        previous, attempts, held = (
             part.decode() if isinstance(part, bytes) else str(part) for part in raw
         )
-        return Started(previous or None, int(attempts))
+        state = cast("JobState", previous) if previous else None
+        return Started(state, int(attempts), held=held == "1")
 
-    def count_attempt(self, job_id: str) -> None:
-        """Count one call about to leave (so a worker killed mid-call leaves it counted)."""
-        self.redis.hincrby(job_key(job_id), "attempts", 1)
+    def count_attempt(self, job_id: str, by: int = 1) -> None:
+        """Count one call about to leave (so a worker killed mid-call leaves it counted);
+        ``by`` -1 uncounts one that did not leave after all (no permit in time)."""
+        self.redis.hincrby(job_key(job_id), "attempts", by)
+
+    def count_ambiguous(self, job_id: str) -> None:
+        """Count one call that left and got no answer (it may have delivered a code)."""
+        self.redis.hincrby(job_key(job_id), "ambiguous", 1)
 
     def renew(self, job_id: str, token: str, ttl_seconds: float, *, client: Any = None) -> Any:
         """Push the lease of ``job_id`` held by ``token`` to now + ``ttl_seconds``.
 
-        Returns 1 when renewed, 0 when ``token`` no longer holds it; with ``client`` (a
-        pipeline) the call is queued there.
+        Returns 1 when renewed, 0 when ``token`` no longer holds it, 2 when the job has
+        ended (its finish released the lease); with ``client`` (a pipeline) the call is
+        queued there.
         """
         return self._renew(
             keys=[job_key(job_id), JOB_LEASES_KEY],
@@ -319,11 +390,6 @@ class StatusStore:
             raise JobNotFoundError(f"no job {job_id!r}: never submitted, or expired")
         return _document({k.decode(): v.decode() for k, v in raw.items()})
 
-    def is_terminal(self, job_id: str) -> bool:
-        """True when the job has reached a terminal state."""
-        state = cast("bytes | None", self.redis.hget(job_key(job_id), "state"))
-        return state is not None and state.decode() in TERMINAL_STATES
-
 
 def _document(fields: dict[str, str]) -> dict[str, Any]:
     return {
@@ -331,10 +397,12 @@ def _document(fields: dict[str, str]) -> dict[str, Any]:
         "operation": fields["operation"],
         "state": fields["state"],
         "attempts": int(fields.get("attempts", "0")),
+        "ambiguous": int(fields.get("ambiguous", "0")),
         "redeliveries": int(fields.get("redeliveries", "0")),
         "delivery": json.loads(fields.get("delivery", "null")),
         "error": json.loads(fields.get("error", "null")),
         "campaign_id": json.loads(fields.get("campaign_id", "null")),
+        "principal": json.loads(fields.get("principal", "null")),
         "created_at": fields["created_at"],
         "updated_at": fields["updated_at"],
     }

@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from worker.api import create_app
 from worker.api.server import CourierH11Protocol
 from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.emulator.pools import UserPool
+from worker.contrib.redisserver import PrivateRedis
 from worker.errors import ConfigurationError
 from worker.runtime import Runtime, set_runtime
 from worker.settings import Settings
@@ -37,10 +39,12 @@ DOCUMENT_KEYS = {
     "operation",
     "state",
     "attempts",
+    "ambiguous",
     "redeliveries",
     "delivery",
     "error",
     "campaign_id",
+    "principal",
     "created_at",
     "updated_at",
 }
@@ -168,7 +172,12 @@ def test_front_refuses_to_start_without_a_token(settings: Settings) -> None:
             "SecretHash: must be base64",
         ),
         (
-            {"Action": "ResendConfirmationCode", "ClientId": "abc", "Username": "b", "Pool": "x"},
+            {
+                "Action": "ResendConfirmationCode",
+                "ClientId": "abc",
+                "Username": "b",
+                "Pool": "x",
+            },
             "InvalidParameterException",
             "Pool: not a parameter of ResendConfirmationCode",
         ),
@@ -328,14 +337,15 @@ def test_get_resend_answers_202_with_the_status_document(front: TestClient) -> N
 
 
 def test_post_verification_answers_202_and_seals_the_token(
-    front: TestClient, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+    front: TestClient, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture, pool: UserPool
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    access_token = pool.access_token(pool.add_user("sealed-user", confirmed=True))
     response = front.post(
         "/",
         json={
             "Action": "GetUserAttributeVerificationCode",
-            "AccessToken": ACCESS_TOKEN,
+            "AccessToken": access_token,
             "AttributeName": "email",
             "ClientMetadata": {"source": "test"},
         },
@@ -343,7 +353,7 @@ def test_post_verification_answers_202_and_seals_the_token(
     )
     assert response.status_code == 202, response.text
     assert response.json()["operation"] == "GetUserAttributeVerificationCode"
-    assert ACCESS_TOKEN not in response.text
+    assert access_token not in response.text
     for key in redis_client.scan_iter(match="*"):
         kind = redis_client.type(key)
         if kind == b"list":
@@ -354,24 +364,25 @@ def test_post_verification_answers_202_and_seals_the_token(
             values = [redis_client.get(key) or b""]
         else:
             continue
-        assert all(ACCESS_TOKEN.encode() not in value for value in values), key
-    assert ACCESS_TOKEN not in _server_log(caplog)
+        assert all(access_token.encode() not in value for value in values), key
+    assert access_token not in _server_log(caplog)
 
 
 def test_get_form_never_logs_the_query_string(
-    front: TestClient, caplog: pytest.LogCaptureFixture
+    front: TestClient, caplog: pytest.LogCaptureFixture, pool: UserPool
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    access_token = pool.access_token(pool.add_user("query-user", confirmed=True))
     response = front.get(
         _query(
             Action="GetUserAttributeVerificationCode",
-            AccessToken=ACCESS_TOKEN,
+            AccessToken=access_token,
             AttributeName="email",
         ),
         headers=AUTH,
     )
     assert response.status_code == 202
-    assert ACCESS_TOKEN not in _server_log(caplog)
+    assert access_token not in _server_log(caplog)
     request_lines = [r.getMessage() for r in caplog.records if r.name == "worker.api"]
     assert any(line.startswith("GET / 202") for line in request_lines), request_lines
 
@@ -446,6 +457,21 @@ def test_healthz_answers_503_when_redis_is_down(client: TestClient, api_settings
             "InvalidParameterException",
             "ClientId: must match",
         ),
+        (
+            {"ClientId": "abc", "Usernames": ["a"], "Weight": 0},
+            "InvalidParameterException",
+            "Weight: campaign weight must be 0.01 to 100",
+        ),
+        (
+            {"ClientId": "abc", "Usernames": ["a"], "Weight": "2"},
+            "InvalidParameterException",
+            "Weight: must be a number 0.01 to 100",
+        ),
+        (
+            {"ClientId": "abc", "Usernames": ["a"], "Weight": True},
+            "InvalidParameterException",
+            "Weight: must be a number 0.01 to 100",
+        ),
     ],
     ids=[
         "no-client",
@@ -457,6 +483,9 @@ def test_healthz_answers_503_when_redis_is_down(client: TestClient, api_settings
         "server-path",
         "dry-run-not-bool",
         "bad-client-id",
+        "weight-zero",
+        "weight-string",
+        "weight-bool",
     ],
 )
 def test_bad_campaign_answers_400(
@@ -486,12 +515,13 @@ def test_campaign_dry_run_answers_200_with_rejects(front: TestClient) -> None:
 def test_campaign_start_answers_202_and_status_follows(front: TestClient) -> None:
     response = front.post(
         "/campaigns",
-        json={"ClientId": "abc", "Usernames": ["alice", "bob"], "Name": "api test"},
+        json={"ClientId": "abc", "Usernames": ["alice", "bob"], "Name": "api test", "Weight": 3},
         headers=AUTH,
     )
     assert response.status_code == 202, response.text
     document = response.json()
     assert document["name"] == "api test"
+    assert document["weight"] == 3.0
     assert response.headers["location"] == f"/campaigns/{document['id']}"
     status = front.get(response.headers["location"], headers=AUTH)
     assert status.status_code == 200
@@ -576,27 +606,12 @@ def _poll(front: TestClient, location: str, *, timeout_seconds: float = 20.0) ->
         time.sleep(0.05)
 
 
-def _pool_and_client(emulator: EmulatorHandle) -> tuple[Any, str, str]:
-    cognito = emulator.client()
-    pool_id = cognito.create_user_pool(PoolName="api-e2e", AutoVerifiedAttributes=["email"])[
-        "UserPool"
-    ]["Id"]
-    client_id = cognito.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="front", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
-    )["UserPoolClient"]["ClientId"]
-    return cognito, pool_id, client_id
-
-
 def test_end_to_end_resend_through_the_front(
     front: TestClient, celery_worker: Any, emulator: EmulatorHandle
 ) -> None:
-    cognito, _, client_id = _pool_and_client(emulator)
-    cognito.sign_up(
-        ClientId=client_id,
-        Username="carol",
-        Password="Passw0rd!long",
-        UserAttributes=[{"Name": "email", "Value": "carol@example.com"}],
-    )
+    pool = emulator.make_pool("api-e2e")
+    client_id = pool.client_id
+    pool.add_user("carol", email="carol@example.com")
     accepted = front.get(
         _query(Action="ResendConfirmationCode", ClientId=client_id, Username="carol"),
         headers=AUTH,
@@ -615,19 +630,9 @@ def test_end_to_end_attribute_verification_by_post(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    cognito, pool_id, client_id = _pool_and_client(emulator)
-    cognito.sign_up(
-        ClientId=client_id,
-        Username="dave",
-        Password="Passw0rd!long",
-        UserAttributes=[{"Name": "email", "Value": "dave@example.com"}],
-    )
-    cognito.admin_confirm_sign_up(UserPoolId=pool_id, Username="dave")
-    token = cognito.initiate_auth(
-        ClientId=client_id,
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": "dave", "PASSWORD": "Passw0rd!long"},
-    )["AuthenticationResult"]["AccessToken"]
+    pool = emulator.make_pool("api-e2e")
+    pool.add_user("dave", email="dave@example.com", confirmed=True)
+    token = pool.access_token("dave")
     accepted = front.post(
         "/",
         json={
@@ -647,3 +652,58 @@ def test_end_to_end_attribute_verification_by_post(
 def test_settings_api_tokens_are_secret(api_settings: Settings) -> None:
     assert TOKEN not in repr(api_settings)
     assert all(isinstance(token, SecretStr) for token in api_settings.api_tokens)
+
+
+def test_a_full_redis_answers_503_naming_the_cause(
+    client: TestClient, api_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with PrivateRedis() as server:
+        live = api_settings.model_copy(update={"redis_url": server.url})
+        set_runtime(Runtime.from_settings(live))
+        admin = server.client()
+        try:
+            assert client.get("/healthz").status_code == 200  # ends an earlier test's episode
+            caplog.clear()
+            used = int(admin.info("memory")["used_memory"])
+            admin.config_set("maxmemory", str(used // 2))
+            with caplog.at_level(logging.INFO, logger="worker.api.app"):
+                health = client.get("/healthz")
+                probes = [client.get("/healthz").status_code for _ in range(4)]
+                submit = client.post(
+                    "/",
+                    json={"Action": "ResendConfirmationCode", "ClientId": "abc", "Username": "u1"},
+                    headers=AUTH,
+                )
+                keys = admin.keys("courier:jobs:*")
+                admin.config_set("maxmemory", "0")
+                back = [client.get("/healthz").status_code for _ in range(3)]
+        finally:
+            set_runtime(None)
+            admin.close()
+    # One WARNING line when the episode begins and one when it ends, however many probes.
+    episode = [r.getMessage() for r in caplog.records if r.getMessage().startswith("healthz:")]
+    assert probes == [503] * 4
+    assert back == [200] * 3
+    assert len(episode) == 2, episode
+    assert "not accepting writes" in episode[0]
+    assert "accepts writes again" in episode[1]
+    assert health.status_code == 503
+    assert health.json()["redis"] == "not accepting writes"
+    assert "Redis is full (maxmemory)" in health.json()["reason"]
+    assert submit.status_code == 503
+    assert submit.json()["message"].startswith("Redis is full (maxmemory)")
+    assert keys == []  # nothing half written
+
+
+def test_a_replica_is_not_ready(client: TestClient, api_settings: Settings) -> None:
+    with PrivateRedis() as primary, PrivateRedis(replica_of=primary) as replica:
+        set_runtime(
+            Runtime.from_settings(api_settings.model_copy(update={"redis_url": replica.url}))
+        )
+        try:
+            health = client.get("/healthz")
+        finally:
+            set_runtime(None)
+    assert health.status_code == 503
+    assert health.json()["redis"] == "not accepting writes"
+    assert "READONLY" in health.json()["reason"]

@@ -9,7 +9,7 @@ import pytest
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
 
-from tests.api.conftest import LiveFront
+from tests.support.front import LiveFront
 from worker.api import create_app
 from worker.settings import Settings
 
@@ -22,7 +22,7 @@ def _served(settings: Settings) -> set[tuple[str, str]]:
         (method, route.path)
         for route in app.routes
         if isinstance(route, APIRoute)
-        for method in route.methods
+        for method in route.methods or ()
     }
 
 

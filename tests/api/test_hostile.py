@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from tests.api.conftest import LIVE_AUTH, LiveFront, serve_in_thread
+from tests.support.front import LIVE_AUTH, LiveFront, serve_in_thread
 from worker.api import create_app
 from worker.errors import ConfigurationError
 from worker.runtime import Runtime
@@ -189,8 +189,9 @@ def test_an_access_token_over_the_cap_is_refused_quickly(
     assert str(ACCESS_TOKEN_MAX_LENGTH) in response.json()["message"]
     assert time.monotonic() - started < 10
     _nothing_enqueued(redis_client)
-    body["AccessToken"] = "a" * ACCESS_TOKEN_MAX_LENGTH
-    assert http.post("/", json=body).status_code == 202
+    body["AccessToken"] = "a" * ACCESS_TOKEN_MAX_LENGTH  # within the cap: to verification
+    _refused(http.post("/", json=body), "NotAuthorizedException", "not a JWT")
+    _nothing_enqueued(redis_client)
 
 
 def test_a_body_over_16_mib_answers_413(http: httpx.Client) -> None:

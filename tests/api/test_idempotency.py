@@ -8,7 +8,7 @@ import httpx
 import pytest
 import redis
 
-from tests.api.conftest import LIVE_AUTH, LiveFront
+from tests.support.front import LIVE_AUTH, LiveFront
 
 RESEND = {"Action": "ResendConfirmationCode", "ClientId": "client1", "Username": "ivy"}
 
@@ -57,7 +57,7 @@ def test_the_same_key_with_other_parameters_answers_422(
 def test_a_malformed_key_answers_400(
     http: httpx.Client, redis_client: redis.Redis, value: str
 ) -> None:
-    response = http.post("/", json=RESEND, headers={"Idempotency-Key": value.encode("utf-8")})
+    response = http.post("/", json=RESEND, headers={b"Idempotency-Key": value.encode("utf-8")})
     assert response.status_code == 400, response.text
     assert response.json()["message"].startswith("IdempotencyKey: ")
     assert _jobs(redis_client) == []

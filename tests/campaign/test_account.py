@@ -22,7 +22,8 @@ from tasks.campaigns import (
     start_campaign,
     write_campaign_report,
 )
-from tests.campaign.conftest import CLIENT_ID, POOL_ID, usernames, wait_for
+from tests.support.campaigns import wait_for
+from tests.support.synthetic import CLIENT_ID, POOL_ID, usernames
 from worker.campaign.account import RUN_DISTINCT_USERS
 from worker.campaign.preflight import COGNITO_DEFAULT_EMAILS_PER_DAY
 from worker.cli.campaign import campaign_app

@@ -18,7 +18,8 @@ from tasks.campaigns import (
     start_campaign,
     write_campaign_report,
 )
-from tests.campaign.conftest import CLIENT_ID, POOL_ID, usernames, wait_for
+from tests.support.campaigns import wait_for
+from tests.support.synthetic import CLIENT_ID, POOL_ID, usernames
 from worker.campaign.store import CampaignStore
 from worker.contrib.emulator import EmulatorHandle
 from worker.delivery import ResendRequest
@@ -80,6 +81,7 @@ def test_file_campaign_sends_each_user_once_and_reports(
         "redeliveries": "0",
         "time": "",
         "line": "1203",
+        "ambiguous": "0",
     }
     assert report["nosuchuser"]["state"] == "failed"
     assert report["nosuchuser"]["error_code"] == "UserNotFoundException"
@@ -200,10 +202,13 @@ def test_pool_source_without_credentials_says_so(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with pytest.raises(CampaignError, match="IAM credentials"):
-        start_campaign(CLIENT_ID, user_pool_id=POOL_ID)
-    with pytest.raises(CampaignError, match="IAM credentials"):
-        start_campaign(CLIENT_ID, user_pool_id=POOL_ID, dry_run=True)
+    for dry_run in (False, True):
+        with pytest.raises(CampaignError, match="IAM credentials") as caught:
+            start_campaign(CLIENT_ID, user_pool_id=POOL_ID, dry_run=dry_run)
+        message = str(caught.value)
+        assert message.startswith(f"listing pool {POOL_ID}")
+        assert "this needs AWS IAM credentials" in message
+        assert message.count("IAM credentials") == 1  # said once, not "needs ...: this needs"
 
 
 def test_status_is_fast_while_a_campaign_runs(

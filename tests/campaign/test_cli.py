@@ -8,7 +8,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from tests.campaign.conftest import CLIENT_ID, usernames
+from tests.support.synthetic import CLIENT_ID, usernames
 from worker.cli.campaign import campaign_app
 from worker.contrib.emulator import EmulatorHandle
 from worker.runtime import Runtime
@@ -41,12 +41,16 @@ def test_cli_round_trip(celery_worker: Any, emulator: EmulatorHandle, tmp_path: 
     assert _json("report", campaign_id, "--out", str(out))["rows"] == 51  # 50 users, 1 reject
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[0] == (
-        "username,state,error_code,error_message,delivery_medium,destination,attempts,redeliveries,time,line"
+        "username,state,error_code,error_message,delivery_medium,destination,attempts,"
+        "redeliveries,time,line,ambiguous"
     )
     assert lines[-1].startswith(",rejected,CourierRejectedInput,not valid JSON")
-    assert lines[-1].endswith(",51")
-    for action in ("pause", "resume", "cancel"):
-        assert _json(action, campaign_id)["state"] == "done"  # finished: left as it is
+    assert lines[-1].endswith(",51,0")
+    for action in ("pause", "resume", "cancel"):  # finished: each means nothing, exit 2
+        result = runner.invoke(campaign_app, [action, campaign_id, "--json"])
+        assert result.exit_code == 2, result.output
+        assert json.loads(result.stdout)["error"]["type"] == "CampaignStateError"
+    assert _json("status", campaign_id)["state"] == "done"
 
 
 def test_cli_errors_are_one_json_document(runtime: Runtime, tmp_path: Path) -> None:
@@ -71,3 +75,17 @@ def test_cli_start_from_stdin(runtime: Runtime) -> None:
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert (document["total"], document["duplicates"]) == (2, 1)
+
+
+def test_cli_weight_is_checked_before_anything_is_read(runtime: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "users.txt"
+    path.write_text("alice\n", encoding="utf-8")
+    for bad in ("0", "-1", "101", "nan", "inf"):
+        result = runner.invoke(
+            campaign_app,
+            ["start", "--client-id", CLIENT_ID, "--file", str(path), "--weight", bad, "--json"],
+        )
+        assert result.exit_code == 2, (bad, result.output)
+        assert "0.01 to 100" in json.loads(result.stdout)["error"]["message"]
+    started = _json("start", "--client-id", CLIENT_ID, "--file", str(path), "--weight", "2.5")
+    assert started["weight"] == 2.5

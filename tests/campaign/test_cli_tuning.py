@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tasks.campaigns import campaign_status
-from tests.campaign.conftest import CLIENT_ID, usernames
+from tests.support.synthetic import CLIENT_ID, usernames
 from worker.campaign.store import CampaignStore
 from worker.cli.campaign import campaign_app
 from worker.runtime import Runtime

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from tasks.campaigns import campaign_status, start_campaign
-from tests.campaign.conftest import CLIENT_ID, usernames, wait_for
+from tests.support.campaigns import wait_for
+from tests.support.synthetic import CLIENT_ID, usernames
 from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.processes import stop_process
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,9 +74,7 @@ def test_sigkill_mid_campaign_leaves_no_user_behind(
         worker.wait(timeout=10)
         final = wait_for(campaign_status, doc["id"], timeout=60)
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(timeout=10)
+        stop_process(worker, kill=True)
         emulator.configure(latency={"fixed_ms": 0.0})
     assert final["counts"]["succeeded"] == 2000
     assert sum(final["counts"].values()) == 2000

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from tasks.campaigns import campaign_status, start_campaign, write_campaign_report
-from tests.campaign.conftest import CLIENT_ID, usernames, wait_for
+from tests.support.campaigns import wait_for
+from tests.support.synthetic import CLIENT_ID, usernames
+from worker.campaign.figures import Share
 from worker.campaign.model import CODE_BY_STATE
 from worker.campaign.report import unescape_cell
 from worker.campaign.store import CampaignStore
@@ -88,6 +91,29 @@ def test_eta_starts_from_the_budget_share_and_a_finished_rate_stays(
     assert later["rate"] == done["rate"]
     assert later["duration_seconds"] == done["duration_seconds"]
     assert later["eta_seconds"] == 0.0
+
+
+def test_eta_follows_the_share_and_is_null_while_paused(redis_client: redis.Redis) -> None:
+    store = CampaignStore(redis_client, "f2")
+    expire_at = int(store.create(ttl_seconds=3600, fields={**FIELDS, "weight": 2.0}))
+    store.append_rows(
+        [f"u{n}" for n in range(100)], first_row=0, chunk_size=100, expire_at=expire_at
+    )
+    store.finish_ingest(rejected=0, duplicates=0)
+    alone = store.status()
+    assert alone["weight"] == 2.0
+    assert alone["share"] == {"fraction": None, "rate_per_second": None}  # no permit yet
+    shared = store.status(share=Share(rate_per_second=10.0, fraction=0.25))
+    assert shared["share"] == {"fraction": 0.25, "rate_per_second": 10.0}
+    assert shared["eta_seconds"] == 10.0  # 100 rows at its 10/s share, not the 40/s budget
+    _settle(store, range(10), expire_at)
+    store.set_state("paused", allowed_from={"active"})
+    for _ in range(3):  # it read 20.3, then 16476.3 while nothing was sent
+        paused = store.status(share=Share(rate_per_second=10.0, fraction=0.25))
+        assert paused["state"] == "paused"
+        assert paused["eta_seconds"] is None
+        assert paused["share"] == {"fraction": None, "rate_per_second": None}
+        time.sleep(0.3)
 
 
 def test_report_is_spreadsheet_safe_and_exact_names_recoverable(

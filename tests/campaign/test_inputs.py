@@ -21,7 +21,8 @@ import pytest
 import redis
 
 from tasks.campaigns import campaign_status, start_campaign
-from tests.campaign.conftest import CLIENT_ID, POOL_ID, wait_for
+from tests.support.campaigns import wait_for
+from tests.support.synthetic import CLIENT_ID, POOL_ID
 from worker.campaign.formats import detect_format
 from worker.campaign.ingest import collect_rows
 from worker.campaign.model import CAMPAIGN_INDEX_KEY
@@ -141,6 +142,30 @@ def test_other_encodings_are_refused_with_how_to_save(data: bytes, match: str) -
     with pytest.raises(CampaignError, match=match) as caught:
         decode_input(data)
     assert "save it as UTF-8" in str(caught.value)
+
+
+def test_one_nul_byte_rejects_only_its_line() -> None:
+    data = b"alice\nbo\x00b\ncarol\n" + b"".join(b"user%07d\n" % n for n in range(500))
+    intake, names = _read(data, "users.txt")
+    assert names[:2] == ["alice", "carol"]
+    assert len(names) == 502
+    assert _reasons(intake) == {
+        2: "control character NUL (U+0000) at column 3: lines end only at LF or CRLF and "
+        "hold no other control characters"
+    }
+    csv = b"username,email\nalice,a@x\n\x00,b@x\ncarol,c@x\n"
+    intake, names = _read(csv, "users.csv")
+    assert (names, sorted(_reasons(intake))) == (["alice", "carol"], [3])
+
+
+def test_a_csv_row_of_delimiters_is_named_as_such_not_as_an_empty_line() -> None:
+    intake, names = _read(b"username,email\nalice,a@x\n,\n\n , \nbob,b@x\n", "users.csv")
+    assert names == ["alice", "bob"]
+    assert _reasons(intake) == {
+        3: "no value in the 'username' column (only delimiters)",
+        4: "empty line",
+        5: "no value in the 'username' column (only delimiters)",
+    }
 
 
 def test_semicolon_csv_and_cognito_console_export() -> None:

@@ -7,9 +7,10 @@ from typing import cast
 import pytest
 
 from tasks.campaigns import cancel_campaign
-from tests.campaign.conftest import CLIENT_ID, POOL_ID
+from tests.support.synthetic import CLIENT_ID, POOL_ID
 from worker.campaign.ingest import CampaignOptions, create_campaign, ingest_pool_step
 from worker.campaign.sources import list_pool_pages
+from worker.cognito import CognitoGateway
 from worker.contrib.emulator import EmulatorHandle
 from worker.errors import CampaignError
 from worker.ratelimit import Category, LimiterConfig, RateLimiter, StubRateLimiter
@@ -33,7 +34,9 @@ def test_transient_and_throttled_pages_are_retried(
         operation="ListUsers", errors=["InternalErrorException", "TooManyRequestsException"]
     )
     pages = list(
-        list_pool_pages(settings, limiter, POOL_ID, filter_expression='username ^= "user00001"')
+        list_pool_pages(
+            CognitoGateway(settings), limiter, POOL_ID, filter_expression='username ^= "user00001"'
+        )
     )
     names = [name for page, _ in pages for name in page]
     assert len(names) == 100  # user0000100 .. user0000199
@@ -47,7 +50,7 @@ def test_a_permanent_listing_error_is_a_campaign_error(
 ) -> None:
     limiter = StubRateLimiter(LimiterConfig.from_settings(settings))
     with pytest.raises(CampaignError, match="ResourceNotFoundException"):
-        list(list_pool_pages(settings, limiter, "us-east-1_NoSuchPool"))
+        list(list_pool_pages(CognitoGateway(settings), limiter, "us-east-1_NoSuchPool"))
     assert emulator.stats()["totals"]["ListUsers"] == 1
 
 
@@ -76,7 +79,7 @@ def test_cancel_stops_a_pool_listing(runtime: Runtime, emulator: EmulatorHandle)
             return stub.acquire(category, **options)  # type: ignore[arg-type]
 
     limiter = cast("RateLimiter", CancelOnTheSecondPage())
-    assert ingest_pool_step(store, settings, limiter, budget_seconds=60.0)
+    assert ingest_pool_step(store, runtime.gateway, limiter, budget_seconds=60.0)
     assert emulator.stats()["totals"]["ListUsers"] == 2  # not 84
     doc = store.status()
     assert doc["state"] == "cancelled"

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tasks.campaigns import campaign_status, start_campaign
-from tests.campaign.conftest import CLIENT_ID, usernames, wait_for
+from tests.support.campaigns import wait_for
+from tests.support.synthetic import CLIENT_ID, usernames
 from worker.campaign.sender import FAST_ROW_SECONDS, FIRST_CLAIM_ROWS, _next_claim_size
 from worker.contrib.emulator import EmulatorHandle
 from worker.delivery import USER_CAP_CODE, ResendRequest, deliver

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from worker.campaign.ingest import estimate_seconds, ingest_file
+from worker.campaign.ingest import collect_rows, estimate_seconds
 from worker.campaign.sources import Reject, detect_format, read_rows
 from worker.errors import CampaignError
 
 
 def _intake(data: bytes, fmt: str) -> tuple[list[str], list[Reject], int]:
     accepted: list[str] = []
-    intake = ingest_file(None, data, fmt)  # type: ignore[arg-type]
+    intake, _ = collect_rows(data, fmt)  # type: ignore[arg-type]
     for _, value in read_rows(data, fmt):  # type: ignore[arg-type]
         if isinstance(value, str):
             accepted.append(value)
@@ -47,7 +47,7 @@ def test_csv_line_numbers_follow_the_editor() -> None:
         b"\n"
         b"d@example.com,carol\n"
     )
-    intake = ingest_file(None, data, "csv")
+    intake, _ = collect_rows(data, "csv")
     assert intake.accepted == 3
     assert [r.as_dict() for r in intake.rejects] == [
         {"line": 5, "reason": "no value in the 'username' column"},
@@ -69,7 +69,7 @@ def test_json_lines() -> None:
         json.dumps(["username"]),
         json.dumps({"username": "bob"}),
     ]
-    intake = ingest_file(None, ("\n".join(lines) + "\n").encode(), "jsonl")
+    intake, _ = collect_rows(("\n".join(lines) + "\n").encode(), "jsonl")
     assert intake.accepted == 2
     reasons = {r.line: r.reason for r in intake.rejects}
     assert reasons[2].startswith("not valid JSON")
@@ -79,7 +79,7 @@ def test_json_lines() -> None:
 
 
 def test_bom_and_crlf_are_handled() -> None:
-    intake = ingest_file(None, b"\xef\xbb\xbfusername\r\nalice\r\nbob\r\n", "csv")
+    intake, _ = collect_rows(b"\xef\xbb\xbfusername\r\nalice\r\nbob\r\n", "csv")
     assert intake.accepted == 2
     assert intake.rejects == []
 
@@ -107,7 +107,7 @@ def test_format_detection(path: str, head: bytes, expected: str) -> None:
 
 
 def test_only_the_first_thousand_rejects_are_kept() -> None:
-    intake = ingest_file(None, b"\n" * 1500, "text")
+    intake, _ = collect_rows(b"\n" * 1500, "text")
     assert intake.rejected == 1500
     assert len(intake.rejects) == 1000
 

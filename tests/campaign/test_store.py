@@ -10,20 +10,10 @@ import fakeredis
 import pytest
 import redis
 
+from tests.support.campaigns import FIELDS, SIZE
 from worker.campaign.model import CampaignKeys
 from worker.campaign.store import CampaignStore
 from worker.errors import CampaignError, CampaignNotFoundError
-
-SIZE = 4
-FIELDS: dict[str, str | int | float] = {
-    "name": "t",
-    "client_id": "c",
-    "chunk_size": SIZE,
-    "window": 2,
-    "lease_seconds": 30,
-    "slice_seconds": 5,
-    "source": "{}",
-}
 
 
 @pytest.fixture(params=["fakeredis", "redis"])

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from tests.campaign.conftest import CLIENT_ID
+from tests.support.synthetic import CLIENT_ID
 from worker.campaign import engine
 from worker.campaign.ingest import CampaignOptions, create_campaign
+from worker.campaign.model import PumpResult
 from worker.campaign.pump import pump_live_campaigns
 from worker.campaign.store import CampaignStore
 from worker.runtime import Runtime
@@ -42,11 +43,11 @@ def test_one_broken_campaign_does_not_stall_the_others(
     runtime.redis.hset(CampaignStore(runtime.redis, ids[3]).keys.meta, "finished_at", 1.0)
     pumped: list[str] = []
 
-    def pump(store: CampaignStore, dispatcher: object, *, reap: bool = True) -> int:
+    def pump(store: CampaignStore, dispatcher: object, *, reap: bool = True) -> PumpResult:
         if store.id == ids[0]:
             raise RuntimeError("a campaign the pump chokes on")
         pumped.append(store.id)
-        return 0
+        return PumpResult.OPEN
 
     monkeypatch.setattr(engine, "pump", pump)
     # A session worker's own watchdog (every 2 s, in this process) may take a campaign's

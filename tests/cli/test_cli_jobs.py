@@ -48,10 +48,12 @@ def test_resend_without_wait_answers_at_once(pool: Any) -> None:
         "operation",
         "state",
         "attempts",
+        "ambiguous",
         "redeliveries",
         "delivery",
         "error",
         "campaign_id",
+        "principal",
         "created_at",
         "updated_at",
     }
@@ -112,5 +114,5 @@ def test_verify_attribute_refuses_no_or_two_token_sources(tmp_path: Path) -> Non
 
 def test_status_of_an_unknown_job(runtime: Any) -> None:
     code, document = _run("status", "no-such-job", "--json")
-    assert code == 1
+    assert code == 2  # as for an unknown campaign
     assert document["error"]["type"] == "JobNotFoundError"

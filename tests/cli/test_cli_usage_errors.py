@@ -64,6 +64,14 @@ def test_a_budget_that_is_no_number_is_a_configuration_error(value: str) -> None
 
 def test_a_command_s_own_exit_status_comes_through() -> None:
     assert courier("seal-key").returncode == 0
-    missing = courier("status", "no-such-job", "--json")
-    assert missing.returncode not in (0, 2, 3), missing.stdout + missing.stderr
+    # --wait that ends without success (failed, or not terminal within the timeout): 1
+    waited = courier(
+        "resend", "--client-id", "nosuchclient0000000000001", "--username", "nobody",
+        "--wait", "--timeout-seconds", "0.2", "--json",
+    )  # fmt: skip
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    document = json.loads(waited.stdout)
+    assert document.get("state") == "failed" or "error" in document
+    missing = courier("status", "no-such-job", "--json")  # an unknown id is bad input: 2
+    assert missing.returncode == 2, missing.stdout + missing.stderr
     assert json.loads(missing.stdout)["error"]["type"] == "JobNotFoundError"

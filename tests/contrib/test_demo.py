@@ -16,12 +16,14 @@ import shutil
 import socket
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from worker.contrib.processes import stop_process
 from worker.contrib.redisserver import PrivateRedis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +55,10 @@ def netns() -> None:
         pytest.skip(f"no network namespace here: {probe.stderr.strip()}")
 
 
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def _check_document(document: dict[str, Any]) -> None:
     assert document["all_as_expected"] is True
     states = [job["status"]["state"] for job in document["jobs"]]
@@ -60,10 +66,19 @@ def _check_document(document: dict[str, Any]) -> None:
     assert states.count("failed") == 2
     assert states.count("skipped") == 1
     assert document["campaign"]["counts"]["succeeded"] == 40
+    # the code the worker delivered to member001 through the campaign confirmed it
+    assert document["confirmation"] == {"username": "member001", "status": "CONFIRMED", "ok": True}
     assert document["deliveries"] == 49
     assert document["summary"]["succeeded"] == {"jobs": 9, "campaign_rows": 40}
     assert document["summary"]["failed"] == {"jobs": 2, "campaign_rows": 0}
     assert document["summary"]["skipped"] == {"jobs": 1, "campaign_rows": 0}
+    # from the first submission to the last outcome: dave's six sends alone go one after
+    # another through the worker (it read 0.0 s when timed after they had finished)
+    assert document["elapsed_seconds"] >= 0.1
+    delivered = [job["status"]["updated_at"] for job in document["jobs"]]
+    submitted = [job["status"]["created_at"] for job in document["jobs"]]
+    spread = _seconds(max(delivered)) - _seconds(min(submitted))
+    assert document["elapsed_seconds"] >= spread - 0.5
 
 
 def _private_server(output: str) -> tuple[str, Path]:
@@ -208,13 +223,26 @@ def test_sigterm_mid_demo_stops_the_worker_and_removes_the_private_redis() -> No
         process.terminate()
         rest = process.communicate(timeout=60)[0]
     finally:
-        if process.poll() is None:  # a failed assertion above: still let the demo unwind
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # After a failed assertion above the demo still runs: let it unwind.
+        stop_process(process, grace_seconds=60)
     assert process.returncode == 128 + 15, "".join(seen) + rest
     assert not _still_running(url)
     assert not folder.exists()
+
+
+def test_a_sigterm_whose_exit_was_swallowed_still_stops_the_demo_at_the_next_checkpoint() -> None:
+    """Python ignores an exception raised in a finaliser (CI saw the demo's SystemExit
+    printed as "Exception ignored in: WeakValueDictionary...remove" and the demo then ran to
+    the end with status 0): the wish to stop is kept and honoured at the next line."""
+    import contextlib
+    import signal
+
+    from worker.contrib import demo_report
+
+    demo_report.stopping.clear()
+    with contextlib.suppress(SystemExit):  # what a finaliser does with it
+        demo_report.exit_on_sigterm(signal.SIGTERM, None)
+    with pytest.raises(SystemExit) as stopped:
+        demo_report.say("next line")
+    assert stopped.value.code == 128 + signal.SIGTERM
+    demo_report.stopping.clear()

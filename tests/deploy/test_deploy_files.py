@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import math
-import os
 import re
 import runpy
 import shutil
@@ -28,13 +27,11 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
+from tests.support.deployfiles import DEPLOY, K8S, K8S_KEDA, ROOT, missing_tool
+from tests.support.kustomize import kustomize
 from worker.settings import Settings, load_settings
 
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
 SCRIPTS = sorted((DEPLOY / "scripts").glob("*.sh"))
-K8S = DEPLOY / "k8s"
-K8S_KEDA = DEPLOY / "k8s-keda"
 # Variables that are not ours but that the stack sets on purpose.
 OTHER_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "FLOWER_BASIC_AUTH"}
 VARIABLE = re.compile(r"\bCOURIER_[A-Z0-9_]+\b")
@@ -99,8 +96,26 @@ def test_compose_has_the_whole_stack() -> None:
     assert "COURIER_API_TOKENS" in _compose_environment(services["api"])
     for name in ("worker", "api", "flower"):
         env = _compose_environment(services[name])
-        assert env["COURIER_REDIS_URL"].startswith("redis://redis:6379"), name
+        default = re.sub(r"\$\{\w+:-(.*)\}", r"\1", env["COURIER_REDIS_URL"])
+        assert default.startswith("redis://redis:6379"), name
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_compose_ha_profile_has_a_replica_and_three_sentinels() -> None:
+    services = _compose()["services"]
+    ha = {name for name, service in services.items() if "ha" in service.get("profiles", [])}
+    assert ha == {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    assert services["redis-replica"]["command"][-3:] == ["--replicaof", "redis", "6379"]
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = services[name]["command"][0]
+        assert "sentinel monitor courier redis 6379 2" in script
+        assert "--sentinel" in script
+    assert (
+        load_settings(
+            redis_url="sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/courier/0"
+        ).redis_target.sentinel
+        is not None
+    )
 
 
 def test_compose_workers_and_producers_share_a_seal_key() -> None:
@@ -295,17 +310,10 @@ def _tool(*candidates: list[str]) -> list[str] | None:
     return None
 
 
-def _missing_tool(reason: str) -> None:
-    """Skip on a developer's machine without the tool; fail under CI, which installs it."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}: .ci/run should have installed it")
-    pytest.skip(reason)
-
-
 def test_docker_compose_config_accepts_the_compose_file() -> None:
     compose = _tool(["docker", "compose"], ["docker-compose"])
     if compose is None:
-        _missing_tool("neither `docker compose` nor `docker-compose` is installed")
+        missing_tool("neither `docker compose` nor `docker-compose` is installed")
         return
     result = subprocess.run(
         [*compose, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
@@ -318,29 +326,11 @@ def test_docker_compose_config_accepts_the_compose_file() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def kustomize(folder: Path) -> list[dict[str, Any]] | None:
-    """``kubectl kustomize folder``'s documents (what ``kubectl apply -k`` would send).
-
-    None when kubectl is not installed; an assertion error when it fails.
-    """
-    if shutil.which("kubectl") is None:
-        return None
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
 @pytest.mark.parametrize("folder", [K8S, K8S_KEDA], ids=["base", "keda"])
 def test_kubectl_kustomize_renders_the_manifests(folder: Path) -> None:
     rendered = kustomize(folder)
     if rendered is None:
-        _missing_tool("kubectl is not installed")
+        missing_tool("kubectl is not installed")
         return
     kinds = {doc["kind"] for doc in rendered}
     assert {"Deployment", "PodDisruptionBudget", "ConfigMap", "Service"} <= kinds

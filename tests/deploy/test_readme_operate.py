@@ -25,7 +25,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from tests.deploy.test_deploy_files import kustomize
+from tests.support.kustomize import kustomize
 from worker.cli import app
 from worker.settings import Settings
 

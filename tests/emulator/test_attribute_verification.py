@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import PASSWORD, PoolIds, error_of
+from tests.support.cognito import error_of
 from worker.contrib.emulator import EmulatorConfig, EmulatorHandle
+from worker.contrib.emulator.pools import DEFAULT_PASSWORD as PASSWORD
+from worker.contrib.emulator.pools import UserPool
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -24,11 +26,11 @@ def _claims(token: str) -> dict[str, Any]:
     return decoded
 
 
-def test_access_token_is_a_cognito_shaped_jwt(access_token: str, pool: PoolIds) -> None:
+def test_access_token_is_a_cognito_shaped_jwt(access_token: str, pool: UserPool) -> None:
     claims = _claims(access_token)
     assert claims["token_use"] == "access"
     assert claims["username"] == "carol"
-    assert claims["client_id"] == pool.public_client
+    assert claims["client_id"] == pool.client_id
     assert claims["iss"] == f"https://cognito-idp.us-east-1.amazonaws.com/{pool.pool_id}"
     assert claims["sub"]
     assert claims["exp"] - claims["iat"] >= 3599
@@ -98,11 +100,11 @@ def test_unknown_or_unset_attribute(cognito: Any, access_token: str, attribute: 
     assert error.response["Error"]["Code"] == "InvalidParameterException"
 
 
-def test_unset_phone_number(cognito: Any, pool: PoolIds, sign_up: Callable[..., str]) -> None:
+def test_unset_phone_number(cognito: Any, pool: UserPool, sign_up: Callable[..., str]) -> None:
     sign_up("dora")
     cognito.admin_confirm_sign_up(UserPoolId=pool.pool_id, Username="dora")
     token = cognito.initiate_auth(
-        ClientId=pool.public_client,
+        ClientId=pool.client_id,
         AuthFlow="USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": "dora", "PASSWORD": PASSWORD},
     )["AuthenticationResult"]["AccessToken"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
-from tests.emulator.conftest import PoolIds, code_of, error_of
+from tests.support.cognito import code_of, error_of
 from worker.contrib.emulator import (
     EmulatorConfig,
     EmulatorError,
@@ -20,12 +20,13 @@ from worker.contrib.emulator import (
     FaultConfig,
     running_emulator,
 )
+from worker.contrib.emulator.pools import UserPool, make_pool
 
 PUBLIC = "synthetic0client0000000001"
 
 
 def test_scripted_errors_in_order_then_normal(
-    cognito: Any, emulator: EmulatorHandle, pool: PoolIds, sign_up: Callable[..., str]
+    cognito: Any, emulator: EmulatorHandle, pool: UserPool, sign_up: Callable[..., str]
 ) -> None:
     sign_up("jay")
     emulator.script(
@@ -35,26 +36,24 @@ def test_scripted_errors_in_order_then_normal(
     )
     resend = cognito.resend_confirmation_code
 
-    internal = error_of(resend, ClientId=pool.public_client, Username="jay")
+    internal = error_of(resend, ClientId=pool.client_id, Username="jay")
     assert internal.response["Error"]["Code"] == "InternalErrorException"
     assert internal.response["ResponseMetadata"]["HTTPStatusCode"] == 500
 
-    bare = error_of(resend, ClientId=pool.public_client, Username="jay")
+    bare = error_of(resend, ClientId=pool.client_id, Username="jay")
     assert bare.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     assert bare.response["Error"]["Code"] == "500"
 
     with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
-        resend(ClientId=pool.public_client, Username="jay")
+        resend(ClientId=pool.client_id, Username="jay")
 
-    assert code_of(resend, ClientId=pool.public_client, Username="jay") == (
-        "TooManyRequestsException"
-    )
+    assert code_of(resend, ClientId=pool.client_id, Username="jay") == ("TooManyRequestsException")
 
     started = time.monotonic()
-    resend(ClientId=pool.public_client, Username="jay")
+    resend(ClientId=pool.client_id, Username="jay")
     assert time.monotonic() - started >= 0.3
 
-    resend(ClientId=pool.public_client, Username="jay")
+    resend(ClientId=pool.client_id, Username="jay")
     # only the slow call and the last one delivered; injected faults did not count
     assert len([d for d in emulator.deliveries("jay") if d["operation"] != "SignUp"]) == 2
     stats = emulator.stats()
@@ -154,7 +153,7 @@ def test_bad_run_time_settings_are_refused(emulator: EmulatorHandle) -> None:
 
 
 def test_named_answers_object_entries_and_repeats(
-    cognito: Any, emulator: EmulatorHandle, pool: PoolIds, sign_up: Callable[..., str]
+    cognito: Any, emulator: EmulatorHandle, pool: UserPool, sign_up: Callable[..., str]
 ) -> None:
     sign_up("ivy")
     emulator.script(
@@ -166,7 +165,7 @@ def test_named_answers_object_entries_and_repeats(
         ],
     )
     answers = [
-        error_of(cognito.resend_confirmation_code, ClientId=pool.public_client, Username="ivy")
+        error_of(cognito.resend_confirmation_code, ClientId=pool.client_id, Username="ivy")
         for _ in range(4)
     ]
     daily = (
@@ -184,7 +183,7 @@ def test_named_answers_object_entries_and_repeats(
         },
     ]
     assert all(a.response["ResponseMetadata"]["HTTPStatusCode"] == 400 for a in answers)
-    cognito.resend_confirmation_code(ClientId=pool.public_client, Username="ivy")
+    cognito.resend_confirmation_code(ClientId=pool.client_id, Username="ivy")
 
 
 @pytest.mark.parametrize(
@@ -262,20 +261,9 @@ def test_bad_start_up_scripts_stop_start_up(
 def test_a_script_for_a_user_answers_every_name_of_that_user(
     cognito: Any, emulator: EmulatorHandle
 ) -> None:
-    pool_id = cognito.create_user_pool(
-        PoolName="ci",
-        AutoVerifiedAttributes=["email"],
-        UsernameConfiguration={"CaseSensitive": False},
-    )["UserPool"]["Id"]
-    client_id = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="c")[
-        "UserPoolClient"
-    ]["ClientId"]
-    cognito.sign_up(
-        ClientId=client_id,
-        Username="Alice",
-        Password="Corr3ct-Horse!",
-        UserAttributes=[{"Name": "email", "Value": "alice@example.com"}],
-    )
+    pool = make_pool(cognito, "ci", case_sensitive=False)
+    pool.add_user("Alice", email="alice@example.com")
+    client_id = pool.client_id
     emulator.script(
         operation="ResendConfirmationCode", username="alice", errors=["@attempt-limit*2"]
     )

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import PASSWORD, code_of, error_of
+from tests.support.cognito import code_of, error_of
 from worker.contrib.emulator import EmulatorHandle
-from worker.identity.users import user_key_for_access_token
+from worker.contrib.emulator.pools import DEFAULT_PASSWORD as PASSWORD
 
 
 def _pool(cognito: Any, **options: Any) -> tuple[str, str]:
@@ -189,7 +189,7 @@ def test_email_pool_tokens_name_the_uuid_and_sign_in_takes_the_email(cognito: An
     payload = tokens["AccessToken"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["username"] == sub
-    assert user_key_for_access_token(tokens["AccessToken"]).endswith(f"/{pool_id}|{sub}")
+    assert claims["iss"].endswith(f"/{pool_id}")
     # the token's user is found by GetUserAttributeVerificationCode
     answer = cognito.get_user_attribute_verification_code(
         AccessToken=tokens["AccessToken"], AttributeName="email"

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import PoolIds, code_of, error_of
+from tests.support.cognito import code_of, error_of
+from worker.contrib.emulator.pools import UserPool
 
 SYNTHETIC = "us-east-1_Synthetic1"
 
 
 @pytest.fixture
-def people(cognito: Any, pool: PoolIds, sign_up: Callable[..., str]) -> PoolIds:
+def people(cognito: Any, pool: UserPool, sign_up: Callable[..., str]) -> UserPool:
     sign_up("anna", email="anna@alpha.org", phone="+15550001111")
     sign_up("andy", email="andy@beta.org")
     sign_up("bob", email="bob@alpha.org")
@@ -48,7 +49,7 @@ def _names(cognito: Any, pool_id: str, filter_text: str) -> list[str]:
         ('status = "Enabled"', ["andy", "anna", "bob"]),
     ],
 )
-def test_filters(cognito: Any, people: PoolIds, filter_text: str, expected: list[str]) -> None:
+def test_filters(cognito: Any, people: UserPool, filter_text: str, expected: list[str]) -> None:
     assert _names(cognito, people.pool_id, filter_text) == expected
 
 
@@ -57,7 +58,7 @@ def test_synthetic_users_match_without_regard_to_case(cognito: Any) -> None:
     assert [u["Username"] for u in users["Users"]] == ["user0000042"]
 
 
-def test_users_carry_attributes_and_status(cognito: Any, people: PoolIds) -> None:
+def test_users_carry_attributes_and_status(cognito: Any, people: UserPool) -> None:
     (user,) = cognito.list_users(UserPoolId=people.pool_id, Filter='username = "bob"')["Users"]
     attributes = {a["Name"]: a["Value"] for a in user["Attributes"]}
     assert attributes["email"] == "bob@alpha.org"
@@ -67,13 +68,13 @@ def test_users_carry_attributes_and_status(cognito: Any, people: PoolIds) -> Non
 
 
 @pytest.mark.parametrize("bad", ["email = bob", 'shoe_size = "9"', 'username == "x"'])
-def test_unparseable_filter(cognito: Any, people: PoolIds, bad: str) -> None:
+def test_unparseable_filter(cognito: Any, people: UserPool, bad: str) -> None:
     assert code_of(cognito.list_users, UserPoolId=people.pool_id, Filter=bad) == (
         "InvalidParameterException"
     )
 
 
-def test_limit_above_60_is_invalid(cognito: Any, people: PoolIds) -> None:
+def test_limit_above_60_is_invalid(cognito: Any, people: UserPool) -> None:
     error = error_of(cognito.list_users, UserPoolId=people.pool_id, Limit=61)
     assert error.response["Error"]["Code"] == "InvalidParameterException"
     assert "less than or equal to 60" in error.response["Error"]["Message"]

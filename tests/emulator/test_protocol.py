@@ -10,7 +10,7 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from tests.emulator.conftest import error_of
+from tests.support.cognito import error_of
 from worker.contrib.emulator import EmulatorHandle
 
 TARGET = "AWSCognitoIdentityProviderService."

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import PoolIds, code_of, error_of
+from tests.support.cognito import code_of, error_of
 from worker.contrib.emulator import EmulatorConfig, EmulatorHandle
+from worker.contrib.emulator.pools import UserPool
 
 
 @pytest.mark.parametrize(
@@ -41,7 +42,7 @@ def test_throttles_above_the_bucket(cognito: Any, emulator: EmulatorHandle) -> N
 
 
 def test_quota_set_at_run_time_and_throttles_not_counted_against_the_cap(
-    cognito: Any, emulator: EmulatorHandle, pool: PoolIds, sign_up: Callable[..., str]
+    cognito: Any, emulator: EmulatorHandle, pool: UserPool, sign_up: Callable[..., str]
 ) -> None:
     sign_up("ivy")
     emulator.configure(user_resource_read_per_second=1.0, burst=1.0)
@@ -50,7 +51,7 @@ def test_quota_set_at_run_time_and_throttles_not_counted_against_the_cap(
     sent = 0
     while sent < 5:
         try:
-            cognito.resend_confirmation_code(ClientId=pool.public_client, Username="ivy")
+            cognito.resend_confirmation_code(ClientId=pool.client_id, Username="ivy")
             sent += 1
         except cognito.exceptions.TooManyRequestsException:
             throttled += 1
@@ -60,7 +61,7 @@ def test_quota_set_at_run_time_and_throttles_not_counted_against_the_cap(
     # five accepted calls reached the cap; the throttled ones did not count
     emulator.configure(user_resource_read_per_second=None)
     assert (
-        code_of(cognito.resend_confirmation_code, ClientId=pool.public_client, Username="ivy")
+        code_of(cognito.resend_confirmation_code, ClientId=pool.client_id, Username="ivy")
         == "LimitExceededException"
     )
 

@@ -6,16 +6,17 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tests.emulator.conftest import PoolIds, code_of, error_of
+from tests.support.cognito import code_of, error_of
 from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.emulator.pools import UserPool
 
 
 def test_success_masks_email_and_records_a_six_digit_code(
-    cognito: Any, pool: PoolIds, sign_up: Callable[..., str], emulator: EmulatorHandle
+    cognito: Any, pool: UserPool, sign_up: Callable[..., str], emulator: EmulatorHandle
 ) -> None:
     sign_up("jane", email="jane@example.com")
     emulator.reset()  # forget SignUp's own delivery
-    answer = cognito.resend_confirmation_code(ClientId=pool.public_client, Username="jane")
+    answer = cognito.resend_confirmation_code(ClientId=pool.client_id, Username="jane")
     assert answer["CodeDeliveryDetails"] == {
         "Destination": "j***@e***",
         "DeliveryMedium": "EMAIL",
@@ -59,46 +60,44 @@ def test_unknown_client_is_resource_not_found(cognito: Any) -> None:
 
 
 def test_secret_hash_missing_wrong_and_right(
-    cognito: Any, pool: PoolIds, sign_up: Callable[..., str]
+    cognito: Any, pool: UserPool, sign_up: Callable[..., str]
 ) -> None:
     sign_up("kim")
     missing = error_of(
-        cognito.resend_confirmation_code, ClientId=pool.secret_client, Username="kim"
+        cognito.resend_confirmation_code, ClientId=pool.secret_client_id, Username="kim"
     )
     assert missing.response["Error"]["Code"] == "NotAuthorizedException"
     assert missing.response["Error"]["Message"] == (
-        f"Client {pool.secret_client} is configured for secret but secret was not received"
+        f"Client {pool.secret_client_id} is configured for secret but secret was not received"
     )
     wrong = error_of(
         cognito.resend_confirmation_code,
-        ClientId=pool.secret_client,
+        ClientId=pool.secret_client_id,
         Username="kim",
-        SecretHash=pool.hash_for("someone-else"),
+        SecretHash=pool.secret_hash("someone-else"),
     )
     assert wrong.response["Error"]["Code"] == "NotAuthorizedException"
     assert wrong.response["Error"]["Message"] == (
-        f"Unable to verify secret hash for client {pool.secret_client}"
+        f"Unable to verify secret hash for client {pool.secret_client_id}"
     )
     answer = cognito.resend_confirmation_code(
-        ClientId=pool.secret_client, Username="kim", SecretHash=pool.hash_for("kim")
+        ClientId=pool.secret_client_id, Username="kim", SecretHash=pool.secret_hash("kim")
     )
     assert answer["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
 
 
-def test_unknown_user(cognito: Any, pool: PoolIds) -> None:
-    error = error_of(
-        cognito.resend_confirmation_code, ClientId=pool.public_client, Username="nobody"
-    )
+def test_unknown_user(cognito: Any, pool: UserPool) -> None:
+    error = error_of(cognito.resend_confirmation_code, ClientId=pool.client_id, Username="nobody")
     assert error.response["Error"] == {
         "Code": "UserNotFoundException",
         "Message": "Username/client id combination not found.",
     }
 
 
-def test_already_confirmed(cognito: Any, pool: PoolIds, sign_up: Callable[..., str]) -> None:
+def test_already_confirmed(cognito: Any, pool: UserPool, sign_up: Callable[..., str]) -> None:
     sign_up("lee")
     cognito.admin_confirm_sign_up(UserPoolId=pool.pool_id, Username="lee")
-    error = error_of(cognito.resend_confirmation_code, ClientId=pool.public_client, Username="lee")
+    error = error_of(cognito.resend_confirmation_code, ClientId=pool.client_id, Username="lee")
     assert error.response["Error"] == {
         "Code": "InvalidParameterException",
         "Message": "User is already confirmed.",
@@ -106,22 +105,22 @@ def test_already_confirmed(cognito: Any, pool: PoolIds, sign_up: Callable[..., s
 
 
 def test_sixth_call_in_an_hour_is_limit_exceeded(
-    cognito: Any, pool: PoolIds, sign_up: Callable[..., str], emulator: EmulatorHandle
+    cognito: Any, pool: UserPool, sign_up: Callable[..., str], emulator: EmulatorHandle
 ) -> None:
     sign_up("max")
     sign_up("other")
     for _ in range(5):
-        cognito.resend_confirmation_code(ClientId=pool.public_client, Username="max")
-    error = error_of(cognito.resend_confirmation_code, ClientId=pool.public_client, Username="max")
+        cognito.resend_confirmation_code(ClientId=pool.client_id, Username="max")
+    error = error_of(cognito.resend_confirmation_code, ClientId=pool.client_id, Username="max")
     assert error.response["Error"] == {
         "Code": "LimitExceededException",
         "Message": "Attempt limit exceeded, please try after some time.",
     }
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     # another user is unaffected; reset clears the caps
-    cognito.resend_confirmation_code(ClientId=pool.public_client, Username="other")
+    cognito.resend_confirmation_code(ClientId=pool.client_id, Username="other")
     emulator.reset()
-    cognito.resend_confirmation_code(ClientId=pool.public_client, Username="max")
+    cognito.resend_confirmation_code(ClientId=pool.client_id, Username="max")
 
 
 def test_synthetic_user_through_the_secret_client(cognito: Any) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import PASSWORD, error_of
+from tests.support.cognito import error_of
+from worker.contrib.emulator.pools import DEFAULT_PASSWORD as PASSWORD
 
 SCHEMA = [
     {"Name": "email", "AttributeDataType": "String", "Required": True},

@@ -10,8 +10,10 @@ import botocore
 import jwt
 from botocore.config import Config
 
-from tests.emulator.conftest import PASSWORD, PoolIds, code_of, error_of
+from tests.support.cognito import code_of, error_of
 from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.emulator.pools import DEFAULT_PASSWORD as PASSWORD
+from worker.contrib.emulator.pools import UserPool
 
 
 def test_describe_user_pool_email_sending_account(cognito: Any) -> None:
@@ -34,17 +36,17 @@ def test_describe_user_pool_email_sending_account(cognito: Any) -> None:
 
 
 def test_sign_up_with_secret_hash_and_user_states(
-    cognito: Any, pool: PoolIds, emulator: EmulatorHandle
+    cognito: Any, pool: UserPool, emulator: EmulatorHandle
 ) -> None:
     assert (
-        code_of(cognito.sign_up, ClientId=pool.secret_client, Username="eve", Password=PASSWORD)
+        code_of(cognito.sign_up, ClientId=pool.secret_client_id, Username="eve", Password=PASSWORD)
         == "NotAuthorizedException"
     )
     answer = cognito.sign_up(
-        ClientId=pool.secret_client,
+        ClientId=pool.secret_client_id,
         Username="eve",
         Password=PASSWORD,
-        SecretHash=pool.hash_for("eve"),
+        SecretHash=pool.secret_hash("eve"),
         UserAttributes=[{"Name": "email", "Value": "eve@example.com"}],
     )
     assert answer["UserConfirmed"] is False
@@ -55,22 +57,22 @@ def test_sign_up_with_secret_hash_and_user_states(
     assert (
         code_of(
             cognito.sign_up,
-            ClientId=pool.public_client,
+            ClientId=pool.client_id,
             Username="eve",
             Password=PASSWORD,
         )
         == "UsernameExistsException"
     )
     assert (
-        code_of(cognito.sign_up, ClientId=pool.public_client, Username="weak", Password="password")
+        code_of(cognito.sign_up, ClientId=pool.client_id, Username="weak", Password="password")
         == "InvalidPasswordException"
     )
 
 
-def test_initiate_auth_states(cognito: Any, pool: PoolIds, sign_up: Callable[..., str]) -> None:
+def test_initiate_auth_states(cognito: Any, pool: UserPool, sign_up: Callable[..., str]) -> None:
     def login(username: str, password: str = PASSWORD) -> Any:
         return cognito.initiate_auth(
-            ClientId=pool.public_client,
+            ClientId=pool.client_id,
             AuthFlow="USER_PASSWORD_AUTH",
             AuthParameters={"USERNAME": username, "PASSWORD": password},
         )
@@ -92,7 +94,7 @@ def test_initiate_auth_states(cognito: Any, pool: PoolIds, sign_up: Callable[...
     )
 
 
-def test_admin_create_user_needs_a_new_password(cognito: Any, pool: PoolIds) -> None:
+def test_admin_create_user_needs_a_new_password(cognito: Any, pool: UserPool) -> None:
     created = cognito.admin_create_user(
         UserPoolId=pool.pool_id,
         Username="gil",
@@ -102,7 +104,7 @@ def test_admin_create_user_needs_a_new_password(cognito: Any, pool: PoolIds) -> 
     )["User"]
     assert created["UserStatus"] == "FORCE_CHANGE_PASSWORD"
     challenge = cognito.initiate_auth(
-        ClientId=pool.public_client,
+        ClientId=pool.client_id,
         AuthFlow="USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": "gil", "PASSWORD": "Temp-Passw0rd!"},
     )
@@ -119,18 +121,18 @@ def test_admin_create_user_needs_a_new_password(cognito: Any, pool: PoolIds) -> 
     )
 
 
-def test_describe_client_and_list_pools(cognito: Any, pool: PoolIds) -> None:
+def test_describe_client_and_list_pools(cognito: Any, pool: UserPool) -> None:
     described = cognito.describe_user_pool_client(
-        UserPoolId=pool.pool_id, ClientId=pool.secret_client
+        UserPoolId=pool.pool_id, ClientId=pool.secret_client_id
     )["UserPoolClient"]
-    assert described["ClientSecret"] == pool.secret
+    assert described["ClientSecret"] == pool.client_secret
     ids = {p["Id"] for p in cognito.list_user_pools(MaxResults=60)["UserPools"]}
     assert pool.pool_id in ids
     assert "us-east-1_Synthetic1" in ids
 
 
 def test_unsigned_iam_call_is_refused_but_public_calls_pass(
-    emulator: EmulatorHandle, pool: PoolIds, sign_up: Callable[..., str]
+    emulator: EmulatorHandle, pool: UserPool, sign_up: Callable[..., str]
 ) -> None:
     unsigned = boto3.client(
         "cognito-idp",
@@ -145,7 +147,7 @@ def test_unsigned_iam_call_is_refused_but_public_calls_pass(
     }
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     sign_up("hal")
-    details = unsigned.resend_confirmation_code(ClientId=pool.public_client, Username="hal")
+    details = unsigned.resend_confirmation_code(ClientId=pool.client_id, Username="hal")
     assert details["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import code_of
+from tests.support.cognito import code_of
 from worker.contrib.emulator import (
     PUBLIC_CLIENT_ID,
     SECRET_CLIENT_ID,

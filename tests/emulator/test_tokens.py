@@ -14,10 +14,13 @@ import jwt
 import pytest
 from botocore.config import Config
 
-from tests.emulator.conftest import PASSWORD, PoolIds, error_of
+from tests.support.cognito import error_of
 from worker.contrib.emulator import EmulatorConfig, EmulatorHandle
 from worker.contrib.emulator.common import secret_hash
-from worker.identity.users import user_key_for_access_token
+from worker.contrib.emulator.pools import DEFAULT_PASSWORD as PASSWORD
+from worker.contrib.emulator.pools import UserPool, make_pool
+from worker.identity.clients import ClientRegistry
+from worker.identity.tokens import TokenVerifier
 
 
 def _sign_in(cognito: Any, client_id: str, username: str, **extra: str) -> dict[str, Any]:
@@ -38,19 +41,16 @@ def _verified(emulator: EmulatorHandle, pool_id: str, token: str, **options: Any
 
 
 @pytest.fixture
-def schema_pool(cognito: Any) -> PoolIds:
-    pool_id = cognito.create_user_pool(
-        PoolName="tokens",
-        AutoVerifiedAttributes=["email"],
-        Schema=[
+def schema_pool(cognito: Any) -> UserPool:
+    pool = make_pool(
+        cognito,
+        "tokens",
+        schema=[
             {"Name": "plan", "AttributeDataType": "String"},
             {"Name": "hidden", "AttributeDataType": "String", "DeveloperOnlyAttribute": True},
         ],
-    )["UserPool"]["Id"]
-    public = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="web")
-    private = cognito.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="backend", GenerateSecret=True
     )
+    pool_id = pool.pool_id
     cognito.admin_create_user(
         UserPoolId=pool_id,
         Username="ada",
@@ -65,21 +65,16 @@ def schema_pool(cognito: Any) -> PoolIds:
     cognito.admin_set_user_password(
         UserPoolId=pool_id, Username="ada", Password=PASSWORD, Permanent=True
     )
-    return PoolIds(
-        pool_id=pool_id,
-        public_client=public["UserPoolClient"]["ClientId"],
-        secret_client=private["UserPoolClient"]["ClientId"],
-        secret=private["UserPoolClient"]["ClientSecret"],
-    )
+    return pool
 
 
 def test_tokens_verify_against_the_pools_jwks_with_cognitos_claims(
-    cognito: Any, emulator: EmulatorHandle, schema_pool: PoolIds
+    cognito: Any, emulator: EmulatorHandle, schema_pool: UserPool
 ) -> None:
-    tokens = _sign_in(cognito, schema_pool.public_client, "ada")
+    tokens = _sign_in(cognito, schema_pool.client_id, "ada")
     access = _verified(emulator, schema_pool.pool_id, tokens["AccessToken"])
     identity = _verified(
-        emulator, schema_pool.pool_id, tokens["IdToken"], audience=schema_pool.public_client
+        emulator, schema_pool.pool_id, tokens["IdToken"], audience=schema_pool.client_id
     )
     assert list(access) == [
         "sub",
@@ -97,7 +92,7 @@ def test_tokens_verify_against_the_pools_jwks_with_cognitos_claims(
     ]
     assert access["token_use"] == "access"
     assert access["scope"] == "aws.cognito.signin.user.admin"
-    assert access["client_id"] == schema_pool.public_client
+    assert access["client_id"] == schema_pool.client_id
     assert access["username"] == "ada"
     assert identity["token_use"] == "id"
     assert identity["cognito:username"] == "ada"
@@ -121,7 +116,7 @@ def test_tokens_verify_against_the_pools_jwks_with_cognitos_claims(
 
 
 def test_jwks_document_and_isolation_between_pools(
-    cognito: Any, emulator: EmulatorHandle, schema_pool: PoolIds, pool: PoolIds
+    cognito: Any, emulator: EmulatorHandle, schema_pool: UserPool, pool: UserPool
 ) -> None:
     url = f"{emulator.endpoint_url}/{schema_pool.pool_id}/.well-known/jwks.json"
     with urllib.request.urlopen(url, timeout=10) as response:
@@ -130,7 +125,7 @@ def test_jwks_document_and_isolation_between_pools(
     for key in document["keys"]:
         assert set(key) == {"alg", "e", "kid", "kty", "n", "use"}
         assert (key["alg"], key["kty"], key["use"], key["e"]) == ("RS256", "RSA", "sig", "AQAB")
-    tokens = _sign_in(cognito, schema_pool.public_client, "ada")
+    tokens = _sign_in(cognito, schema_pool.client_id, "ada")
     other = jwt.PyJWKClient(f"{emulator.endpoint_url}/{pool.pool_id}/.well-known/jwks.json")
     with pytest.raises(jwt.PyJWKClientError, match="Unable to find a signing key"):
         other.get_signing_key_from_jwt(tokens["AccessToken"])
@@ -148,9 +143,9 @@ def test_jwks_document_and_isolation_between_pools(
 
 
 def test_a_forged_or_foreign_token_is_refused(
-    cognito: Any, emulator: EmulatorHandle, schema_pool: PoolIds
+    cognito: Any, emulator: EmulatorHandle, schema_pool: UserPool
 ) -> None:
-    tokens = _sign_in(cognito, schema_pool.public_client, "ada")
+    tokens = _sign_in(cognito, schema_pool.client_id, "ada")
     header, _, signature = tokens["AccessToken"].split(".")
     kid = jwt.get_unverified_header(tokens["AccessToken"])["kid"]
     claims = jwt.decode(tokens["AccessToken"], options={"verify_signature": False})
@@ -171,12 +166,12 @@ def test_a_forged_or_foreign_token_is_refused(
 
 
 def test_refresh_token_auth_keeps_the_sign_in(
-    cognito: Any, emulator: EmulatorHandle, schema_pool: PoolIds
+    cognito: Any, emulator: EmulatorHandle, schema_pool: UserPool
 ) -> None:
-    first = _sign_in(cognito, schema_pool.public_client, "ada")
+    first = _sign_in(cognito, schema_pool.client_id, "ada")
     time.sleep(1.1)  # auth_time must not move on a refresh; iat must
     again = cognito.initiate_auth(
-        ClientId=schema_pool.public_client,
+        ClientId=schema_pool.client_id,
         AuthFlow="REFRESH_TOKEN_AUTH",
         AuthParameters={"REFRESH_TOKEN": first["RefreshToken"]},
     )["AuthenticationResult"]
@@ -195,18 +190,18 @@ def test_refresh_token_auth_keeps_the_sign_in(
     assert answer["CodeDeliveryDetails"]["Destination"] == "a***@e***"
     # the legacy alias works too
     alias = cognito.initiate_auth(
-        ClientId=schema_pool.public_client,
+        ClientId=schema_pool.client_id,
         AuthFlow="REFRESH_TOKEN",
         AuthParameters={"REFRESH_TOKEN": first["RefreshToken"]},
     )
     assert alias["AuthenticationResult"]["AccessToken"]
 
 
-def test_refresh_token_refusals(cognito: Any, schema_pool: PoolIds) -> None:
-    first = _sign_in(cognito, schema_pool.public_client, "ada")
+def test_refresh_token_refusals(cognito: Any, schema_pool: UserPool) -> None:
+    first = _sign_in(cognito, schema_pool.client_id, "ada")
     for client_id, token in [
-        (schema_pool.public_client, "not-a-refresh-token"),
-        (schema_pool.secret_client, first["RefreshToken"]),  # another client's token
+        (schema_pool.client_id, "not-a-refresh-token"),
+        (schema_pool.secret_client_id, first["RefreshToken"]),  # another client's token
     ]:
         error = error_of(
             cognito.initiate_auth,
@@ -214,7 +209,9 @@ def test_refresh_token_refusals(cognito: Any, schema_pool: PoolIds) -> None:
             AuthFlow="REFRESH_TOKEN_AUTH",
             AuthParameters={
                 "REFRESH_TOKEN": token,
-                "SECRET_HASH": secret_hash(schema_pool.secret, "ada", schema_pool.secret_client),
+                "SECRET_HASH": secret_hash(
+                    schema_pool.client_secret, "ada", schema_pool.secret_client_id
+                ),
             },
         )
         assert error.response["Error"] == {
@@ -223,23 +220,25 @@ def test_refresh_token_refusals(cognito: Any, schema_pool: PoolIds) -> None:
         }
     secret_tokens = _sign_in(
         cognito,
-        schema_pool.secret_client,
+        schema_pool.secret_client_id,
         "ada",
-        SECRET_HASH=secret_hash(schema_pool.secret, "ada", schema_pool.secret_client),
+        SECRET_HASH=secret_hash(schema_pool.client_secret, "ada", schema_pool.secret_client_id),
     )
     missing_hash = error_of(
         cognito.initiate_auth,
-        ClientId=schema_pool.secret_client,
+        ClientId=schema_pool.secret_client_id,
         AuthFlow="REFRESH_TOKEN_AUTH",
         AuthParameters={"REFRESH_TOKEN": secret_tokens["RefreshToken"]},
     )
     assert missing_hash.response["Error"]["Code"] == "NotAuthorizedException"
     refreshed = cognito.initiate_auth(
-        ClientId=schema_pool.secret_client,
+        ClientId=schema_pool.secret_client_id,
         AuthFlow="REFRESH_TOKEN_AUTH",
         AuthParameters={
             "REFRESH_TOKEN": secret_tokens["RefreshToken"],
-            "SECRET_HASH": secret_hash(schema_pool.secret, "ada", schema_pool.secret_client),
+            "SECRET_HASH": secret_hash(
+                schema_pool.client_secret, "ada", schema_pool.secret_client_id
+            ),
         },
     )
     assert refreshed["AuthenticationResult"]["IdToken"]
@@ -250,8 +249,8 @@ def test_refresh_token_refusals(cognito: Any, schema_pool: PoolIds) -> None:
     [EmulatorConfig(access_token_lifetime_seconds=0.5)],
     ids=["token-half-second"],
 )
-def test_an_expired_access_token_is_renewed_by_refresh(cognito: Any, schema_pool: PoolIds) -> None:
-    first = _sign_in(cognito, schema_pool.public_client, "ada")
+def test_an_expired_access_token_is_renewed_by_refresh(cognito: Any, schema_pool: UserPool) -> None:
+    first = _sign_in(cognito, schema_pool.client_id, "ada")
     time.sleep(0.7)
     expired = error_of(
         cognito.get_user_attribute_verification_code,
@@ -260,7 +259,7 @@ def test_an_expired_access_token_is_renewed_by_refresh(cognito: Any, schema_pool
     )
     assert expired.response["Error"]["Message"] == "Access Token has expired"
     again = cognito.initiate_auth(
-        ClientId=schema_pool.public_client,
+        ClientId=schema_pool.client_id,
         AuthFlow="REFRESH_TOKEN_AUTH",
         AuthParameters={"REFRESH_TOKEN": first["RefreshToken"]},
     )["AuthenticationResult"]
@@ -293,7 +292,13 @@ def test_pool_ids_arns_and_issuer_follow_the_region_the_client_called(
     token = _sign_in(cognito, client_id, "eve")["AccessToken"]
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["iss"] == f"https://cognito-idp.eu-west-1.amazonaws.com/{pool['Id']}"
-    assert user_key_for_access_token(token) == f"{claims['iss']}|eve"
+    verified = TokenVerifier(
+        ClientRegistry({}, default_region=None),
+        endpoint_url=emulator.endpoint_url,
+        timeout_seconds=3,
+    ).verify(token)
+    assert verified.user_key == f"{claims['iss']}|eve"
+    assert verified.region == "eu-west-1"
     # the emulator's own region still names pools created through its region
     assert (
         emulator.client().create_user_pool(PoolName="x")["UserPool"]["Id"].startswith("us-east-1_")

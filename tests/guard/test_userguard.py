@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import time
 
 import pytest
 import redis
 
-from tests.ratelimit.conftest import Backend
+from tests.support.backends import Backend
 from worker.guard import StubUserGuard, UserGuard
-from worker.identity.users import user_key_for_access_token
 from worker.ratelimit import ManualClock
 
 OP = "ResendConfirmationCode"
@@ -112,38 +109,3 @@ def test_stub_guard_on_a_manual_clock() -> None:
     assert guard.reserve(OP, ALICE).retry_after_seconds == pytest.approx(40.0)
     clock.advance(40.0)
     assert guard.reserve(OP, ALICE).allowed
-
-
-def _jwt(claims: dict[str, object]) -> str:
-    def part(data: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'RS256', 'kid': 'k'})}.{part(claims)}.c2lnbmF0dXJl"
-
-
-ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf"
-
-
-def test_user_key_from_a_cognito_access_token() -> None:
-    token = _jwt({"iss": ISSUER, "sub": "5f1c-uuid", "username": "alice", "token_use": "access"})
-    assert user_key_for_access_token(token) == f"{ISSUER}|alice"
-    assert user_key_for_access_token(_jwt({"iss": ISSUER, "sub": "5f1c"})) == f"{ISSUER}|5f1c"
-
-
-@pytest.mark.parametrize(
-    "token",
-    [
-        "not a jwt",
-        "a.b",
-        "a.!!!.c",
-        "a..c",
-        _jwt({"sub": "no-issuer"}),
-        _jwt({"iss": ISSUER}),
-        "eyJhbGciOiJSUzI1NiJ9.WzEsMl0.c2ln",  # payload is a JSON list
-        "x.\u00e9\u00e9.y",
-    ],
-)
-def test_user_key_falls_back_to_a_hash_of_the_token(token: str) -> None:
-    key = user_key_for_access_token(token)
-    assert key == "sha256:" + hashlib.sha256(token.encode()).hexdigest()
-    assert token not in key

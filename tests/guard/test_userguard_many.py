@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import fakeredis
 import pytest
-import redis
 
-from worker.guard import GUARD_KEY_PREFIX, PerUserGuard, StubUserGuard, UserGuard
+from tests.support.backends import Backend
 
 OP = "ResendConfirmationCode"
 ALICE = "client-1|alice@example.com"
 BOB = "client-1|bob@example.com"
 
 
-@pytest.fixture(params=["stub", "fakeredis", "redis"])
-def make_guard(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Any]:
-    """Builds guards of one backend; Redis ones share one server (two workers)."""
-    client: Any = None
-    if request.param == "fakeredis":
-        client = fakeredis.FakeRedis()
-    elif request.param == "redis":
-        client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(match=f"{GUARD_KEY_PREFIX}:*", count=1000):
-            client.delete(key)
-    stub = StubUserGuard(cap_per_hour=2)
-
-    def build(cap_per_hour: int = 2) -> PerUserGuard:
-        if client is None:
-            return stub if cap_per_hour == 2 else StubUserGuard(cap_per_hour=cap_per_hour)
-        return UserGuard(client, cap_per_hour=cap_per_hour)
-
-    yield build
-    if client is not None:
-        client.close()
-
-
-def test_reserve_many_answers_as_reserving_one_by_one(make_guard: Any) -> None:
-    guard = make_guard()
+def test_reserve_many_answers_as_reserving_one_by_one(backend: Backend) -> None:
+    guard = backend.guard(cap_per_hour=2)
     decisions = guard.reserve_many(OP, [ALICE, BOB, ALICE, ALICE])
     assert [(d.allowed, d.calls_in_window) for d in decisions] == [
         (True, 1),
@@ -54,16 +27,16 @@ def test_reserve_many_answers_as_reserving_one_by_one(make_guard: Any) -> None:
     assert not guard.reserve(OP, ALICE).allowed  # the batch counted like single calls
 
 
-def test_reserve_many_entries_release_one_at_a_time(make_guard: Any) -> None:
-    guard = make_guard(cap_per_hour=5)
+def test_reserve_many_entries_release_one_at_a_time(backend: Backend) -> None:
+    guard = backend.guard(cap_per_hour=5)
     guard.reserve_many(OP, [ALICE, ALICE, BOB])
     guard.release(OP, ALICE)
     assert guard.count(OP, ALICE) == 1
     assert guard.count(OP, BOB) == 1
 
 
-def test_reserve_many_of_nothing_and_of_bad_names(make_guard: Any) -> None:
-    guard = make_guard()
+def test_reserve_many_of_nothing_and_of_bad_names(backend: Backend) -> None:
+    guard = backend.guard(cap_per_hour=2)
     assert guard.reserve_many(OP, []) == []
     with pytest.raises(ValueError, match="user_key"):
         guard.reserve_many(OP, [ALICE, ""])

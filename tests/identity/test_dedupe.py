@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tasks import job_status, submit_attribute_verification, submit_resend, wait
 from tasks.jobs import resend_confirmation_code
-from tests.identity.conftest import PASSWORD, Pools
+from tests.support.pools import Pools
 from worker.app import INTERACTIVE_QUEUE, app
 from worker.cli import app as cli_app
 from worker.contrib.emulator import EmulatorHandle
@@ -22,6 +22,7 @@ from worker.dedupe import COALESCED_KEY
 from worker.errors import BrokerUnavailable, InvalidRequestError
 from worker.observe.cluster_metrics import CourierCollector
 from worker.runtime import Runtime, set_runtime
+from worker.status import job_key
 
 OP = "ResendConfirmationCode"
 runner = CliRunner()
@@ -87,7 +88,13 @@ def test_what_makes_requests_different(runtime: Runtime, pools: Pools) -> None:
     assert submit_resend(pools.web, "GINA") == base
     assert submit_resend(pools.mobile, "gina") != base  # another client: another request
     assert submit_resend(pools.web, "gina", client_metadata={"k": "v"}) != base
-    assert submit_resend(pools.web, "gina", secret_hash="c2VjcmV0") == base
+    # another credential never shares a job: a wrong SecretHash cannot absorb the right one
+    hashed = submit_resend(pools.web, "gina", secret_hash="c2VjcmV0")
+    assert hashed != base
+    assert submit_resend(pools.web, "gina", secret_hash="c2VjcmV0") == hashed
+    assert submit_resend(pools.web, "gina", secret_hash="b3RoZXI=") not in (base, hashed)
+    # another principal (the HTTP front's) never receives this caller's job
+    assert submit_resend(pools.web, "gina", principal="signup-service") != base
     exact = submit_resend(pools.exact, "gina")
     assert submit_resend(pools.exact, "Gina") != exact  # declared case-sensitive
 
@@ -125,9 +132,35 @@ def test_an_idempotency_key_answers_its_job_finished_or_not(
     assert not any("order-17" in name for name in names)
     for name in names:
         assert "order-17" not in json.dumps(
-            {k.decode(): v.decode() for k, v in runtime.redis.hgetall(name).items()}
+            {
+                k.decode(): v.decode()
+                for k, v in cast("dict[bytes, bytes]", runtime.redis.hgetall(name)).items()
+            }
         )
         assert 86_000 < runtime.redis.ttl(name) <= 86_400
+
+
+@pytest.mark.usefixtures("paused_worker")
+def test_idempotency_keys_are_per_principal(runtime: Runtime, pools: Pools) -> None:
+    mine = submit_resend(pools.web, "olga", idempotency_key="shared-key", principal="a")
+    assert submit_resend(pools.web, "olga", idempotency_key="shared-key", principal="a") == mine
+    # the same key from another principal neither answers mine nor reveals that it exists
+    theirs = submit_resend(pools.web, "pia", idempotency_key="shared-key", principal="b")
+    assert theirs != mine
+    assert job_status(mine)["principal"] == "a"
+    assert job_status(theirs)["principal"] == "b"
+
+
+@pytest.mark.usefixtures("paused_worker")
+def test_an_idempotency_key_whose_job_is_gone_starts_a_new_job(
+    runtime: Runtime, pools: Pools
+) -> None:
+    first = submit_resend(pools.web, "quinn", idempotency_key="gone-1")
+    runtime.redis.delete(job_key(first))
+    second = submit_resend(pools.web, "quinn", idempotency_key="gone-1")
+    assert second != first
+    assert job_status(second)["state"] == "queued"  # never JobNotFound for ever
+    assert submit_resend(pools.web, "quinn", idempotency_key="gone-1") == second
 
 
 @pytest.mark.usefixtures("paused_worker")
@@ -155,21 +188,19 @@ def test_a_message_that_cannot_be_sent_leaves_no_record_behind(
 
 
 @pytest.mark.usefixtures("paused_worker")
-def test_attribute_verification_coalesces_per_token_user(runtime: Runtime, pools: Pools) -> None:
+def test_attribute_verification_coalesces_per_token(runtime: Runtime, pools: Pools) -> None:
     kate = pools.add_user(pools.web, "kate")
-    pools.client.admin_confirm_sign_up(UserPoolId=pools.folded_pool, Username=kate)
+    pools.folded.cognito.admin_confirm_sign_up(UserPoolId=pools.folded.pool_id, Username=kate)
 
     def token() -> str:
-        answer = pools.client.initiate_auth(
-            ClientId=pools.web,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": kate, "PASSWORD": PASSWORD},
-        )
-        return str(answer["AuthenticationResult"]["AccessToken"])
+        return pools.folded.access_token(kate, client_id=pools.web)
 
-    first = submit_attribute_verification(token(), "email")
-    assert submit_attribute_verification(token(), "email") == first
-    assert submit_attribute_verification(token(), "phone_number") != first
+    same = token()
+    first = submit_attribute_verification(same, "email")
+    assert submit_attribute_verification(same, "email") == first
+    assert submit_attribute_verification(same, "phone_number") != first
+    # another token of the same user is another credential: a job of its own
+    assert submit_attribute_verification(token(), "email") != first
 
 
 @pytest.mark.usefixtures("paused_worker")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tasks import submit_resend, wait
-from tests.identity.conftest import Pools
+from tests.support.pools import Pools
 from worker.contrib.emulator import EmulatorHandle
 from worker.delivery import USER_CAP_CODE
 from worker.identity.clients import ClientInfo

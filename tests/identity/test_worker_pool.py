@@ -20,6 +20,7 @@ import pytest
 
 from tasks import submit_resend, wait
 from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.processes import stop_process
 
 THREADS = 32
 
@@ -48,12 +49,7 @@ def test_a_32_thread_worker_keeps_every_connection(
             states = [wait(job, timeout_seconds=60)["state"] for job in jobs]
         finally:
             emulator.configure(latency={"fixed_ms": 0.0})
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            stop_process(worker, grace_seconds=30)
     text = log.read_text(errors="replace")
     assert states == ["succeeded"] * len(names), text[-2000:]
     assert "Connection pool is full" not in text

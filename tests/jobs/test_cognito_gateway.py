@@ -6,11 +6,14 @@ whole table, code by code, without a server.
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import (
     ConnectionClosedError,
+    ConnectTimeoutError,
     EndpointConnectionError,
     ReadTimeoutError,
 )
@@ -18,6 +21,7 @@ from botocore.stub import Stubber
 
 from worker.cognito import CognitoGateway, compute_secret_hash, make_client, to_cognito_error
 from worker.errors import (
+    AmbiguousCallError,
     CognitoError,
     ConfigurationError,
     PermanentError,
@@ -62,7 +66,7 @@ def _resend_error(code: str, status: int = 400) -> CognitoError:
     gateway, stubber = _gateway()
     stubber.add_client_error("resend_confirmation_code", code, "boom", status)
     with stubber, pytest.raises(CognitoError) as caught:
-        gateway.resend_confirmation_code("client1", "alice")
+        gateway.resend_confirmation_code("client1", "alice", region="us-east-1")
     return caught.value
 
 
@@ -70,7 +74,7 @@ def _verify_error(code: str, status: int = 400) -> CognitoError:
     gateway, stubber = _gateway()
     stubber.add_client_error("get_user_attribute_verification_code", code, "boom", status)
     with stubber, pytest.raises(CognitoError) as caught:
-        gateway.get_user_attribute_verification_code("a.b.c", "email")
+        gateway.get_user_attribute_verification_code("a.b.c", "email", region="us-east-1")
     return caught.value
 
 
@@ -116,16 +120,20 @@ def test_unknown_5xx_is_transient_and_unknown_4xx_permanent() -> None:
 
 
 @pytest.mark.parametrize(
-    ("exc", "code"),
+    ("exc", "code", "ambiguous"),
     [
-        (ReadTimeoutError(endpoint_url="http://x"), "CourierTimeout"),
-        (ConnectionClosedError(endpoint_url="http://x"), "CourierConnectionError"),
-        (EndpointConnectionError(endpoint_url="http://x"), "CourierConnectionError"),
+        (ReadTimeoutError(endpoint_url="http://x"), "CourierTimeout", True),
+        (ConnectionClosedError(endpoint_url="http://x"), "CourierConnectionError", True),
+        (EndpointConnectionError(endpoint_url="http://x"), "CourierConnectionError", False),
+        (ConnectTimeoutError(endpoint_url="http://x"), "CourierConnectTimeout", False),
     ],
 )
-def test_network_failures_are_transient(exc: Exception, code: str) -> None:
+def test_network_failures_are_transient_and_sent_ones_ambiguous(
+    exc: Exception, code: str, ambiguous: bool
+) -> None:
     classified = to_cognito_error(exc)
     assert isinstance(classified, ServiceFaultError)
+    assert isinstance(classified, AmbiguousCallError) is ambiguous
     assert classified.code == code
 
 
@@ -138,7 +146,7 @@ def test_success_returns_code_delivery_details() -> None:
         {"ClientId": "client1", "Username": "alice"},
     )
     with stubber:
-        assert gateway.resend_confirmation_code("client1", "alice") == details
+        assert gateway.resend_confirmation_code("client1", "alice", region="us-east-1") == details
 
 
 def test_secret_hash_comes_from_the_secrets_file(tmp_path: object) -> None:
@@ -158,7 +166,7 @@ def test_secret_hash_comes_from_the_secrets_file(tmp_path: object) -> None:
         {"ClientId": "client1", "Username": "alice", "SecretHash": expected},
     )
     with stubber:
-        gateway.resend_confirmation_code("client1", "alice")
+        gateway.resend_confirmation_code("client1", "alice", region="us-east-1")
     stubber.assert_no_pending_responses()
 
 
@@ -175,12 +183,12 @@ def test_secret_hash_matches_the_documented_formula() -> None:
 def test_client_has_botocore_retries_off_and_timeouts() -> None:
     settings = load_settings(connect_timeout_seconds=1.5, read_timeout_seconds=4.0)
     client = make_client(settings)
-    config = client.meta.config
-    assert config.retries is not None
-    assert config.retries["total_max_attempts"] == 1
-    assert config.connect_timeout == 1.5
-    assert config.read_timeout == 4.0
-    assert config.max_pool_connections >= settings.concurrency
+    config: dict[str, Any] = vars(client.meta.config)  # botocore sets each option as attribute
+    assert config["retries"] is not None
+    assert config["retries"]["total_max_attempts"] == 1
+    assert config["connect_timeout"] == 1.5
+    assert config["read_timeout"] == 4.0
+    assert config["max_pool_connections"] >= settings.concurrency
 
 
 def test_signed_client_without_credentials_is_a_clear_error(

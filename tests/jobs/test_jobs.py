@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
 
 import tasks
 from tasks import job_status, submit_attribute_verification, submit_resend, wait
+from tests.support.runtime import default_limiter
 from worker.contrib.emulator import EmulatorHandle
 from worker.ratelimit import Category
 from worker.runtime import Runtime
@@ -124,9 +125,9 @@ def test_throttled_call_waits_through_the_limiter_and_slows_everyone(
     emulator.script(
         operation="ResendConfirmationCode", username=username, errors=["TooManyRequestsException"]
     )
-    before = runtime.limiter.state(Category.USER_RESOURCE_READ)
+    before = default_limiter(runtime).state(Category.USER_RESOURCE_READ)
     document = wait(submit_resend(pool.client_id, username), timeout_seconds=30)
-    after = runtime.limiter.state(Category.USER_RESOURCE_READ)
+    after = default_limiter(runtime).state(Category.USER_RESOURCE_READ)
     assert document["state"] == "succeeded", repr(document["error"])
     assert document["attempts"] == 2
     assert after.throttles == before.throttles + 1
@@ -188,7 +189,7 @@ def test_no_access_token_in_redis_events_or_logs(
     username = pool.add_user(_name(), confirmed=True)
     token = pool.access_token(username)
     signature = token.rsplit(".", 1)[-1]
-    pubsub = redis_client.pubsub()
+    pubsub = redis_client.pubsub()  # type: ignore[no-untyped-call] # redis-py leaves it bare
     pubsub.psubscribe("*")  # Celery events travel over Redis pub/sub
     job_ids = [submit_attribute_verification(token, "email") for _ in range(3)]
     job_ids.append(submit_attribute_verification(token, "no_such_attribute"))
@@ -209,17 +210,20 @@ def test_no_access_token_in_redis_events_or_logs(
 
 
 def _dump(client: redis.Redis, key: bytes) -> bytes:
+    """Every byte a key holds (the test client answers bytes: no decode_responses)."""
     kind = client.type(key)
     if kind == b"string":
-        return client.get(key) or b""
+        return cast("bytes | None", client.get(key)) or b""
     if kind == b"hash":
-        return b"|".join(k + b"=" + v for k, v in client.hgetall(key).items())
+        fields = cast("dict[bytes, bytes]", client.hgetall(key))
+        return b"|".join(k + b"=" + v for k, v in fields.items())
     if kind == b"list":
-        return b"|".join(client.lrange(key, 0, -1))
+        return b"|".join(cast("list[bytes]", client.lrange(key, 0, -1)))
     if kind == b"set":
-        return b"|".join(client.smembers(key))
+        return b"|".join(cast("set[bytes]", client.smembers(key)))
     if kind == b"zset":
-        return b"|".join(m for m, _ in client.zrange(key, 0, -1, withscores=True))
+        scored = cast("list[tuple[bytes, float]]", client.zrange(key, 0, -1, withscores=True))
+        return b"|".join(m for m, _ in scored)
     if kind == b"stream":
         return repr(client.xrange(key)).encode()
     return b""

@@ -8,8 +8,9 @@ import fakeredis
 import pytest
 import redis
 
+from tests.support.runtime import is_terminal
 from worker.errors import JobNotFoundError
-from worker.status import StatusStore
+from worker.status import Started, StatusStore
 
 
 @pytest.fixture(params=["fakeredis", "redis"])
@@ -35,7 +36,7 @@ def test_lifecycle(store: StatusStore) -> None:
     assert document["state"] == "succeeded"
     assert document["attempts"] == 2
     assert document["delivery"] == delivery
-    assert store.is_terminal("j1")
+    assert is_terminal(store, "j1")
 
 
 def test_terminal_states_are_final(store: StatusStore) -> None:
@@ -51,13 +52,14 @@ def test_terminal_states_are_final(store: StatusStore) -> None:
 def test_start_reports_the_previous_state(store: StatusStore) -> None:
     assert store.start("nothing", holder="w1", lease_seconds=15).previous is None
     store.create("j4", "ResendConfirmationCode")
-    assert store.start("j4", holder="w1", lease_seconds=15) == ("queued", 0)
+    assert store.start("j4", holder="w1", lease_seconds=15) == Started("queued", 0)
     assert store.get("j4")["state"] == "running"
     store.count_attempt("j4")  # a call left, then w1 died
     # another holder while w1's lease is alive: left alone
-    assert store.start("j4", holder="w2", lease_seconds=15).previous == "held"
+    assert store.start("j4", holder="w2", lease_seconds=15) == Started("running", 1, held=True)
     store.redis.zadd("courier:jobs:leases", {"j4": 0})  # w1's lease ran out
-    assert store.start("j4", holder="w2", lease_seconds=15) == ("running", 1)  # a redelivery
+    redelivered = store.start("j4", holder="w2", lease_seconds=15)
+    assert redelivered == Started("running", 1, held=False)  # a redelivery
     assert store.get("j4")["redeliveries"] == 1
     store.transition("j4", "succeeded", attempts=2)
     assert store.start("j4", holder="w3", lease_seconds=15).previous == "succeeded"

@@ -7,7 +7,6 @@ import json
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import promql_parser
@@ -15,12 +14,14 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.observe.conftest import API_TOKEN, Stack, serving
+from tests.support.dashboards import ALERTS, DASHBOARD, dashboard_queries
+from tests.support.processes import serving
+from tests.support.stack import API_TOKEN, Stack
 from worker.contrib.redisserver import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = ROOT / "deploy" / "grafana" / "cognito-courier.json"
-ALERTS = ROOT / "deploy" / "prometheus" / "courier-alerts.yaml"
+# Target labels Prometheus adds to every scraped series (job; namespace from the Prometheus
+# Operator or kubernetes_sd relabelling): one (namespace, job) is one installation.
+INSTALLATION = {"namespace", "job"}
 SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_count", "_sum", "_created"),
@@ -35,6 +36,8 @@ class Used:
 
     selectors: list[tuple[str, set[str]]] = field(default_factory=list)
     grouping: set[str] = field(default_factory=set)
+    aggregations: list[tuple[str, set[str]]] = field(default_factory=list)
+    functions: set[str] = field(default_factory=set)
 
 
 def used_by(expr: str) -> Used:
@@ -47,8 +50,12 @@ def used_by(expr: str) -> Used:
             labels = {m.name for m in node.matchers.matchers}
             used.selectors.append((node.name, labels))
             return
-        if name == "AggregateExpr" and node.modifier is not None:
-            used.grouping |= set(node.modifier.labels)
+        if name == "AggregateExpr":
+            labels = set(node.modifier.labels) if node.modifier is not None else set()
+            used.grouping |= labels
+            used.aggregations.append((str(node.op), labels))
+        if name == "Call":
+            used.functions.add(node.func.name)
         for attribute in ("lhs", "rhs", "expr", "vector_selector", "param"):
             child = getattr(node, attribute, None)
             if child is not None and not isinstance(child, str | int | float):
@@ -58,20 +65,6 @@ def used_by(expr: str) -> Used:
 
     walk(promql_parser.parse(expr))
     return used
-
-
-def dashboard_queries() -> list[str]:
-    document = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    assert document["uid"] == "cognito-courier"
-    assert any(v["type"] == "datasource" for v in document["templating"]["list"])
-    queries = []
-    for panel in document["panels"]:
-        if panel["type"] == "row":
-            continue
-        assert panel["targets"], panel["title"]
-        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
-        queries += [target["expr"] for target in panel["targets"]]
-    return queries
 
 
 def alert_rules() -> list[dict[str, Any]]:
@@ -147,6 +140,39 @@ def test_every_metric_and_label_used_is_served(expr: str, served: dict[str, Any]
         kind, served_labels = served[name]
         if kind == "histogram":
             served_labels = served_labels | {"le"}
-        assert labels <= served_labels, (name, labels - served_labels)
+        assert labels - INSTALLATION <= served_labels, (name, labels - served_labels)
         labels_in_reach |= served_labels
-    assert used.grouping <= labels_in_reach, used.grouping - labels_in_reach
+    assert used.grouping - INSTALLATION <= labels_in_reach, used.grouping - labels_in_reach
+
+
+@pytest.mark.parametrize("expr", dashboard_queries())
+def test_every_panel_is_per_installation(expr: str) -> None:
+    """Each panel keeps namespace and job (``by (namespace, job, ...)``) and is filtered by
+    the dashboard's ``$namespace`` and ``$job`` variables, so it names the installation."""
+    used = used_by(expr)
+    assert used.aggregations, expr
+    for op, labels in used.aggregations:
+        assert labels >= INSTALLATION, (op, labels)
+    for name, labels in used.selectors:
+        if name:  # vector(0) is no selector
+            assert labels >= INSTALLATION, (name, labels)
+
+
+def test_the_dashboard_chooses_installations() -> None:
+    document = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    variables = {v["name"]: v for v in document["templating"]["list"]}
+    for name in INSTALLATION:
+        assert variables[name]["type"] == "query"
+        assert variables[name]["includeAll"]
+        assert variables[name]["allValue"] == ".*"
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: str(rule["alert"]))
+def test_every_rule_is_per_installation_or_absent(rule: dict[str, Any]) -> None:
+    """A rule aggregates by (namespace, job), or is an ``absent()`` rule about all of them."""
+    used = used_by(rule["expr"])
+    if not used.aggregations:
+        assert used.functions == {"absent"}, rule["alert"]
+        return
+    for op, labels in used.aggregations:
+        assert labels >= INSTALLATION, (rule["alert"], op, labels)

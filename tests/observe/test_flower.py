@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.observe.conftest import CLIENT_ID, Stack, serving
-from tests.resilience.harness import courier_command, start_campaign, wait_until
+from tests.support.polling import wait_until
+from tests.support.processes import courier, courier_command, serving, start_campaign
+from tests.support.stack import Stack
+from tests.support.synthetic import CLIENT_ID
 from worker.contrib.redisserver import free_port
 
 USER, PASSWORD = "ops", "flower-s3cret"
@@ -105,6 +107,53 @@ def test_campaign_tasks_show_their_campaign_id(
 
     found = wait_until(campaign_tasks, timeout_seconds=30, what="campaign tasks in Flower")
     assert all(task["state"] in ("RECEIVED", "STARTED", "SUCCESS") for task in found), found
+
+
+def _chunks(url: str, campaign_id: str, state: str) -> list[dict[str, Any]]:
+    """The campaign's chunk tasks Flower lists in ``state`` (what its state filter asks)."""
+    status, body = _get(f"{url}/api/tasks?state={state}&taskname=courier.campaign_chunk")
+    assert status == 200, body[:500]
+    return [task for task in json.loads(body).values() if campaign_id in str(task.get("args"))]
+
+
+def test_a_chunk_with_a_failed_row_is_in_flowers_failure_filter_and_the_campaign_goes_on(
+    stack: Stack, flower_url: str, tmp_path: Path
+) -> None:
+    """The chunk task raises RowsFailedError after recording its rows: FAILURE in Flower
+    (``/api/tasks?state=FAILURE``, what the Failed filter asks), its exception the row
+    summary; the campaign itself ends ``done`` with the row counted ``failed``."""
+    users = tmp_path / "users.txt"
+    users.write_text("user0000072\nnobody-in-this-pool\nuser0000073\n", encoding="utf-8")
+    campaign_id = start_campaign(stack.env, users, CLIENT_ID)
+
+    (chunk,) = wait_until(
+        lambda: _chunks(flower_url, campaign_id, "FAILURE"),
+        timeout_seconds=60,
+        what="the chunk in Flower's failures",
+    )
+    assert chunk["exception"] == (
+        "RowsFailedError('3 rows: 2 succeeded, 1 failed (UserNotFoundException)')"
+    )
+    assert chunk["retries"] == 0
+    status = courier("campaign", "status", campaign_id, "--json", env=stack.env)
+    document = json.loads(status.stdout)
+    assert document["state"] == "done"
+    assert {k: v for k, v in document["counts"].items() if v} == {"succeeded": 2, "failed": 1}
+
+
+def test_a_chunk_whose_rows_all_succeeded_summarises_them_as_its_result(
+    stack: Stack, flower_url: str, tmp_path: Path
+) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("user0000074\nuser0000075\n", encoding="utf-8")
+    campaign_id = start_campaign(stack.env, users, CLIENT_ID)
+
+    (chunk,) = wait_until(
+        lambda: _chunks(flower_url, campaign_id, "SUCCESS"),
+        timeout_seconds=60,
+        what="the chunk's success",
+    )
+    assert chunk["result"] == "'2 rows: 2 succeeded'"
 
 
 def test_flower_wants_auth_everywhere_but_the_health_check(flower_url: str) -> None:

@@ -13,8 +13,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.observe.conftest import API_TOKEN, CLIENT_ID, Stack
-from tests.resilience.harness import courier, start_campaign, wait_until
+from tests.support.polling import wait_until
+from tests.support.processes import courier, start_campaign
+from tests.support.stack import API_TOKEN, Stack
+from tests.support.synthetic import CLIENT_ID
 from worker.observe.logs import (
     bind_task_context,
     configure_logging,

@@ -10,9 +10,13 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.observe.conftest import CLIENT_ID, Stack, stack_env
-from tests.resilience.harness import WorkerProcess, courier, submit_resends, wait_until
-from worker.contrib.redisserver import PrivateRedis
+from tests.support.polling import wait_until
+from tests.support.processes import WorkerProcess, courier, submit_resends
+from tests.support.stack import Stack, stack_env
+from tests.support.synthetic import CLIENT_ID
+from worker.broker.deadletter import REASONS
+from worker.contrib.redisserver import PrivateRedis, free_port
+from worker.observe.worker_metrics import OPERATIONS, operation_error_codes
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -115,6 +119,57 @@ def test_the_front_shows_queues_oldest_job_and_campaigns(
     assert rows in (0, 10)  # rows appear once ingested (no worker here: maybe not yet)
     # A paused campaign is not work to do now: the backlog is the 3 interactive jobs.
     assert value(samples, "courier_backlog") == 3
+    # Nothing was dead-lettered: every reason is served, at 0.
+    for reason in REASONS:
+        assert samples[("courier_dead_lettered_total", frozenset({("reason", reason)}))] == 0
+
+
+def test_a_fresh_worker_serves_every_known_counter_at_zero(
+    idle_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """Before its first job a worker already serves each counter for every operation and
+    each error code of botocore's model, at 0: the first failure after a restart is an
+    increase, not a series that appears at 1."""
+    port = free_port()
+    env = stack_env(idle_redis.url, "http://127.0.0.1:9", metrics_port=port)
+    worker = WorkerProcess("fresh", env, tmp_path).start()
+    try:
+        samples = wait_until(
+            lambda: _scrape_when_up(f"http://127.0.0.1:{port}/metrics"),
+            timeout_seconds=60,
+            what="the fresh worker serves /metrics",
+        )
+    finally:
+        worker.stop()
+    for operation in OPERATIONS:
+        codes = operation_error_codes(operation)
+        assert "UserNotFoundException" in codes
+        assert "CodeDeliveryFailureException" in codes
+        for code in codes:
+            labels = {"operation": operation, "outcome": "failed", "error_code": code}
+            key = ("courier_deliveries_total", frozenset(labels.items()))
+            assert samples[key] == 0, key
+            assert (
+                samples[
+                    (
+                        "courier_attempts_total",
+                        frozenset({("operation", operation), ("result", code)}),
+                    )
+                ]
+                == 0
+            )
+        assert samples[("courier_throttles_total", frozenset({("operation", operation)}))] == 0
+    for priority in ("interactive", "bulk"):
+        assert (
+            samples[("courier_permit_wait_seconds_count", frozenset({("priority", priority)}))] == 0
+        )
+
+
+def _scrape_when_up(url: str) -> Samples | None:
+    try:
+        return scrape(url)
+    except OSError:
+        return None
 
 
 def test_a_worker_whose_metrics_port_is_taken_stops_and_says_so(
@@ -131,7 +186,7 @@ def test_a_worker_whose_metrics_port_is_taken_stops_and_says_so(
         finally:
             worker.stop()
     assert status != 0
-    assert f"COURIER_METRICS_PORT: cannot serve metrics on port {port}" in worker.log()
+    assert f"cannot serve metrics on 127.0.0.1 port {port}" in worker.log()
 
 
 def test_garbage_a_real_worker_sets_aside_is_counted_by_reason(stack: Stack) -> None:
@@ -160,7 +215,8 @@ def test_garbage_a_real_worker_sets_aside_is_counted_by_reason(stack: Stack) -> 
         if name == "courier_dead_lettered_total"
     }
     assert sum(counted.values()) == dead.counts()["total"] >= 2
-    assert set(counted) <= {"undecodable", "not_a_message"}
+    assert {reason for reason, n in counted.items() if n} <= {"undecodable", "not_a_message"}
+    assert set(counted) == set(REASONS)  # the others are served at 0
     # The worker keeps serving after setting the garbage aside.
     (job_id,) = stack.submit("user0000042")
     assert stack.wait_terminal(job_id) == "succeeded"

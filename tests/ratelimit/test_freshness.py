@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 import pytest
 
-from tests.conftest import Pool
+from tests.support.backends import make_config
+from tests.support.runtime import with_one_limiter
 from worker.cognito import CognitoGateway, make_client
 from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.emulator.pools import UserPool
 from worker.delivery import ResendRequest, deliver
 from worker.errors import PermitTimeoutError
 from worker.ratelimit import (
@@ -24,8 +25,6 @@ from worker.ratelimit import (
     send_with_fresh_permit,
 )
 from worker.runtime import Runtime
-
-from .conftest import make_config
 
 URR = Category.USER_RESOURCE_READ
 
@@ -138,7 +137,9 @@ def test_permit_timeouts_pass_through() -> None:
         )
 
 
-def test_a_stale_boto3_request_never_reaches_cognito(emulator: EmulatorHandle, pool: Pool) -> None:
+def test_a_stale_boto3_request_never_reaches_cognito(
+    emulator: EmulatorHandle, pool: UserPool
+) -> None:
     """A real boto3 client over HTTP: the stale request is refused before it is written."""
     username = pool.add_user("stale-permit-user")
     client = emulator.client()
@@ -167,7 +168,7 @@ def test_a_stale_boto3_request_never_reaches_cognito(emulator: EmulatorHandle, p
 
 
 def test_deliver_replaces_a_stale_permit_and_counts_one_attempt(
-    runtime: Runtime, pool: Pool, emulator: EmulatorHandle
+    runtime: Runtime, pool: UserPool, emulator: EmulatorHandle
 ) -> None:
     """The production path: make_client's before-send check, deliver(), the emulator."""
     username = pool.add_user("stale-deliver-user")
@@ -180,9 +181,7 @@ def test_deliver_replaces_a_stale_permit_and_counts_one_attempt(
     client.meta.events.register_first("before-send", stall)
     grants: list[Grant] = []
     limiter = StubRateLimiter(make_config(runtime.settings.rate_limit), on_grant=grants.append)
-    stalled = dataclasses.replace(
-        runtime, gateway=CognitoGateway(runtime.settings, client), fixed_limiter=limiter
-    )
+    stalled = with_one_limiter(runtime, limiter, gateway=CognitoGateway(runtime.settings, client))
     outcome = deliver(
         stalled, ResendRequest(pool.client_id, username), priority=Priority.INTERACTIVE
     )

@@ -10,10 +10,9 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
+from tests.support.backends import REDIS_URL, make_config
 from worker.cli.limit import limit_app
-from worker.ratelimit import REGIONS_KEY
-
-from .conftest import REDIS_URL
+from worker.ratelimit import REGIONS_KEY, Category, Priority, RedisRateLimiter
 
 
 @pytest.fixture
@@ -39,23 +38,27 @@ def test_show_json_lists_every_category(runner: CliRunner) -> None:
                 "category": "UserResourceRead",
                 "budget_per_second": 30.0,
                 "rate_per_second": 30.0,
-                "floor_per_second": 3.0,
+                "floor_per_second": 1.0,
                 "bulk_share": 0.75,
                 "bulk_rate_per_second": 22.5,
                 "last_throttle_at": None,
                 "throttles": 0,
                 "region": None,
+                "observed_quota_per_second": None,
+                "quota_below_budget": False,
             },
             {
                 "category": "UserList",
                 "budget_per_second": 20.0,
                 "rate_per_second": 20.0,
-                "floor_per_second": 2.0,
+                "floor_per_second": 1.0,
                 "bulk_share": 1.0,
                 "bulk_rate_per_second": 20.0,
                 "last_throttle_at": None,
                 "throttles": 0,
                 "region": None,
+                "observed_quota_per_second": None,
+                "quota_below_budget": False,
             },
         ]
     }
@@ -161,3 +164,22 @@ def test_budgets_are_per_region_configured_or_seen(
     assert state["budget_per_second"] == 9.0  # back to the budget of every Region
     reset = _json(runner, "reset")["limits"]
     assert {s["budget_per_second"] for s in reset if s["category"] == "UserResourceRead"} == {30.0}
+
+
+def test_show_says_when_the_observed_quota_is_below_the_budget(
+    runner: CliRunner, real_redis: redis.Redis
+) -> None:
+    limiter = RedisRateLimiter(real_redis, make_config(30.0, cooldown_seconds=0.05))
+    limiter.report_throttle(Category.USER_RESOURCE_READ)  # 30 -> 15: the window starts
+    for _ in range(4):  # ~4 calls in 0.3 s, 3 of them refused: about 1/s passes
+        limiter.acquire(Category.USER_RESOURCE_READ, priority=Priority.BULK, timeout_seconds=1)
+    for _ in range(3):
+        limiter.report_throttle(Category.USER_RESOURCE_READ)
+    [urr, _] = _json(runner, "show")["limits"]
+    assert urr["throttles"] == 2
+    assert urr["observed_quota_per_second"] is not None
+    assert urr["observed_quota_per_second"] < 30.0
+    assert urr["quota_below_budget"] is True
+    table = runner.invoke(limit_app, ["show"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0
+    assert "below budget" in table.stdout

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -25,10 +26,10 @@ from typer.testing import CliRunner
 from tasks import submit_resend, wait
 from worker.app import BULK_QUEUE, INTERACTIVE_QUEUE, app
 from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.processes import stop_processes
 from worker.ratelimit import (
     Category,
     RedisRateLimiter,
-    make_rate_limiter,
     make_regional_limiters,
 )
 from worker.runtime import Runtime
@@ -76,14 +77,7 @@ def workers(redis_url: str, emulator_session: EmulatorHandle) -> Iterator[list[s
             time.sleep(0.2)
         yield names
     finally:
-        for process in started:
-            process.terminate()
-        for process in started:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(started, grace_seconds=20)
 
 
 @pytest.fixture(scope="module")
@@ -107,29 +101,15 @@ def limiter(
     only_the_subprocesses: None, runtime: Runtime, redis_client: redis.Redis
 ) -> RedisRateLimiter:
     """The shared limiter, its budget set to BUDGET for every process."""
-    made = make_rate_limiter(runtime.settings, redis_client)
+    made = make_regional_limiters(runtime.settings, redis_client).every_region
     made.set_budget(URR, BUDGET)
     return made
 
 
 def _users(emulator: EmulatorHandle, prefix: str, count: int) -> tuple[str, list[str]]:
     """A fresh pool with ``count`` unconfirmed users; returns (client id, usernames)."""
-    client = emulator.client()
-    pool_id = client.create_user_pool(PoolName=prefix, AutoVerifiedAttributes=["email"])[
-        "UserPool"
-    ]["Id"]
-    client_id = client.create_user_pool_client(UserPoolId=pool_id, ClientName="app")[
-        "UserPoolClient"
-    ]["ClientId"]
-    names = [f"{prefix}-{n:03d}" for n in range(count)]
-    for name in names:
-        client.sign_up(
-            ClientId=client_id,
-            Username=name,
-            Password="Correct-Horse-9",
-            UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}],
-        )
-    return client_id, names
+    pool = emulator.make_pool(prefix)
+    return pool.client_id, pool.add_users(f"{prefix}-{n:03d}" for n in range(count))
 
 
 def _sent_times(emulator: EmulatorHandle) -> dict[str, float]:
@@ -264,3 +244,119 @@ def test_an_interactive_job_goes_first_while_a_campaign_saturates_its_share(
         while campaign_status(campaign["id"])["state"] not in ("cancelled", "done"):
             assert time.monotonic() < deadline
             time.sleep(0.1)
+
+
+def test_two_campaigns_share_the_bulk_rate_equally(
+    limiter: RedisRateLimiter, emulator: EmulatorHandle
+) -> None:
+    """Bulk 30/s (budget 37.5, share 0.8): a big campaign with three times the chunks in
+    flight, then a second one 5 s later. While both run each gets >= 0.45 of the bulk rate
+    over 20 s, the second within 5 s of its start; ``campaign status`` shows the shares."""
+    from tasks.campaigns import campaign_status, cancel_campaign, start_campaign
+
+    limiter.set_budget(URR, 37.5)
+    bulk_rate = 37.5 * 0.8
+    client_id, names = _users(emulator, "fair", 1200)
+    big_users, small_users = names[:700], names[700:]
+
+    def start(users: list[str], window: int) -> str:
+        data = "".join(f"{n}\n" for n in users).encode()
+        document = start_campaign(
+            client_id, data=data, file_format="text", chunk_size=25, window=window
+        )
+        return str(document["id"])
+
+    big = start(big_users, 12)
+    ids = [big]
+    try:
+        time.sleep(5.0)
+        small_start = time.time()
+        small = start(small_users, 4)
+        ids.append(small)
+        time.sleep(6.0)
+        shares = {cid: campaign_status(cid)["share"] for cid in ids}
+        time.sleep(20.0)
+        both_still_running = [campaign_status(cid)["state"] for cid in ids]
+        seen = _sent_times(emulator)
+        big_times = sorted(seen[n] for n in big_users if n in seen)
+        small_times = sorted(seen[n] for n in small_users if n in seen)
+        first = small_times[0]
+        reached = next(
+            (
+                t - small_start
+                for t in small_times
+                if _rate(small_times, t, t + 2.0) >= 0.45 * bulk_rate
+            ),
+            None,
+        )
+        window = (small_start + 5.0, small_start + 25.0)
+        big_rate, small_rate = _rate(big_times, *window), _rate(small_times, *window)
+        alone = _rate(big_times, small_start - 3.0, small_start)
+        print(
+            f"\nfair share, bulk {bulk_rate:g}/s: big alone {alone:.1f}/s; from 5 to 25 s after "
+            f"the second's start: big {big_rate:.2f}/s ({big_rate / bulk_rate:.2f}), small "
+            f"{small_rate:.2f}/s ({small_rate / bulk_rate:.2f}); the small one's first call "
+            f"{first - small_start:.2f} s after its start, its share (2 s at >= 0.45) "
+            f"{reached if reached is None else round(reached, 2)} s after; status shares {shares}"
+        )
+        for label, times in (("big", big_times), ("small", small_times)):
+            series = [
+                len([t for t in times if small_start + k <= t < small_start + k + 1])
+                for k in range(-3, 25)
+            ]
+            print(f"  {label} per second from 3 s before the second's start: {series}")
+        assert both_still_running == ["running", "running"]
+        assert alone >= 0.9 * bulk_rate  # alone, the big one had the whole bulk rate
+        assert big_rate >= 0.45 * bulk_rate
+        assert small_rate >= 0.45 * bulk_rate
+        assert reached is not None
+        assert reached <= 5.0
+        for share in shares.values():
+            assert share["fraction"] == pytest.approx(0.5)
+            assert share["rate_per_second"] == pytest.approx(bulk_rate / 2, rel=0.01)
+    finally:
+        for cid in ids:
+            cancel_campaign(cid)
+        deadline = time.monotonic() + 15
+        while any(campaign_status(cid)["state"] not in ("cancelled", "done") for cid in ids):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+def test_a_budget_far_above_the_quota_comes_down_to_it(
+    limiter: RedisRateLimiter, emulator: EmulatorHandle
+) -> None:
+    """Budget 2,000/s against a quota of 50/s (issue 23): the old floor, a tenth of the
+    budget, held the rate at 200/s and most calls were throttled for as long as it ran;
+    now it comes down within a couple of seconds and stays under the quota. (This module's
+    retries back off 0.05-0.5 s, 20 x faster than the defaults, so a job can spend its six
+    attempts in the first second's throttles: only there may one fail.)"""
+    quota, settle_seconds = 50.0, 6
+    before = emulator.config()["user_resource_read_per_second"]
+    limiter.set_budget(URR, 2000.0)
+    emulator.configure(user_resource_read_per_second=quota)
+    try:
+        client_id, names = _users(emulator, "overbudget", 900)
+        jobs = [submit_resend(client_id, name) for name in names]
+        documents = [wait(job_id, timeout_seconds=60) for job_id in jobs]
+        stats: dict[str, Any] = emulator.stats()
+    finally:
+        emulator.configure(user_resource_read_per_second=before)
+    accepted = {int(s): row.get(OPERATION, 0) for s, row in stats["per_second"].items()}
+    throttled = {int(s): int(n) for s, n in stats["throttled_per_second"].items()}
+    first = min(accepted)
+    after = [s for s in accepted if s >= first + settle_seconds]
+    calls = sum(accepted[s] + throttled.get(s, 0) for s in after)
+    refused = sum(throttled.get(s, 0) for s in after)
+    assert calls >= 5 * quota  # the quota was used in those seconds
+    assert refused <= 0.01 * calls, (refused, calls, throttled)
+    late_failures = [
+        d
+        for d in documents
+        if d["state"] != "succeeded"
+        and (
+            d["error"]["code"] != "TooManyRequestsException"
+            or datetime.fromisoformat(d["updated_at"]).timestamp() >= first + settle_seconds
+        )
+    ]
+    assert not late_failures, late_failures[:3]

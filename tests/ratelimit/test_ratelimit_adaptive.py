@@ -5,7 +5,9 @@ happened at as the ceiling; the rate climbs back to just under that ceiling and 
 for ``recovery_seconds`` before probing higher. A throttle that comes while the last one is
 still remembered sets the ceiling to what Cognito accepted in the last second (grants minus
 throttles) and settles 5% below it instead of halving again, so a quota that dropped is
-found in one or two steps instead of an AIMD saw-tooth.
+found in one or two steps instead of an AIMD saw-tooth. The floor is absolute (1/s), so a
+budget far above the quota (10 x, 200 x) comes down to it too, and the climb is tied to the
+ceiling found, not to the budget.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ import time
 
 import pytest
 
+from tests.support.backends import Backend, make_config
+from tests.support.timing import run_threads
 from worker.errors import PermitTimeoutError
 from worker.ratelimit import Category, ManualClock, Priority, StubRateLimiter
-
-from .conftest import Backend, make_config
-from .helpers import run_threads
 
 URR = Category.USER_RESOURCE_READ
 
@@ -86,8 +87,14 @@ def test_a_quota_that_halves_is_found_in_two_steps_and_held() -> None:
     assert limiter.state(URR).rate_per_second == pytest.approx(settled)
     assert state.last_throttle_at is not None
     clock.advance(state.last_throttle_at + 32.0 - clock())
-    # then, recovery_seconds after the throttle, it probes at (50 - 5) / 30 = 1.5/s per second
-    assert limiter.state(URR).rate_per_second == pytest.approx(settled + 1.5 * 2.0)
+    # then, recovery_seconds after the throttle, it probes at ceiling / 30 calls/s per second
+    # (the ceiling: the ~25/s that passed, the observed quota), not at a budget-tied slope
+    observed = state.observed_quota_per_second
+    assert observed is not None
+    assert 24.0 <= observed <= 26.5
+    assert state.quota_below_budget
+    slope = max(observed, settled) / 30.0
+    assert limiter.state(URR).rate_per_second == pytest.approx(settled + slope * 2.0, rel=0.01)
 
 
 def test_a_throttle_after_the_memory_is_a_fresh_incident_and_halves() -> None:
@@ -111,8 +118,9 @@ def test_the_ceiling_never_raises_the_rate_on_a_throttle() -> None:
     limiter.report_throttle(URR)  # 40 -> 20
     clock.advance(1.5)  # nothing granted meanwhile: nothing was seen to pass
     limiter.report_throttle(URR)
-    # accepted 0/s: the ceiling is 0, so the multiplicative decrease is the bound
-    assert limiter.state(URR).rate_per_second == pytest.approx((20.0 + 3.6 * 1.5) * 0.5)
+    # accepted 0/s: the ceiling is 0, so the multiplicative decrease is the bound (from the
+    # rate climbed at ceiling / recovery = 40 / 10 = 4/s per second)
+    assert limiter.state(URR).rate_per_second == pytest.approx((20.0 + 4.0 * 1.5) * 0.5)
 
 
 def test_a_repeated_throttle_settles_under_the_accepted_rate(backend: Backend) -> None:
@@ -134,3 +142,55 @@ def test_a_repeated_throttle_settles_under_the_accepted_rate(backend: Backend) -
     state = backend.peer(limiter).state(URR)
     assert state.throttles == 2
     assert 7.5 <= state.rate_per_second <= 11.5
+
+
+def _throttled_share_after(budget: float, quota_per_second: float, seconds: float) -> float:
+    """Saturate a ``budget`` limiter against a ``quota_per_second`` bucket (one second
+    deep) for ``seconds`` of manual clock; the throttled share after the first 10 s."""
+    clock = ManualClock()
+    limiter = StubRateLimiter(make_config(budget), clock=clock, sleep=clock.sleep)
+    quota = _Quota(clock, quota_per_second, quota_per_second)
+    _send_for(limiter, clock, quota, 10.0)
+    calls, throttled = _send_for(limiter, clock, quota, seconds - 10.0)
+    assert calls >= 0.9 * quota_per_second * (seconds - 10.0)  # the quota is still used
+    return throttled / calls
+
+
+@pytest.mark.parametrize("times", [10, 200])
+def test_a_budget_far_above_the_quota_comes_down_to_it(times: int) -> None:
+    # budget 10 x and 200 x the quota (50/s): the old floor, a tenth of the budget, held
+    # the rate at 50/s and 1,000/s, throttling forever; now it settles under the quota and
+    # probes gently (about one throttle burst per recovery period)
+    share = _throttled_share_after(50.0 * times, 50.0, 130.0)
+    assert share <= 0.01
+
+
+def test_the_limit_shows_an_observed_quota_below_the_budget() -> None:
+    clock = ManualClock()
+    limiter = StubRateLimiter(make_config(2000.0), clock=clock, sleep=clock.sleep)
+    assert limiter.state(URR).observed_quota_per_second is None
+    assert not limiter.state(URR).quota_below_budget
+    _send_for(limiter, clock, _Quota(clock, 50.0, 50.0), 5.0)
+    state = limiter.state(URR)
+    assert state.observed_quota_per_second is not None
+    assert 40.0 <= state.observed_quota_per_second <= 55.0
+    assert state.quota_below_budget
+    assert state.rate_per_second < 50.0
+
+
+def test_a_repeated_throttle_at_low_demand_decreases_from_what_was_sent(
+    backend: Backend,
+) -> None:
+    # budget 2,000, demand ~20/s: halving 2,000 would change nothing; the decrease applies
+    # to the ~20/s really sent, and settles under what passed (~20 - the 3 throttled)
+    limiter = backend.limiter(make_config(2000.0, recovery_seconds=30.0))
+    limiter.report_throttle(URR)  # 2,000 -> 1,000, the window starts
+    for _ in range(22):
+        limiter.acquire(URR, priority=Priority.BULK, timeout_seconds=1.0)
+        time.sleep(0.05)
+    for _ in range(3):
+        limiter.report_throttle(URR)
+    state = backend.peer(limiter).state(URR)
+    assert state.throttles == 2
+    assert 8.0 <= state.rate_per_second <= 20.0
+    assert state.quota_below_budget

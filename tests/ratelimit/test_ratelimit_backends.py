@@ -6,8 +6,10 @@ import fakeredis
 import pytest
 import redis
 
+from tests.support.backends import REDIS_URL, make_config
 from worker.errors import PermitTimeoutError
 from worker.ratelimit import (
+    CampaignShare,
     Category,
     Grant,
     LimiterConfig,
@@ -15,11 +17,9 @@ from worker.ratelimit import (
     Priority,
     RedisRateLimiter,
     StubRateLimiter,
-    make_rate_limiter,
+    make_regional_limiters,
 )
 from worker.settings import load_settings
-
-from .conftest import REDIS_URL, make_config
 
 URR = Category.USER_RESOURCE_READ
 
@@ -48,9 +48,9 @@ def test_stub_recovery_on_a_manual_clock() -> None:
     limiter.report_throttle(URR)
     assert limiter.state(URR).rate_per_second == pytest.approx(10.0)
     limiter.report_throttle(URR)  # same burst
-    clock.advance(3.0)  # climbs (20 - 2) / 9 = 2 calls/s per second
+    clock.advance(3.0)  # climbs ceiling / recovery = 20 / 9 calls/s per second
     state = limiter.state(URR)
-    assert state.rate_per_second == pytest.approx(16.0)
+    assert state.rate_per_second == pytest.approx(10.0 + 3.0 * 20.0 / 9.0)
     assert state.throttles == 1
     assert state.last_throttle_at == pytest.approx(clock() - 3.0)
     clock.advance(10.0)
@@ -63,7 +63,7 @@ def test_stub_recovery_on_a_manual_clock() -> None:
         ({"budgets": {URR: 1.0}}, "no budget configured for UserList"),
         ({"budgets": {URR: 0.0, Category.USER_LIST: 1.0}}, "UserResourceRead budget"),
         ({"bulk_shares": {URR: 1.5}}, "bulk share"),
-        ({"floor_fraction": 0.0}, "floor_fraction"),
+        ({"floor_per_second": 0.0}, "floor_per_second"),
         ({"decrease_factor": 1.0}, "decrease_factor"),
         ({"recovery_seconds": -1.0}, "recovery_seconds"),
     ],
@@ -79,14 +79,14 @@ def test_config_from_settings() -> None:
         rate_limit=33.0,
         userlist_rate_limit=7.0,
         bulk_share=0.6,
-        rate_floor_fraction=0.2,
+        rate_floor_per_second=2.5,
         rate_decrease_factor=0.7,
         rate_recovery_seconds=12.0,
     )
-    limiter = make_rate_limiter(settings, fakeredis.FakeRedis())
+    limiter = make_regional_limiters(settings, fakeredis.FakeRedis()).every_region
     urr, user_list = limiter.state(URR), limiter.state(Category.USER_LIST)
     assert (urr.budget_per_second, urr.bulk_share) == (33.0, 0.6)
-    assert urr.floor_per_second == pytest.approx(6.6)
+    assert urr.floor_per_second == pytest.approx(2.5)  # absolute, not a fraction of 33
     assert (user_list.budget_per_second, user_list.bulk_share) == (7.0, 1.0)
     assert limiter.config.decrease_factor == 0.7
     assert limiter.config.recovery_seconds == 12.0
@@ -96,17 +96,20 @@ def test_config_from_settings() -> None:
 def test_redis_keys_are_namespaced_tagged_and_expire(real_redis: redis.Redis, decode: bool) -> None:
     client = redis.Redis.from_url(REDIS_URL, decode_responses=decode)
     limiter = RedisRateLimiter(client, make_config(10.0))
-    limiter.acquire(URR, priority=Priority.BULK, timeout_seconds=1.0)
+    limiter.acquire(URR, priority=Priority.BULK, timeout_seconds=1.0, campaign=CampaignShare("c1"))
     limiter.try_acquire(URR, priority=Priority.BULK)
     limiter.try_acquire(URR, priority=Priority.INTERACTIVE)  # refused: leaves a marker
     limiter.set_budget(URR, 12.0)
     limiter.report_throttle(URR)
     prefix = "courier:rl:{UserResourceRead}:"
     keys = {k.decode() if isinstance(k, bytes) else k for k in real_redis.keys("courier:rl:*")}
-    assert keys == {prefix + name for name in ("budget", "adapt", "tat", "bulk_tat", "waiting")}
-    assert set(limiter.keys(URR)) == keys
-    for name in ("tat", "bulk_tat", "waiting"):
+    fixed = ("budget", "adapt", "tat", "bulk_tat", "waiting", "campaigns", "campaign_weights")
+    assert keys == {prefix + name for name in fixed} | {prefix + "campaign:c1:tat"}
+    assert set(limiter.keys(URR)) == {prefix + name for name in fixed}
+    for name in ("tat", "bulk_tat", "waiting", "campaign:c1:tat"):
         assert 0 < real_redis.pttl(prefix + name) <= 2_000
+    for name in ("campaigns", "campaign_weights"):  # 3 s after the last request, plus 1
+        assert 0 < real_redis.pttl(prefix + name) <= 4_000
     limiter.reset(URR)
     assert real_redis.keys("courier:rl:*") == []
     client.close()

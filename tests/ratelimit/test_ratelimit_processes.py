@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
-from pathlib import Path
 
-import pytest
 import redis
 
-from .conftest import REDIS_URL
-from .helpers import max_in_window, steady_rate
+from tests.support.backends import REDIS_URL
+from tests.support.hammer import hammer
+from tests.support.timing import max_in_window, steady_rate
 
 BUDGET = 20.0
 PROCESSES = 4
@@ -18,11 +16,7 @@ THREADS = 4
 SECONDS = 3.0
 
 
-def test_processes_never_exceed_budget_plus_one_in_any_second(
-    real_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
-    hammer = importlib.import_module("rl_hammer").hammer
+def test_processes_never_exceed_budget_plus_one_in_any_second(real_redis: redis.Redis) -> None:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     out = context.Queue()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import cast
 
 import redis
 
+from tests.support.backends import make_config
 from worker.ratelimit import REGIONS_KEY, Category, Priority, RegionalLimiters
-
-from .conftest import make_config
 
 URR = Category.USER_RESOURCE_READ
 
@@ -46,7 +46,8 @@ def test_two_regions_each_get_the_whole_budget(real_redis: redis.Redis) -> None:
         assert len(times) == 16
         assert _grants_per_window(times) <= 6, region  # budget + 1 in any second
     assert limiters.seen() == ["eu-west-1", "us-east-1"]
-    assert {m.decode() for m in real_redis.smembers(REGIONS_KEY)} == set(stamps)
+    members = cast("set[bytes]", real_redis.smembers(REGIONS_KEY))
+    assert {m.decode() for m in members} == set(stamps)
     real_redis.delete(REGIONS_KEY)  # lost (a Redis without persistence): the next permit
     limiters.for_region("eu-west-1").try_acquire(URR, priority=Priority.BULK)  # records it
     assert limiters.seen() == ["eu-west-1"]

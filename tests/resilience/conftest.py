@@ -10,27 +10,27 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from tests.resilience.harness import (
-    FIGURES,
+from tests.support.campaigns import (
+    CAMPAIGN_EMULATOR_FLAGS,
+    CAMPAIGN_RATE,
+    CAMPAIGN_USERS,
+    CampaignRun,
     CampaignWatch,
-    EmulatorProcess,
-    WorkerProcess,
-    start_campaign,
-    wait_until,
+    user_file,
 )
+from tests.support.failover import EMULATOR_USERS
+from tests.support.figures import FIGURES
+from tests.support.processes import EmulatorProcess, WorkerProcess, start_campaign
+from tests.support.synthetic import CLIENT_ID, SEAL_KEY, usernames
+from worker.contrib.emulator import EmulatorConfig, EmulatorHandle, running_emulator
 from worker.contrib.redisserver import PrivateRedis
-
-SEAL_KEY = "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE="
-CLIENT_ID = "synthetic0client0000000001"
-"""The synthetic pool's public client (``courier emulator --users N``)."""
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -151,47 +151,6 @@ def start_worker(
             print(worker.log()[-4000:])
 
 
-def usernames(first: int, count: int) -> list[str]:
-    """Synthetic usernames ``user{n:07d}`` for n in ``first`` .. ``first + count - 1``."""
-    return [f"user{n:07d}" for n in range(first, first + count)]
-
-
-def user_file(tmp_path: Path, names: Sequence[str]) -> Path:
-    """A plain-text campaign input, one username a line."""
-    path = tmp_path / "users.txt"
-    path.write_text("\n".join(names) + "\n", encoding="utf-8")
-    return path
-
-
-CAMPAIGN_USERS = 3000
-CAMPAIGN_RATE = 60.0
-CAMPAIGN_EMULATOR_FLAGS = (
-    "--users", "5000", "--rate-user-resource-read", "100", "--per-user-hourly-cap", "0",
-    "--latency-ms", "30", "--jitter-ms", "40",
-)  # fmt: skip
-"""The campaign scenarios' Cognito: 30-70 ms answers, a quota above the 60/s budget."""
-
-
-@dataclass
-class CampaignRun:
-    """A 3,000-user campaign at 60 calls/s running on two ``courier worker`` processes."""
-
-    emulator: EmulatorProcess
-    env: dict[str, str]
-    workers: tuple[WorkerProcess, WorkerProcess]
-    campaign_id: str
-    names: list[str]
-    watch: CampaignWatch
-
-    def wait_served(self, users: int) -> None:
-        """Wait until ``users`` rows succeeded."""
-        wait_until(
-            lambda: self.watch.latest()["counts"]["succeeded"] >= users,
-            timeout_seconds=120,
-            what=f"{users} users served",
-        )
-
-
 @pytest.fixture
 def campaign_on_two_workers(
     start_emulator: Callable[..., EmulatorProcess],
@@ -222,3 +181,22 @@ def campaign_on_two_workers(
     yield start
     for watch in runs:
         watch.__exit__()
+
+
+@pytest.fixture
+def synthetic_emulator() -> Iterator[EmulatorHandle]:
+    """An in-process emulator with a synthetic pool (user0000001 ...) and no quota."""
+    config = EmulatorConfig(synthetic_users=200, user_resource_read_per_second=None)
+    with running_emulator(config) as handle:
+        yield handle
+
+
+@pytest.fixture
+def campaign_emulator() -> Iterator[EmulatorHandle]:
+    """An in-process emulator serving the failover scenarios' campaign (synthetic users
+    ``user0000001`` .. ``EMULATOR_USERS``), no quota and no per-user hourly cap."""
+    config = EmulatorConfig(
+        synthetic_users=EMULATOR_USERS, user_resource_read_per_second=None, per_user_hourly_cap=0
+    )
+    with running_emulator(config) as handle:
+        yield handle

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.resilience.brokerprocs import worker_env
-from tests.resilience.harness import courier, record
+from tests.support.brokerprocs import worker_env
+from tests.support.figures import record
+from tests.support.processes import courier
 from worker.contrib.redisserver import PrivateRedis, free_port
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]

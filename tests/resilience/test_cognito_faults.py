@@ -3,6 +3,11 @@ permanent answers are never retried.
 
 10% InternalErrorException, 5% bare HTML 5xx, 2% dropped connections and 2% of answers
 delayed 3 s, under interactive jobs and a campaign on two workers.
+
+A dropped connection is an ambiguous call (the request left, no answer came: it may have
+delivered), so at most COURIER_AMBIGUOUS_RETRIES (1) more call follows it: a job whose
+drop is followed by another fault ends ``failed`` ``CourierDeliveryUnconfirmed`` - the
+intended outcome, counted here, never a second code.
 """
 
 from __future__ import annotations
@@ -15,15 +20,12 @@ from typing import Any
 import pytest
 import redis
 
-from tests.resilience.conftest import CLIENT_ID, user_file, usernames
-from tests.resilience.harness import (
-    EmulatorProcess,
-    WorkerProcess,
-    record,
-    start_campaign,
-    submit_resends,
-    wait_until,
-)
+from tests.support.campaigns import user_file
+from tests.support.figures import record
+from tests.support.polling import wait_until
+from tests.support.processes import EmulatorProcess, WorkerProcess, start_campaign, submit_resends
+from tests.support.runtime import is_terminal
+from tests.support.synthetic import CLIENT_ID, usernames
 from worker.campaign.store import CampaignStore
 from worker.status import StatusStore
 
@@ -67,7 +69,7 @@ def test_transient_faults_succeed_and_permanent_ones_are_not_retried(
     campaign = CampaignStore(aof_client, campaign_id)
 
     def all_done() -> bool:
-        jobs_done = all(statuses.is_terminal(job_id) for job_id in job_ids)
+        jobs_done = all(is_terminal(statuses, job_id) for job_id in job_ids)
         return jobs_done and campaign.status()["state"] == "done"
 
     wait_until(all_done, timeout_seconds=180, what="every job and the campaign to finish")
@@ -85,29 +87,51 @@ def test_transient_faults_succeed_and_permanent_ones_are_not_retried(
     record(SCENARIO, "faults injected (errors, 5xx, drops)", injected)
     record(SCENARIO, "jobs run", len(job_ids) + CAMPAIGN_USERS)
     record(SCENARIO, "interactive retries", sum(doc["attempts"] - 1 for doc in documents))
+    unconfirmed = [d for d in documents if _unconfirmed(d)]
+    not_found = [d for d in documents if (d["error"] or {}).get("code") == "UserNotFoundException"]
+    ended_after_drop = len(unconfirmed) + counts["failed"]
+    drops = errors.get("drop", 0)
+    record(
+        SCENARIO, "jobs and rows unconfirmed after a drop", ended_after_drop, target=f"<= {drops}"
+    )
     for name, value, wanted in (
-        ("interactive jobs succeeded", states["succeeded"], JOBS),
-        ("campaign rows succeeded", counts["succeeded"], CAMPAIGN_USERS),
-        ("permanent answers retried", permanent_calls - UNKNOWN, 0),
+        ("interactive jobs succeeded", states["succeeded"], JOBS - len(unconfirmed)),
+        ("campaign rows succeeded", counts["succeeded"], CAMPAIGN_USERS - counts["failed"]),
+        ("permanent answers retried", permanent_calls - len(not_found), 0),
     ):
         record(SCENARIO, name, value, target=f"= {wanted}", met=value == wanted)
 
     assert injected >= 0.1 * (len(job_ids) + CAMPAIGN_USERS)  # the faults really happened
+    assert ended_after_drop <= drops
     for name in known:
-        assert by_name[name]["state"] == "succeeded", by_name[name]
+        doc = by_name[name]
+        assert doc["state"] == "succeeded" or _unconfirmed(doc), doc
     for name in unknown:
         doc = by_name[name]
         assert doc["state"] == "failed", doc
-        assert doc["error"]["code"] == "UserNotFoundException", doc
+        assert doc["error"]["code"] == "UserNotFoundException" or _unconfirmed(doc), doc
     # each unknown user answered UserNotFound exactly once: a permanent code is not retried
-    assert permanent_calls == UNKNOWN, errors
-    assert counts["succeeded"] == CAMPAIGN_USERS, counts
-    # every known user got a code; nobody got more than one (no call repeated after success)
-    assert all(sent[name] == 1 for name in known), [n for n in known if sent[n] != 1]
+    assert permanent_calls == len(not_found), errors
+    assert len(not_found) + sum(1 for n in unknown if _unconfirmed(by_name[n])) == UNKNOWN
+    assert counts["succeeded"] + counts["failed"] == CAMPAIGN_USERS, counts
+    # every known user that succeeded got one code; nobody got more than one
+    assert all(sent[name] == 1 for name in known if by_name[name]["state"] == "succeeded")
+    assert max(sent[name] for name in known) == 1
     campaign_sent = [sent[name] for name in usernames(1001, CAMPAIGN_USERS)]
-    assert min(campaign_sent) == 1
+    assert campaign_sent.count(1) >= counts["succeeded"]
     assert max(campaign_sent) == 1
     assert _jobs_with_retries(documents) > 0  # transient faults were met and retried
+
+
+def _unconfirmed(doc: dict[str, Any]) -> bool:
+    """Ended after a call whose answer never came (a drop) and one more that failed."""
+    error = doc["error"] or {}
+    return (
+        doc["state"] == "failed"
+        and error.get("code") == "CourierDeliveryUnconfirmed"
+        and doc["ambiguous"] >= 1
+        and doc["attempts"] <= 6
+    )
 
 
 def _jobs_with_retries(documents: list[dict[str, Any]]) -> int:

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.resilience.brokerprocs import Worker, wait_until, worker_env, workers
-from tests.resilience.harness import courier
+from tests.support.brokerprocs import worker_env, workers
+from tests.support.polling import wait_until
+from tests.support.processes import WorkerProcess, courier
 from worker.contrib.redisserver import PrivateRedis, free_port
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
@@ -32,9 +33,10 @@ def evicting_redis() -> Iterator[PrivateRedis]:
 
 
 def test_a_worker_refuses_an_evicting_redis(evicting_redis: PrivateRedis, tmp_path: Path) -> None:
-    worker = Worker("evict", worker_env(evicting_redis.url, None), tmp_path / "evict.log")
+    env = worker_env(evicting_redis.url, None)
+    worker = WorkerProcess("evict", env, tmp_path, ["-c", "4"]).start(wait_ready_seconds=None)
     try:
-        status = worker.process.wait(timeout=60)
+        status = worker.wait_exit(timeout_seconds=60)
     finally:
         worker.stop()
     log = worker.log()
@@ -50,7 +52,7 @@ def test_a_worker_told_to_accept_eviction_serves_and_warns(
     env = worker_env(evicting_redis.url, None, COURIER_REDIS_ALLOW_EVICTION="true")
     with workers(1, env, tmp_path) as (worker,):
         wait_until(lambda: "may evict keys" in worker.log(), timeout_seconds=20, what="warning")
-        assert worker.alive()
+        assert worker.alive
 
 
 def test_the_http_front_refuses_an_evicting_redis(evicting_redis: PrivateRedis) -> None:

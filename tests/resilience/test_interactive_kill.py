@@ -11,18 +11,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 import pytest
 import redis
 
-from tests.resilience.conftest import CLIENT_ID, usernames
-from tests.resilience.harness import (
-    EmulatorProcess,
-    WorkerProcess,
-    record,
-    submit_resends,
-    wait_until,
-)
+from tests.support.figures import record
+from tests.support.polling import wait_until
+from tests.support.processes import EmulatorProcess, WorkerProcess, submit_resends
+from tests.support.runtime import is_terminal
+from tests.support.synthetic import CLIENT_ID, usernames
 from worker.status import StatusStore, job_key
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(240)]
@@ -55,7 +53,10 @@ def test_jobs_of_a_killed_worker_are_sent_again_within_a_minute(
         )
 
     wait_until(all_running_and_called, timeout_seconds=30, what="every job's call on its way")
-    holders = {job_id: aof_client.hget(job_key(job_id), "holder") for job_id in job_ids}
+    holders = {
+        job_id: cast("bytes | None", aof_client.hget(job_key(job_id), "holder"))
+        for job_id in job_ids
+    }
     first_holder = holders[job_ids[0]]
     assert first_holder is not None
     pid = int(first_holder.decode().split(":")[1])
@@ -65,7 +66,7 @@ def test_jobs_of_a_killed_worker_are_sent_again_within_a_minute(
     killed_at = victim.kill()
 
     def all_terminal() -> bool:
-        return all(statuses.is_terminal(job_id) for job_id in job_ids)
+        return all(is_terminal(statuses, job_id) for job_id in job_ids)
 
     wait_until(all_terminal, timeout_seconds=90, what="every job terminal after the kill")
     terminal_after = (

@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.resilience.conftest import CAMPAIGN_RATE, CAMPAIGN_USERS, CampaignRun
-from tests.resilience.harness import longest_gap, record
+from tests.support.campaigns import CAMPAIGN_RATE, CAMPAIGN_USERS, CampaignRun
+from tests.support.figures import longest_gap, record
 from worker.contrib.redisserver import PrivateRedis
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(400)]

@@ -23,14 +23,9 @@ from typing import Any
 import pytest
 import redis
 
-from tests.resilience.brokerprocs import (  # the fixture too
-    produce,
-    synthetic_emulator,  # noqa: F401
-    wait_until,
-    worker_env,
-    workers,
-)
-from tests.resilience.harness import record
+from tests.support.brokerprocs import produce, worker_env, workers
+from tests.support.figures import record
+from tests.support.polling import wait_until
 from worker.broker.deadletter import COUNTS_KEY, KEY, DeadLetters
 from worker.contrib.emulator import EmulatorHandle
 from worker.contrib.redisserver import PrivateRedis
@@ -81,6 +76,20 @@ POISON: list[tuple[str, str, bytes]] = [
         "unknown_task",
         envelope(b"[[], {}, {}]", queue="interactive", headers=_task_headers("evil.steal")),
     ),
+    (  # a Celery built-in: never run from the queue (worker/broker/admission.py)
+        "bulk",
+        "unknown_task",
+        envelope(b"[[], {}, {}]", queue="bulk", headers=_task_headers("celery.backend_cleanup")),
+    ),
+    (  # a project task with an argument its signature refuses
+        "interactive",
+        "invalid_task",
+        envelope(
+            b'[[], {"nope": 1}, {}]',
+            queue="interactive",
+            headers=_task_headers("courier.resend_confirmation_code"),
+        ),
+    ),
     (
         "interactive",
         "invalid_task",
@@ -103,7 +112,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 def test_garbage_on_both_queues_is_dead_lettered_and_workers_keep_serving(
     private_redis: PrivateRedis,
-    synthetic_emulator: EmulatorHandle,  # noqa: F811 - the fixture
+    synthetic_emulator: EmulatorHandle,
     tmp_path: Path,
 ) -> None:
     env = worker_env(private_redis.url, synthetic_emulator.endpoint_url)
@@ -123,7 +132,7 @@ def test_garbage_on_both_queues_is_dead_lettered_and_workers_keep_serving(
             timeout_seconds=20,
             what="a real job after the poison",
         )
-        alive = [w.alive() for w in pair]
+        alive = [w.alive for w in pair]
         logs = [w.log() for w in pair]
     record("garbage on both queues", "poison items pushed", len(POISON))
     record("garbage on both queues", "worker exits", alive.count(False), target="0", met=all(alive))

@@ -24,16 +24,15 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.resilience.brokerprocs import (
+from tests.support.brokerprocs import (
     collect,
     produce,
     start_producer,
-    synthetic_emulator,  # noqa: F401 - the fixture
-    wait_until,
     worker_env,
     workers,
 )
-from tests.resilience.harness import record
+from tests.support.figures import record
+from tests.support.polling import wait_until
 from worker.contrib.emulator import EmulatorHandle
 from worker.contrib.redisserver import PrivateRedis
 from worker.status import StatusStore
@@ -50,7 +49,7 @@ def _users(first: int, count: int) -> list[str]:
 
 def test_workers_survive_a_redis_restart_holding_unacked_and_countdown_messages(
     aof_redis: PrivateRedis,
-    synthetic_emulator: EmulatorHandle,  # noqa: F811 - the fixture
+    synthetic_emulator: EmulatorHandle,
     tmp_path: Path,
 ) -> None:
     env = worker_env(aof_redis.url, synthetic_emulator.endpoint_url)
@@ -95,7 +94,7 @@ def test_workers_survive_a_redis_restart_holding_unacked_and_countdown_messages(
             timeout_seconds=10,
             what="every message acknowledged",
         )
-        exits = [w.process.returncode for w in pair if not w.alive()]
+        exits = [w.returncode for w in pair if not w.alive]
         logs = [w.log() for w in pair]
     scenario = "Redis restart (AOF, 3 s down) under 2 workers holding unacked + countdown"
     record(scenario, "messages unacknowledged at the stop", unacked)

@@ -13,12 +13,14 @@ import csv
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
 
-from tests.resilience.conftest import CAMPAIGN_RATE, CAMPAIGN_USERS, CampaignRun
-from tests.resilience.harness import courier, longest_gap, record, tasks_received
+from tests.support.campaigns import CAMPAIGN_RATE, CAMPAIGN_USERS, CampaignRun
+from tests.support.figures import longest_gap, record
+from tests.support.processes import courier, tasks_received
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
 
@@ -36,10 +38,10 @@ def test_sigkill_mid_campaign_hands_the_dead_workers_rows_on_within_seconds(
         run.emulator, run.env, run.campaign_id, run.names, run.watch
     )  # fmt: skip
     run.wait_served(600)
-    owners_at_kill = {
-        k.decode(): v.decode()
-        for k, v in aof_client.hgetall(f"courier:campaign:{campaign_id}:owners").items()
-    }
+    owners = cast(
+        "dict[bytes, bytes]", aof_client.hgetall(f"courier:campaign:{campaign_id}:owners")
+    )
+    owners_at_kill = {k.decode(): v.decode() for k, v in owners.items()}
     killed_at = victim.kill()
     final = watch.wait_done(timeout_seconds=180)
     started_at = watch.samples[0].at

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.resilience.conftest import CAMPAIGN_USERS, CampaignRun
-from tests.resilience.harness import longest_gap, record
+from tests.support.campaigns import CAMPAIGN_USERS, CampaignRun
+from tests.support.figures import longest_gap, record
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
 

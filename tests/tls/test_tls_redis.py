@@ -23,14 +23,13 @@ from typing import Any
 import pytest
 import redis
 
-from tests.observe.conftest import serving
-from tests.resilience.harness import EmulatorProcess, WorkerProcess, courier, wait_until
-from tests.tls.certs import make_tls_files
+from tests.support.certs import make_tls_files
+from tests.support.polling import wait_until
+from tests.support.processes import EmulatorProcess, WorkerProcess, courier, serving
+from tests.support.synthetic import CLIENT_ID, SEAL_KEY
 from worker.broker.tls import redis_tls_options
 from worker.contrib.redisserver import PrivateRedis, TlsFiles, free_port
 
-SEAL_KEY = "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE="
-CLIENT_ID = "synthetic0client0000000001"  # the synthetic pool of `courier emulator --users N`
 PASSWORD = "tls-Secret-p4ss"
 
 

@@ -10,7 +10,7 @@ against COURIER_API_TOKENS in constant time)::
     POST /campaigns       a campaign as a JSON object            202 (200 for a dry run)
     GET  /campaigns/{id}                                                          200 campaign
     GET  /metrics         Prometheus text exposition
-    GET  /healthz         pings Redis
+    GET  /healthz         pings Redis and writes one key (a replica or a full Redis is not ready)
 
 A 202 carries the status document (DESIGN.md) and a ``Location`` to poll. Every failure is
 an AWS-style body ``{"__type": ..., "message": ...}`` (the table is in docs/api.md). Input

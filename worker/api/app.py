@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import importlib.metadata
 import logging
 import time
@@ -10,8 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -23,9 +21,19 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from worker.api.auth import (
+    bearer_check,
+    require,
+    require_client,
+    require_pool,
+    require_token_client,
+    visible,
+)
 from worker.api.decode import parse_query, read_json_object
+from worker.api.docs import install_docs
 from worker.api.errors import ApiError, error_response, install_error_handlers, invalid
 from worker.api.openapi import openapi_document
+from worker.api.openapi_ui import add_ui_operations
 from worker.api.params import (
     ID_PATTERN,
     action_label,
@@ -35,7 +43,10 @@ from worker.api.params import (
     idempotency_key,
     submit,
 )
-from worker.errors import ConfigurationError
+from worker.api.ui import install_ui
+from worker.broker.clients import outage_cause, probe_write
+from worker.broker.patience import REDIS_OUTAGE
+from worker.errors import CampaignLostError, ConfigurationError
 from worker.observe.cluster_metrics import CourierCollector
 from worker.observe.redact import short_path
 from worker.runtime import get_runtime
@@ -47,34 +58,6 @@ __all__ = ["create_app"]
 log = logging.getLogger("worker.api")  # one logger for the whole front
 
 
-def bearer_check(settings: Settings) -> Callable[[Request], None]:
-    tokens = [t.get_secret_value().encode("utf-8") for t in settings.api_tokens]
-    challenge = {"WWW-Authenticate": 'Bearer realm="courier"'}
-
-    def check(request: Request) -> None:
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        given = credentials.strip().encode("utf-8")
-        if scheme.lower() != "bearer" or not given:
-            raise ApiError(
-                401,
-                "MissingAuthenticationToken",
-                "send the header Authorization: Bearer <token>",
-                headers=challenge,
-            )
-        matched = False
-        for token in tokens:  # all compared: the time says nothing about which matched
-            matched |= hmac.compare_digest(given, token)
-        if not matched:
-            raise ApiError(
-                401,
-                "UnrecognizedClientException",
-                "the bearer token is not one this front accepts",
-                headers=challenge,
-            )
-
-    return check
-
-
 def create_app(settings: Settings, *, token_operations: bool = True) -> FastAPI:
     """The HTTP front for ``settings``; jobs go through this process's runtime.
 
@@ -83,14 +66,11 @@ def create_app(settings: Settings, *, token_operations: bool = True) -> FastAPI:
     and ``/healthz`` lists the key as missing.
 
     Raises:
-        ConfigurationError: COURIER_API_TOKENS is empty (``courier api --dev`` makes one);
+        ConfigurationError: COURIER_API_TOKENS and COURIER_API_TOKENS_FILE name no token
+            (``courier api --dev`` makes one), or two principals share a token;
             COURIER_SEAL_KEY is malformed, or unset while ``token_operations`` is true.
     """
-    if not settings.api_tokens:
-        raise ConfigurationError(
-            "COURIER_API_TOKENS is empty: the HTTP front needs at least one bearer token "
-            "(or run `courier api --dev` for a local run with a generated token)"
-        )
+    check_bearer = bearer_check(settings)  # refuses a front without a token at once
     if settings.seal_key is not None or token_operations:
         try:
             Sealer.from_settings(settings)  # unset or malformed: refuse now, not per request
@@ -101,8 +81,16 @@ def create_app(settings: Settings, *, token_operations: bool = True) -> FastAPI:
                 else " (or serve no token operations: --without-token-operations)"
             )
             raise ConfigurationError(f"{exc}{hint}") from None
-    app = FastAPI(title="cognito-courier", docs_url=None, redoc_url=None, openapi_url=None)
-    authorized = [Depends(bearer_check(settings))]
+    app = FastAPI(
+        title="cognito-courier",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # No redirects at all: Starlette's slash redirect answered 307 with a Location built
+        # from the request's Host header (an open redirect), before the token check.
+        redirect_slashes=False,
+    )
+    authorized = [Depends(check_bearer)]
     body_timeout = settings.api_body_timeout_seconds
     install_error_handlers(app)
     registry = install_request_log(app)
@@ -135,9 +123,12 @@ def create_app(settings: Settings, *, token_operations: bool = True) -> FastAPI:
             params.pop("Action", None)
         request.state.action = action_label(action_name)
         action = check_parameters(action_name, params)
+        principal = require(request, action.scope)
+        require_client(principal, params.get("ClientId"))
         check_token_operations(action, params)
+        await require_token_client(principal, get_runtime().tokens, params.get("AccessToken"))
         key = idempotency_key(request.headers)
-        return await submit(action, params, key=key, plus_in=query.plus_in)
+        return await submit(action, params, key=key, plus_in=query.plus_in, principal=principal)
 
     @app.get("/jobs/{job_id}", dependencies=authorized)
     async def get_job(request: Request, job_id: str) -> JSONResponse:
@@ -146,15 +137,19 @@ def create_app(settings: Settings, *, token_operations: bool = True) -> FastAPI:
         request.state.action = "GetJob"
         if not ID_PATTERN.fullmatch(job_id):
             raise invalid("JobId", "not a job id")
-        return JSONResponse(await run_in_threadpool(job_status, job_id))
+        document = await run_in_threadpool(job_status, job_id)
+        visible(request, document.get("principal"), what="job", ident=job_id)
+        return JSONResponse(document)
 
     install_campaigns(app, authorized, body_timeout_seconds=body_timeout)
+    install_ui(app, settings, check_bearer, body_timeout_seconds=body_timeout)
     install_operations(app, registry, token_operations=token_operations)
     return app
 
 
 def install_campaigns(app: FastAPI, authorized: list[Any], *, body_timeout_seconds: float) -> None:
-    """POST /campaigns and GET /campaigns/{id}."""
+    """POST /campaigns and GET /campaigns/{id} (a lost campaign: 200, ``state`` ``lost``,
+    its ``lost_reason``; shown only to a principal that may read it, as any campaign)."""
 
     @app.post("/campaigns", dependencies=authorized)
     async def start_campaign(request: Request) -> JSONResponse:
@@ -163,8 +158,14 @@ def install_campaigns(app: FastAPI, authorized: list[Any], *, body_timeout_secon
         request.state.action = "StartCampaign"
         if request.scope["query_string"]:
             raise invalid("(query string)", "POST /campaigns takes its fields in the JSON body")
+        principal = require(request, "campaigns")
         body = await read_json_object(request, timeout_seconds=body_timeout_seconds)
         arguments = campaign_arguments(body)
+        require_client(principal, arguments["client_id"])
+        require_pool(
+            principal, get_runtime().clients, arguments["client_id"], arguments.get("user_pool_id")
+        )
+        arguments["principal"] = principal.name
         document = await run_in_threadpool(lambda: start_campaign(**arguments))
         if document.get("id") is None:  # a dry run: nothing stored, nothing to follow
             return JSONResponse(document)
@@ -178,26 +179,41 @@ def install_campaigns(app: FastAPI, authorized: list[Any], *, body_timeout_secon
         request.state.action = "GetCampaign"
         if not ID_PATTERN.fullmatch(campaign_id):
             raise invalid("CampaignId", "not a campaign id")
-        return JSONResponse(await run_in_threadpool(campaign_status, campaign_id))
+        try:
+            document = await run_in_threadpool(campaign_status, campaign_id)
+        except CampaignLostError as lost:  # Redis lost its keys: say so (200), never 500
+            document = lost.document
+        visible(request, document.get("principal"), what="campaign", ident=campaign_id)
+        return JSONResponse(document)
 
 
 def install_operations(
     app: FastAPI, registry: CollectorRegistry, *, token_operations: bool
 ) -> None:
     """The public routes: /healthz, /metrics, /openapi.json, /docs and /redoc."""
-    contract = openapi_document(version=_version())
+    contract = add_ui_operations(openapi_document(version=_version()))
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
         request.state.action = "Healthz"
         missing = [] if token_operations else ["COURIER_SEAL_KEY"]
+        client = get_runtime().redis
         try:
-            await run_in_threadpool(get_runtime().redis.ping)
+            await run_in_threadpool(client.ping)
+            # PING answers on a replica and on a full Redis: only a write says "ok".
+            await run_in_threadpool(probe_write, client)
         except RedisError as exc:
-            log.warning("healthz: Redis does not answer: %s", type(exc).__name__)
-            document: dict[str, object] = {"status": "unavailable", "redis": "unreachable"}
+            cause = outage_cause(exc)
+            redis_state = "unreachable" if cause is None else "not accepting writes"
+            if REDIS_OUTAGE.begin():  # one line per process per episode, not per probe
+                log.warning("healthz: Redis is %s: %s", redis_state, type(exc).__name__)
+            document: dict[str, object] = {"status": "unavailable", "redis": redis_state}
+            if cause is not None:
+                document["reason"] = str(exc)
             status = 503
         else:
+            if REDIS_OUTAGE.end():
+                log.warning("healthz: Redis answers again and accepts writes again")
             document, status = {"status": "ok", "redis": "ok"}, 200
         document |= {"token_operations": token_operations, "missing": missing}
         return JSONResponse(document, status_code=status)
@@ -212,15 +228,7 @@ def install_operations(
         request.state.action = "OpenApi"
         return JSONResponse(contract)
 
-    @app.get("/docs")
-    async def swagger_ui(request: Request) -> HTMLResponse:
-        request.state.action = "Docs"
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="cognito-courier")
-
-    @app.get("/redoc")
-    async def redoc(request: Request) -> HTMLResponse:
-        request.state.action = "Docs"
-        return get_redoc_html(openapi_url="/openapi.json", title="cognito-courier")
+    install_docs(app, title="cognito-courier")
 
 
 def _version() -> str:
@@ -270,14 +278,21 @@ def install_request_log(app: FastAPI) -> CollectorRegistry:
     return registry
 
 
+_PROBE_ACTIONS = frozenset({"Metrics", "Healthz"})
+
+
 def access_log(request: Request, response: Response, action: str, seconds: float) -> None:
     """One line per request: method, path (cut short: it may hold a pasted token), status,
-    time, action and the job it made or read (``job_id``, also a JSON key)."""
+    time, action and the job it made or read (``job_id``, also a JSON key). Answered
+    ``/metrics`` scrapes and ``/healthz`` probes are DEBUG lines, the rest INFO."""
     location = response.headers.get("location", "")
     job_id = request.path_params.get("job_id") or location.removeprefix("/jobs/")
     if not ID_PATTERN.fullmatch(job_id):
         job_id = None  # not a job id: maybe a pasted token, never logged
-    log.info(
+    # Prometheus scrapes and liveness probes every few seconds: DEBUG, unless refused.
+    quiet = action in _PROBE_ACTIONS and response.status_code < 400
+    log.log(
+        logging.DEBUG if quiet else logging.INFO,
         "%s %s %d %.1fms %s",
         request.method,
         # A refused request's path may hold a pasted token: keep only its start.

@@ -17,6 +17,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from worker.broker.clients import outage_cause
 from worker.errors import (
     BrokerUnavailable,
     CampaignError,
@@ -25,11 +26,24 @@ from worker.errors import (
     ConfigurationError,
     InvalidRequestError,
     JobNotFoundError,
+    NotAuthorizedError,
+    RedisFailoverError,
+    RedisFullError,
+    RedisOutageError,
+    TokenKeysUnavailableError,
 )
 
 __all__ = ["ApiError", "error_response", "install_error_handlers", "invalid", "shown"]
 
 log = logging.getLogger("worker.api")  # one logger for the whole front
+
+_UNAVAILABLE: Final[dict[type[RedisOutageError] | None, str]] = {
+    None: "Redis does not answer; try again shortly",
+    RedisFullError: "Redis is full (maxmemory): it refuses writes; try again once memory is freed",
+    RedisFailoverError: "Redis is failing over (no primary accepts writes yet); try again shortly",
+}
+"""The 503 message for each cause (worker.broker.clients.outage_cause)."""
+
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 
@@ -59,6 +73,8 @@ def shown(name: str) -> str:
 
 # which name fields but never carry an AccessToken (worker.validation's rule).
 _ERRORS: Final[dict[type[Exception], tuple[int, str]]] = {
+    NotAuthorizedError: (400, "NotAuthorizedException"),  # before its base class
+    TokenKeysUnavailableError: (503, "ServiceUnavailable"),
     InvalidRequestError: (400, "InvalidParameterException"),
     JobNotFoundError: (404, "JobNotFound"),
     CampaignNotFoundError: (404, "CampaignNotFound"),
@@ -100,7 +116,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.error("%s %s: Redis: %s", request.method, request.url.path, type(exc).__name__)
-        return error_response(503, "ServiceUnavailable", "Redis does not answer; try again shortly")
+        return error_response(503, "ServiceUnavailable", _UNAVAILABLE[outage_cause(exc)])
 
     async def invalid_shape(_: Request, __: Exception) -> JSONResponse:
         return error_response(

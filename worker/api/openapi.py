@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from worker.api.decode import MAX_BODY_BYTES, MAX_DEPTH
+from worker.ratelimit.shares import MAX_CAMPAIGN_WEIGHT, MIN_CAMPAIGN_WEIGHT
 from worker.validation import ACCESS_TOKEN_MAX_LENGTH
 
 __all__ = ["openapi_document"]
@@ -101,7 +102,10 @@ _ERRORS: Final = {
         **_error("No bearer token (MissingAuthenticationToken) or an unknown one."),
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
     },
-    "503": _error("Redis does not answer (ServiceUnavailable); try again shortly."),
+    "503": _error(
+        "Redis does not answer, is failing over or is full (ServiceUnavailable; the message "
+        "names which); try again shortly."
+    ),
 }
 _IDEMPOTENCY: Final = {
     "in": "header",
@@ -240,6 +244,11 @@ def _schemas() -> dict[str, Any]:
                     ]
                 },
                 "attempts": {"type": "integer", "minimum": 0},
+                "ambiguous": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Of the attempts, calls whose answer never came.",
+                },
                 "redeliveries": {"type": "integer", "minimum": 0},
                 "delivery": {
                     "type": ["object", "null"],
@@ -251,6 +260,11 @@ def _schemas() -> dict[str, Any]:
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
                 },
                 "campaign_id": {"type": ["string", "null"]},
+                "principal": {
+                    "type": ["string", "null"],
+                    "description": "The API principal (its name) that asked for the job; "
+                    "null for the Python API and the CLI.",
+                },
                 "created_at": stamp,
                 "updated_at": stamp,
             },
@@ -281,6 +295,14 @@ def _schemas() -> dict[str, Any]:
                 "Name": {"type": "string", "minLength": 1, "maxLength": 128},
                 "DryRun": {"type": "boolean"},
                 "OnUserCap": {"enum": ["defer", "skip"]},
+                "Weight": {
+                    "type": "number",
+                    "minimum": MIN_CAMPAIGN_WEIGHT,
+                    "maximum": MAX_CAMPAIGN_WEIGHT,
+                    "default": 1,
+                    "description": "Its part of the bulk share beside the other running "
+                    "campaigns, which split it in proportion to their weights.",
+                },
                 "ClientMetadata": _CLIENT_METADATA,
             },
             "additionalProperties": False,
@@ -297,11 +319,25 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "id": {"type": "string"},
                 "name": {"type": "string"},
-                "state": {"enum": ["ingesting", "running", "paused", "cancelled", "done"]},
+                "state": {"enum": ["ingesting", "running", "paused", "cancelled", "done", "lost"]},
+                "lost_reason": {
+                    "type": "string",
+                    "description": "With state lost only: which of its keys Redis lost.",
+                },
                 "total": {"type": "integer", "minimum": 0},
                 "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-                "created_at": stamp,
-                "updated_at": stamp,
+                "weight": {"type": "number"},
+                "share": {
+                    "type": "object",
+                    "description": "Its current part of the bulk share: fraction and calls/s, "
+                    "null while it takes no permits.",
+                    "properties": {
+                        "fraction": {"type": ["number", "null"]},
+                        "rate_per_second": {"type": ["number", "null"]},
+                    },
+                },
+                "created_at": {**stamp, "type": ["string", "null"]},
+                "updated_at": {**stamp, "type": ["string", "null"]},
             },
         },
         "CampaignStart": {
@@ -414,7 +450,9 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_id_parameter("campaign_id")],
                 "responses": {
                     "200": {
-                        "description": "The campaign status document.",
+                        "description": "The campaign status document (state lost, "
+                        "with lost_reason, when Redis lost its keys; created_at and "
+                        "updated_at are null only then, when no trace of them is left).",
                         "content": {_JSON: {"schema": _ref("Campaign")}},
                     },
                     "404": _error("No such campaign (CampaignNotFound)."),
@@ -434,7 +472,10 @@ def _paths() -> dict[str, Any]:
                         "content": {_JSON: {"schema": _ref("Health")}},
                     },
                     "503": {
-                        "description": "Not ready: Redis does not answer.",
+                        "description": (
+                            "Not ready: Redis does not answer or does not accept writes "
+                            "(a replica, a full Redis)."
+                        ),
                         "content": {_JSON: {"schema": _ref("Health")}},
                     },
                 },
@@ -487,7 +528,12 @@ def _health_schema() -> dict[str, Any]:
         "required": ["status", "redis", "token_operations", "missing"],
         "properties": {
             "status": {"enum": ["ok", "unavailable"]},
-            "redis": {"enum": ["ok", "unreachable"]},
+            "redis": {"enum": ["ok", "unreachable", "not accepting writes"]},
+            "reason": {
+                "type": "string",
+                "description": "Why Redis does not accept writes: a failover (READONLY, "
+                "UNBLOCKED, MASTERDOWN) or a full Redis (maxmemory).",
+            },
             "token_operations": {
                 "type": "boolean",
                 "description": "AccessTokens and SecretHashes are accepted (needs "

@@ -16,7 +16,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from worker.api.errors import ApiError, invalid
-from worker.errors import InvalidRequestError
+from worker.errors import InvalidRequestError, NotAuthorizedError, TokenKeysUnavailableError
+from worker.identity.principals import Principal
+from worker.ratelimit.shares import WEIGHT_RANGE, check_weight
 
 __all__ = [
     "ID_PATTERN",
@@ -39,7 +41,7 @@ _PLUS_HINT: Final = (
 # --- the two actions -------------------------------------------------------------------
 
 
-def _submit_resend(params: Mapping[str, Any], idempotency_key: str | None) -> str:
+def _submit_resend(params: Mapping[str, Any], key: str | None, principal: str) -> str:
     from tasks import submit_resend  # noqa: PLC0415 - importing tasks connects the Celery app
 
     return submit_resend(
@@ -47,18 +49,20 @@ def _submit_resend(params: Mapping[str, Any], idempotency_key: str | None) -> st
         params["Username"],
         secret_hash=params.get("SecretHash"),
         client_metadata=params.get("ClientMetadata"),
-        idempotency_key=idempotency_key,
+        idempotency_key=key,
+        principal=principal,
     )
 
 
-def _submit_verification(params: Mapping[str, Any], idempotency_key: str | None) -> str:
+def _submit_verification(params: Mapping[str, Any], key: str | None, principal: str) -> str:
     from tasks import submit_attribute_verification  # noqa: PLC0415
 
     return submit_attribute_verification(
         params["AccessToken"],
         params["AttributeName"],
         client_metadata=params.get("ClientMetadata"),
-        idempotency_key=idempotency_key,
+        idempotency_key=key,
+        principal=principal,
     )
 
 
@@ -66,18 +70,20 @@ def _submit_verification(params: Mapping[str, Any], idempotency_key: str | None)
 class _Action:
     required: tuple[str, ...]
     optional: tuple[str, ...]
-    submit: Callable[[Mapping[str, Any], str | None], str]
+    submit: Callable[[Mapping[str, Any], str | None, str], str]
+    scope: str  # the API principal's scope it needs (worker.identity.principals)
     needs_seal: bool = False  # carries an AccessToken: COURIER_SEAL_KEY is needed
 
 
 _ACTIONS: Final = {
     "ResendConfirmationCode": _Action(
-        ("ClientId", "Username"), ("SecretHash", "ClientMetadata"), _submit_resend
+        ("ClientId", "Username"), ("SecretHash", "ClientMetadata"), _submit_resend, "resend"
     ),
     "GetUserAttributeVerificationCode": _Action(
         ("AccessToken", "AttributeName"),
         ("ClientMetadata",),
         _submit_verification,
+        "verify-attribute",
         needs_seal=True,
     ),
 }
@@ -162,12 +168,14 @@ async def submit(
     action: _Action,
     params: Mapping[str, Any],
     *,
+    principal: Principal,
     key: str | None = None,
     plus_in: Collection[str] = (),
 ) -> JSONResponse:
     """Queue the job (or find the one ``key`` or an identical request already made); 202
     with its status document and ``Location``.
 
+    ``principal`` is the caller (recorded on the job; its idempotency keys are its own).
     ``key`` is the checked ``Idempotency-Key`` (:func:`idempotency_key`). ``plus_in`` names
     the query parameters whose raw value held a ``+``: when one of them is refused, the
     message says how to send a plus sign.
@@ -175,12 +183,18 @@ async def submit(
     Raises:
         ApiError: 400 InvalidParameterException naming the field a value breaks; 422
             IdempotentParameterMismatchException when ``key`` was used for another
-            request within the idempotency window.
+            request within the idempotency window; 400 NotAuthorizedException for an
+            AccessToken that fails verification; 503 ServiceUnavailable (Retry-After)
+            when its pool's keys cannot be fetched.
     """
     from tasks import job_status  # noqa: PLC0415
 
     try:
-        job_id = await run_in_threadpool(action.submit, params, key)
+        job_id = await run_in_threadpool(action.submit, params, key, principal.name)
+    except NotAuthorizedError as exc:
+        raise ApiError(400, exc.code, str(exc)) from None
+    except TokenKeysUnavailableError as exc:
+        raise ApiError(503, "ServiceUnavailable", str(exc), headers={"Retry-After": "5"}) from None
     except InvalidRequestError as exc:
         if key is not None and exc.field == "IdempotencyKey":  # the key itself was checked
             raise ApiError(
@@ -199,7 +213,7 @@ async def submit(
 
 _CAMPAIGN_FIELDS: Final = frozenset(
     {"ClientId", "Usernames", "UserPoolId", "Filter", "Name", "DryRun", "OnUserCap"}
-    | {"ClientMetadata"}
+    | {"ClientMetadata", "Weight"}
 )
 
 
@@ -249,6 +263,13 @@ def campaign_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
         raise invalid("DryRun", "must be true or false")
     if given.get("OnUserCap", "defer") not in ("defer", "skip"):
         raise invalid("OnUserCap", "must be defer or skip")
+    weight = given.get("Weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        raise invalid("Weight", f"must be a number {WEIGHT_RANGE}")
+    try:
+        weight = check_weight(weight)
+    except ValueError as exc:
+        raise invalid("Weight", str(exc)) from None
     return {
         "client_id": given["ClientId"],
         **_campaign_source(given),
@@ -256,4 +277,5 @@ def campaign_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
         "dry_run": given.get("DryRun", False),
         "on_user_cap": given.get("OnUserCap", "defer"),
         "client_metadata": given.get("ClientMetadata"),
+        "weight": weight,
     }

@@ -12,7 +12,13 @@ request path with a byte above 0x7F raises UnicodeDecodeError in its ``data_rece
   request's end, answering ``408 RequestTimeout`` (AWS-style JSON) first;
 - answers h11's protocol errors (a malformed request line or header, a head larger than
   ``h11_max_incomplete_event_size``) and a non-ASCII path with ``400 BadRequest`` in the
-  AWS-style JSON body.
+  AWS-style JSON body;
+- refuses a request carrying both ``Content-Length`` and ``Transfer-Encoding`` with
+  ``400 BadRequest`` and closes the connection (RFC 9112 section 6.1: such a message "ought
+  to be handled as an error" and the connection closed, since its framing is ambiguous
+  and the classic way to smuggle a request past a proxy). h11 0.16 accepts it (the
+  chunked framing wins), so the check is made on the parsed request head, before the
+  request reaches the app.
 
 The body has its own timeout (COURIER_API_BODY_TIMEOUT_SECONDS, read in
 :func:`worker.api.decode.read_json_object`).
@@ -56,9 +62,23 @@ class CourierH11Protocol(H11Protocol):
     header_timeout_seconds: float = 10.0  # set per server by server_config()
     _head_timer: asyncio.TimerHandle | None = None
 
+    _refusal: str | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm_head_timer()
+        parse = self.conn.next_event
+
+        def next_event() -> Any:  # uvicorn's handle_events answers the error with a 400
+            event = parse()
+            if isinstance(event, h11.Request):
+                names = {name.lower() for name, _ in event.headers}
+                if {b"content-length", b"transfer-encoding"} <= names:
+                    self._refusal = "Content-Length and Transfer-Encoding together are refused"
+                    raise h11.RemoteProtocolError(self._refusal)
+            return event
+
+        self.conn.next_event = next_event  # type: ignore[method-assign]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
@@ -79,7 +99,7 @@ class CourierH11Protocol(H11Protocol):
             self._arm_head_timer()  # the next request's head gets the same time
 
     def send_400_response(self, msg: str) -> None:
-        self._refuse(f"the request is not valid HTTP/1.1 ({msg.rstrip('.')})")
+        self._refuse(f"the request is not valid HTTP/1.1 ({(self._refusal or msg).rstrip('.')})")
 
     def _refuse(self, message: str) -> None:
         log.info("refused a malformed request: %s", message)

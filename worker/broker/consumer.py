@@ -11,7 +11,8 @@
   default grows to 30 s), forever (``broker_connection_max_retries=None`` in the app), so
   a worker resumes within seconds of Redis answering again, however long it was away.
 * **Poison.** A message that is not a task of this app (not a Celery message, an unknown
-  task name, a body Celery cannot decode or refuses) goes to the dead-letter key
+  task name or one of Celery's built-ins, arguments the task refuses, a body Celery cannot
+  decode or refuses: :mod:`worker.broker.admission`) goes to the dead-letter key
   (:mod:`worker.broker.deadletter`) with one log line and a counter, and is then rejected, as
   Celery would. Items that are not even kombu messages are caught one level down, in
   :mod:`worker.broker.transport`.
@@ -34,10 +35,12 @@ from celery.worker import state
 from celery.worker.consumer import consumer as _celery_consumer
 from celery.worker.request import Request
 
+from worker.broker.admission import admit_own_tasks
+from worker.broker.clients import accepts_writes
 from worker.broker.deadletter import DeadLetters
 from worker.broker.door import CONNECTION_ERRORS, check_eviction_policy
-from worker.errors import BrokerUnavailable, EvictingRedisError
-from worker.observe.redact import mask_url
+from worker.broker.transport import restore_held
+from worker.errors import BrokerUnavailable, ConfigurationError
 
 __all__ = ["RECONNECT_INTERVAL_MAX_SECONDS", "CourierConsumer", "OutageLogFilter"]
 
@@ -86,6 +89,7 @@ class CourierConsumer(_celery_consumer.Consumer):
 
     _policy_checked = False  # per process: the eviction check runs at the first connection
     connection_errors: tuple[type[BaseException], ...]  # set by Celery's consumer
+    strategies: dict[str, Any]  # set by Celery's consumer: task name -> message handler
     event_dispatcher: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -93,6 +97,7 @@ class CourierConsumer(_celery_consumer.Consumer):
         celery_consumer.logger.addFilter(_FILTER)  # a set: adding twice keeps one
         self._down_since: float | None = None
         self._forgotten_tags: list[str] = []
+        self._held_failing = False  # restore_held refused: logged once until it works
         # Countdown requests by delivery tag, held strongly: Celery's timer lets go of them.
         self._countdowns: dict[str, Request] = {}
 
@@ -148,16 +153,47 @@ class CourierConsumer(_celery_consumer.Consumer):
         """Connect (retrying); log the return after an outage; check eviction once."""
         conn = super().connect()
         if self._down_since is not None:
+            self._wait_until_writable()  # "back" only once Redis took a write
             log.warning(
                 "Redis at %s answers again after %.1f s; consuming resumed",
                 self._broker_url(),
                 time.monotonic() - self._down_since,
             )
             self._down_since = None
+        self._restore_held()
         self._restore_forgotten(conn)
         if not CourierConsumer._policy_checked:
             self._check_eviction()
         return conn
+
+    def _wait_until_writable(self) -> None:
+        """Wait (every RECONNECT_INTERVAL_MAX_SECONDS) until Redis accepts a write: after a
+        failover the endpoint may still lead to a replica, and a full Redis answers reads;
+        neither is "back". A warm or cold shutdown ends the wait."""
+        from worker.runtime import get_runtime  # noqa: PLC0415 - built after the fork
+
+        client = get_runtime().redis
+        while not accepts_writes(client):
+            if state.should_stop is not None or state.should_terminate is not None:
+                return
+            time.sleep(RECONNECT_INTERVAL_MAX_SECONDS)
+
+    def _restore_held(self) -> None:
+        """Put back the messages popped while Redis was full (worker.broker.transport)."""
+        from worker.runtime import get_runtime  # noqa: PLC0415
+
+        try:
+            count = restore_held(get_runtime().redis)
+        except CONNECTION_ERRORS as exc:
+            if not self._held_failing:  # one line per episode, not one per retry
+                log.warning(
+                    "could not put held messages back yet (%s); retried later", _reason(exc)
+                )
+            self._held_failing = True
+            return
+        self._held_failing = False
+        if count:
+            log.info("put %d message(s) popped while Redis was full back on their queues", count)
 
     def _restore_forgotten(self, conn: Any) -> None:
         tags, self._forgotten_tags = self._forgotten_tags, []
@@ -176,15 +212,23 @@ class CourierConsumer(_celery_consumer.Consumer):
             check_eviction_policy(runtime.redis, runtime.settings, role="worker")
         except BrokerUnavailable:
             return  # Redis went away again: checked at the next connection
-        except EvictingRedisError as exc:
+        except ConfigurationError as exc:  # it may evict, or the URL names no database
             log.critical("%s; stopping", exc)
             raise WorkerShutdown(EXIT_CONFIGURATION) from None
         CourierConsumer._policy_checked = True
 
     def _broker_url(self) -> str:
-        return mask_url(str(self.app.conf.broker_url))
+        from worker.runtime import get_runtime  # noqa: PLC0415
+
+        return get_runtime().settings.redis_target.masked  # Sentinel: the URL as given
 
     # --- poison ------------------------------------------------------------------------
+
+    def update_strategies(self) -> None:
+        """Celery's strategies for this app's own tasks only, each checking its arguments
+        (:mod:`worker.broker.admission`): Celery's built-ins become ``unknown_task``."""
+        super().update_strategies()
+        admit_own_tasks(self.strategies, self.app.tasks)
 
     def on_unknown_message(self, body: Any, message: Any) -> None:
         """A kombu message that is not a Celery task message: dead-letter, reject."""

@@ -1,22 +1,33 @@
-"""Redis at the door: a clear error when it is unreachable, a refusal when it may evict.
+"""Redis at the door: a clear error for every wrong URL, a refusal when it may evict.
 
 Producers (the Python API, every CLI command, the HTTP front) and workers share one Redis
-(DESIGN.md). Two things are checked here:
+(DESIGN.md). Three things are checked here:
 
-* **Reachability.** :func:`at_the_door` turns the connection failures of redis-py
-  (``ConnectionError``, ``TimeoutError``) and of kombu (``OperationalError``, raised when a
-  publish cannot reach the broker) into one :class:`~worker.errors.BrokerUnavailable`
-  naming the URL with its password masked. The runtime's client gives up connecting after
-  ``COURIER_REDIS_CONNECT_TIMEOUT_SECONDS`` (3 s by default), so an unreachable Redis
-  answers within seconds, not after the operating system's TCP timeout.
+* **Reachability.** :func:`at_the_door` turns what redis-py and kombu raise when the URL
+  leads nowhere useful into one :class:`~worker.errors.BrokerUnavailable` naming the URL
+  with its password masked (:data:`CONNECTION_ERRORS`): a closed port, a missing unix
+  socket, a server that is not Redis (an HTTP server answers ``HTTP/1.1 ...``, which
+  redis-py reports as ``InvalidResponse: Protocol error``), a TLS port spoken to in clear
+  (the server resets the connection) and a plain port spoken to in TLS (no handshake ever
+  answers). :func:`unavailable` adds what the symptom usually means. The runtime's
+  client (:func:`worker.broker.clients.redis_client`) spends at most
+  ``COURIER_REDIS_CONNECT_TIMEOUT_SECONDS`` (3 s by default) on connecting, on the TLS
+  handshake and on the first exchange (HELLO, AUTH, SELECT), so each of these answers
+  within that time, not after the read timeout.
+* **The database.** ``redis://host/99`` on a server with 16 databases answers
+  ``ERR DB index is out of range`` to SELECT: a :class:`~worker.errors.ConfigurationError`
+  saying so (exit status 2), not an eviction refusal.
 * **Eviction.** An evicting Redis (any ``maxmemory-policy`` but ``noeviction``) drops keys
   that carry a TTL first: job status documents, limiter and guard state (with
   ``volatile-lru``, ElastiCache's default, 19 of 20 queued jobs lost their status).
   :func:`check_eviction_policy` asks ``CONFIG GET maxmemory-policy``; managed services that
-  refuse CONFIG (ElastiCache renames it, some proxies forbid it) are asked ``INFO memory``,
-  whose ``maxmemory_policy`` field holds the same value (Redis documentation, INFO). When
-  neither answers, the policy is unknown and treated like an evicting one: refused unless
-  ``COURIER_REDIS_ALLOW_EVICTION=true``.
+  refuse CONFIG (ElastiCache renames it, ACL users lack ``+config|get``) are asked
+  ``INFO memory``, whose ``maxmemory_policy`` field holds the same value (Redis
+  documentation, INFO and ACL). An ACL user without both (``~* &* +@all -@dangerous``,
+  common on managed Redis: CONFIG and INFO are in the ``@dangerous`` category) cannot read
+  the policy: ``COURIER_REDIS_MAXMEMORY_POLICY=noeviction`` declares it. The check still
+  runs wherever it can, and a policy read that contradicts the declaration still refuses.
+  An unknown, undeclared policy is refused unless ``COURIER_REDIS_ALLOW_EVICTION=true``.
 """
 
 from __future__ import annotations
@@ -25,20 +36,29 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import redis
 from kombu.exceptions import OperationalError
 
-from worker.errors import BrokerUnavailable, EvictingRedisError
+from worker.broker.clients import outage_cause
+from worker.errors import (
+    BrokerUnavailable,
+    ConfigurationError,
+    EvictingRedisError,
+    RedisFullError,
+)
 from worker.observe.redact import mask_url, mask_urls_in
 from worker.settings import Settings
 
 __all__ = [
     "CONNECTION_ERRORS",
+    "PolicyReading",
     "at_the_door",
     "check_eviction_policy",
     "eviction_policy",
+    "read_policy",
     "unavailable",
 ]
 
@@ -50,18 +70,120 @@ R = TypeVar("R")
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
+    # A reply that is not RESP: something other than Redis answers on that port.
+    redis.exceptions.InvalidResponse,
     OperationalError,
 )
 """What "Redis cannot be reached" looks like from redis-py and from kombu (publishing)."""
 
+_DB_OUT_OF_RANGE = "DB index is out of range"
+
 
 def unavailable(url: str, exc: BaseException) -> BrokerUnavailable:
-    """The :class:`BrokerUnavailable` for ``exc`` met while talking to the Redis at ``url``."""
+    """The :class:`BrokerUnavailable` for ``exc`` met while talking to the Redis at ``url``.
+
+    The message is ``Redis at <masked url> is unreachable: <what redis-py said>``, then,
+    when the symptom has a usual cause (not Redis, TLS spoken to a plain port or the
+    reverse), that cause.
+    """
     # redis-py's messages name host and port, never the password; kombu's may carry the URL.
     reason = mask_urls_in(str(exc).strip() or type(exc).__name__)
+    if outage_cause(exc) is RedisFullError:  # it answers, but refuses writes: say so
+        return BrokerUnavailable(
+            f"Redis is full (maxmemory): the Redis at {mask_url(url)} refuses writes until "
+            "memory is freed or maxmemory is raised (maxmemory-policy noeviction)",
+            url=mask_url(url),
+        )
+    hint = _hint(url, exc)
     return BrokerUnavailable(
-        f"Redis at {mask_url(url)} is unreachable: {reason}", url=mask_url(url)
+        f"Redis at {mask_url(url)} is unreachable: {reason}{hint}", url=mask_url(url)
     )
+
+
+def _hint(url: str, exc: BaseException) -> str:
+    text = str(exc).lower()
+    tls = url.lower().startswith(("rediss://", "sentinels://"))
+    if isinstance(exc, redis.exceptions.InvalidResponse):
+        return (
+            " (the server on that port does not speak the Redis protocol: is "
+            "COURIER_REDIS_URL pointing at another service, such as an HTTP server?)"
+        )
+    if tls and ("ssl" in text or "timeout" in text or "closed" in text):
+        return (
+            " (no TLS handshake: is that a plain-text port? rediss:// speaks TLS, redis:// "
+            "does not)"
+        )
+    if not tls and ("reset by peer" in text or "closed by server" in text):
+        return (
+            " (the server closed the connection at once, as a TLS-only port does to a "
+            "client speaking in clear: use rediss:// for a TLS port)"
+        )
+    return ""
+
+
+# --- the eviction policy ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyReading:
+    """What the server said about its ``maxmemory-policy``.
+
+    ``policy`` is None when neither CONFIG GET nor INFO memory answered it; ``refusals``
+    holds each refusal as the server worded it (``NOPERM ...``, ``unknown command``).
+    """
+
+    policy: str | None
+    refusals: tuple[str, ...] = ()
+
+    @property
+    def forbidden(self) -> bool:
+        """True when an ACL refused a read (``NOPERM``), rather than a renamed command."""
+        return any(": NOPERM " in refusal for refusal in self.refusals)
+
+
+def read_policy(client: redis.Redis) -> PolicyReading:
+    """Ask ``CONFIG GET maxmemory-policy``, then ``INFO memory``; what each answered.
+
+    Raises:
+        ConfigurationError: the URL's database does not exist (``DB index is out of range``).
+        redis.ConnectionError, redis.TimeoutError, redis.exceptions.InvalidResponse:
+            Redis cannot be reached (or what answers is not Redis).
+    """
+    refusals: list[str] = []
+    try:
+        answer = client.config_get("maxmemory-policy")
+        value = answer.get("maxmemory-policy") if isinstance(answer, dict) else None
+        if value:
+            return PolicyReading(_text(value))
+    except redis.ResponseError as exc:  # unknown command, NOPERM, ...
+        _check_database(client, exc)
+        refusals.append(_refusal("CONFIG GET", exc))
+        log.debug("CONFIG GET maxmemory-policy refused (%s); asking INFO memory", exc)
+    try:
+        info = client.info("memory")
+    except redis.ResponseError as exc:
+        _check_database(client, exc)
+        refusals.append(_refusal("INFO", exc))
+        log.debug("INFO memory refused (%s)", exc)
+        return PolicyReading(None, tuple(refusals))
+    value = info.get("maxmemory_policy") if isinstance(info, dict) else None
+    return PolicyReading(_text(value) if value else None, tuple(refusals))
+
+
+def _refusal(command: str, exc: redis.ResponseError) -> str:
+    # redis-py strips the error code off NOPERM answers (NoPermissionError): put it back.
+    code = "NOPERM " if isinstance(exc, redis.exceptions.NoPermissionError) else ""
+    return f"{command}: {code}{exc}"
+
+
+def _check_database(client: redis.Redis, exc: redis.ResponseError) -> None:
+    if _DB_OUT_OF_RANGE.lower() in str(exc).lower():
+        db = client.connection_pool.connection_kwargs.get("db", "?")
+        raise ConfigurationError(
+            f"COURIER_REDIS_URL: DB index is out of range: the server has no database {db} "
+            "(the number after the host must be below the server's `databases` setting, "
+            "16 by default)"
+        ) from None
 
 
 def eviction_policy(client: redis.Redis) -> str | None:
@@ -71,22 +193,10 @@ def eviction_policy(client: redis.Redis) -> str | None:
     ``maxmemory_policy`` field of ``INFO memory``.
 
     Raises:
+        ConfigurationError: the URL's database does not exist.
         redis.ConnectionError, redis.TimeoutError: Redis cannot be reached.
     """
-    try:
-        answer = client.config_get("maxmemory-policy")
-        value = answer.get("maxmemory-policy") if isinstance(answer, dict) else None
-        if value:
-            return _text(value)
-    except redis.ResponseError as exc:  # unknown command, NOPERM, ...
-        log.debug("CONFIG GET maxmemory-policy refused (%s); asking INFO memory", exc)
-    try:
-        info = client.info("memory")
-    except redis.ResponseError as exc:
-        log.debug("INFO memory refused (%s)", exc)
-        return None
-    value = info.get("maxmemory_policy") if isinstance(info, dict) else None
-    return _text(value) if value else None
+    return read_policy(client).policy
 
 
 def _text(value: Any) -> str:
@@ -96,23 +206,33 @@ def _text(value: Any) -> str:
 def check_eviction_policy(client: redis.Redis, settings: Settings, *, role: str) -> str | None:
     """Refuse a Redis that may evict keys; returns the policy found (None: unknown).
 
-    ``role`` names who asks ("worker", "HTTP front", "producer") in the messages. With
-    ``COURIER_REDIS_ALLOW_EVICTION=true`` an evicting or unknown policy is accepted and a
-    WARNING is logged, on every start.
+    ``role`` names who asks ("worker", "HTTP front", "producer") in the messages. A policy
+    the server will not tell is accepted when COURIER_REDIS_MAXMEMORY_POLICY declares
+    ``noeviction``; a policy read that differs from the declaration is refused all the
+    same. With ``COURIER_REDIS_ALLOW_EVICTION=true`` an evicting or unknown policy is
+    accepted and a WARNING is logged, on every start.
 
     Raises:
-        EvictingRedisError: the policy is not ``noeviction`` (or cannot be read) and
-            eviction is not allowed; the message names the setting and both fixes.
+        EvictingRedisError: the policy is not ``noeviction`` (or cannot be read and is not
+            declared) and eviction is not allowed; the message names the setting and the
+            ways out (for an ACL user: NOPERM, ``+config|get`` or ``+info``, the declaration).
+        ConfigurationError: the URL's database does not exist.
         BrokerUnavailable: Redis cannot be reached.
     """
     try:
-        policy = eviction_policy(client)
+        reading = read_policy(client)
     except CONNECTION_ERRORS as exc:
         raise unavailable(settings.redis_url, exc) from exc
-    if policy == "noeviction":
+    policy, declared = reading.policy, settings.redis_maxmemory_policy
+    if policy == "noeviction" or (policy is None and declared == "noeviction"):
         return policy
     where = mask_url(settings.redis_url)
-    found = f"maxmemory-policy is {policy}" if policy else "maxmemory-policy cannot be read"
+    if policy is not None:
+        found = f"maxmemory-policy is {policy}"
+        if declared is not None:
+            found += f", although COURIER_REDIS_MAXMEMORY_POLICY declares {declared}"
+    else:
+        found = "maxmemory-policy cannot be read: " + "; ".join(reading.refusals or ("no answer",))
     if settings.redis_allow_eviction:
         log.warning(
             "%s: the Redis at %s may evict keys (%s); job status documents, limiter and "
@@ -122,6 +242,14 @@ def check_eviction_policy(client: redis.Redis, settings: Settings, *, role: str)
             found,
         )
         return policy
+    if policy is None and reading.forbidden:
+        raise EvictingRedisError(
+            f"{role}: the Redis at {where} will not tell its maxmemory-policy to this user "
+            f"({found}); cognito-courier needs maxmemory-policy noeviction, or it loses "
+            "queued jobs and their status. Either grant the ACL user `+config|get` or "
+            "`+info` (e.g. `ACL SETUSER <user> +config|get`), or, once you have checked the "
+            "policy is noeviction, declare it with COURIER_REDIS_MAXMEMORY_POLICY=noeviction"
+        )
     raise EvictingRedisError(
         f"{role}: the Redis at {where} may evict keys ({found}); cognito-courier needs "
         "maxmemory-policy noeviction, or it loses queued jobs and their status. Fix: "

@@ -36,10 +36,12 @@ _CERT_REQS = {
     "cert_none": ssl.CERT_NONE,
 }
 _FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+_TLS_SCHEMES = ("rediss", "sentinels")  # sentinels://: TLS to the sentinels and data nodes
 
 
 def redis_tls_options(url: str) -> dict[str, Any] | None:
-    """The TLS options of ``url``: ``None`` for ``redis://`` and ``unix://``, else a dict.
+    """The TLS options of ``url``: ``None`` for ``redis://``, ``unix://`` and ``sentinel://``,
+    else (``rediss://``, ``sentinels://``) a dict.
 
     The dict has ``ssl_cert_reqs`` (an :class:`ssl.VerifyMode`) and, when given,
     ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile`` (paths, as strings): the shape of
@@ -51,17 +53,18 @@ def redis_tls_options(url: str) -> dict[str, Any] | None:
             the parameter, never the URL's password).
     """
     parts = urlsplit(url)
-    if parts.scheme != "rediss":
+    if parts.scheme not in _TLS_SCHEMES:
         return None
+    where = f"{parts.scheme}:// URL"
     query = parse_qs(parts.query, keep_blank_values=True)
     for name, values in query.items():
         if name.startswith("ssl_") and len(values) > 1:
-            raise ValueError(f"rediss:// URL: {name} is given {len(values)} times")
+            raise ValueError(f"{where}: {name} is given {len(values)} times")
     reqs_text = query.get("ssl_cert_reqs", ["required"])[0]
     reqs = _CERT_REQS.get(reqs_text.lower())
     if reqs is None:
         raise ValueError(
-            f"rediss:// URL: ssl_cert_reqs={reqs_text!r} is not one of required, optional, none"
+            f"{where}: ssl_cert_reqs={reqs_text!r} is not one of required, optional, none"
         )
     options: dict[str, Any] = {"ssl_cert_reqs": reqs}
     for name in _FILES:
@@ -69,8 +72,8 @@ def redis_tls_options(url: str) -> dict[str, Any] | None:
             continue
         path = query[name][0]
         if not Path(path).is_file():
-            raise ValueError(f"rediss:// URL: {name}={path!r} is not a readable file")
+            raise ValueError(f"{where}: {name}={path!r} is not a readable file")
         options[name] = path
     if "ssl_keyfile" in options and "ssl_certfile" not in options:
-        raise ValueError("rediss:// URL: ssl_keyfile needs ssl_certfile (a client certificate)")
+        raise ValueError(f"{where}: ssl_keyfile needs ssl_certfile (a client certificate)")
     return options

@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+from worker.campaign.model import PumpResult
 from worker.campaign.store import CampaignStore
 from worker.errors import CampaignNotFoundError
 
@@ -28,8 +29,6 @@ __all__ = ["Dispatcher", "Tuning", "pump"]
 
 log = logging.getLogger(__name__)
 
-_CHUNK_CODES = (1, 0)  # (running code, claimable code) for a chunk member
-_BATCH_CODES = (7, 6)  # for a retry batch of deferred rows
 _RECONCILE_LOCK_SECONDS = 30
 
 
@@ -77,18 +76,20 @@ class Tuning:
         )
 
 
-def pump(store: CampaignStore, dispatcher: Dispatcher, *, reap: bool = True) -> int:
-    """Lease and dispatch what can go now; returns 1 when the campaign is finished.
+def pump(store: CampaignStore, dispatcher: Dispatcher, *, reap: bool = True) -> PumpResult:
+    """Lease and dispatch what can go now; returns what it found (:class:`PumpResult`).
 
-    Returns -1 when the campaign no longer exists, 0 while work remains. ``reap`` False
-    leaves expired leases alone (the watchdog, just after a Redis outage, gives live
-    holders a moment to renew theirs first).
+    ``reap`` False leaves expired leases alone (the watchdog, just after a Redis outage,
+    gives live holders a moment to renew theirs first).
+
+    Raises:
+        redis.RedisError: Redis failed (what was dispatched stays dispatched).
     """
     keys = store.keys
     try:
         meta = store.meta()
     except CampaignNotFoundError:
-        return -1
+        return PumpResult.GONE
     tuning = Tuning.from_meta(meta)
     expire_at = int(meta["expire_at"])
     expired = cast("list[bytes]", store.redis.zrangebyscore(keys.leases, "-inf", time.time()))
@@ -111,10 +112,14 @@ def pump(store: CampaignStore, dispatcher: Dispatcher, *, reap: bool = True) -> 
             break
         dispatcher.member(store.id, member.decode(), token)
     _dispatch_next(store, dispatcher, common)
-    finished = int(
-        store.run("FINISH", [keys.meta, keys.counts, keys.leases, keys.requeue, keys.deferred], [])
+    finished = PumpResult(
+        int(
+            store.run(
+                "FINISH", [keys.meta, keys.counts, keys.leases, keys.requeue, keys.deferred], []
+            )
+        )
     )
-    if finished == 2 and store.redis.set(
+    if finished is PumpResult.UNREACHED and store.redis.set(
         keys.prefix + "reconciling", 1, nx=True, ex=_RECONCILE_LOCK_SECONDS
     ):
         _reconcile(store, meta, expire_at)

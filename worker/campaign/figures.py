@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from worker.campaign.model import OPEN_STATES
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from worker.campaign.model import OPEN_STATES, CampaignState
 
 __all__ = [
+    "ShareReads",
     "MIN_MEASURED_CALLS",
     "MIN_MEASURED_SECONDS",
     "RATE_WINDOW_SECONDS",
     "Figures",
+    "Share",
     "document_state",
 ]
 
@@ -20,6 +26,36 @@ MIN_MEASURED_SECONDS = 3.0
 """Seconds of sending measured before the ETA trusts the measured rate."""
 
 
+@dataclass(frozen=True)
+class Share:
+    """A campaign's part of the bulk rate now, as the limiter paces it.
+
+    Attributes:
+        rate_per_second: calls/s it may take (``bulk rate * weight / sum of the weights of
+            the campaigns active in the last few seconds``).
+        fraction: that rate over the bulk rate (0 < fraction <= 1).
+    """
+
+    rate_per_second: float
+    fraction: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The document's ``share`` object."""
+        return {
+            "fraction": round(self.fraction, 4),
+            "rate_per_second": round(self.rate_per_second, 3),
+        }
+
+
+NO_SHARE: dict[str, Any] = {"fraction": None, "rate_per_second": None}
+
+ShareReads = Callable[[Any], Callable[[Sequence[Any]], tuple[float, float] | None]]
+"""Queues the reads of a campaign's share on a pipeline; returns the reader of their
+replies, which answers ``(calls/s, fraction of the bulk rate)`` or None
+(:meth:`worker.ratelimit.RegionalLimiters.queue_campaign_share`)."""
+"""The document's ``share`` while the campaign takes no permits."""
+
+
 class Figures:
     """A campaign's rate, ETA and duration, honest from the first second to the last.
 
@@ -27,15 +63,22 @@ class Figures:
       seconds, or over the seconds since the first call when fewer have passed (a window
       of idle seconds before the start would understate it 4x); once finished: the
       average over the campaign, ``calls`` / (last call - first call), which stays put.
-    * ``eta_seconds``: open rows at the campaign's share of the budget (``budget_rate``,
-      stored at creation) until :data:`MIN_MEASURED_CALLS` calls over at least
-      :data:`MIN_MEASURED_SECONDS` were measured, then at the measured rate; never before
-      the last deferred row is due.
+    * ``eta_seconds``: None while paused (nothing is sent until ``resume``); else open rows
+      at the campaign's current share of the bulk rate (``share``; before its first
+      permit, ``budget_rate`` stored at creation) until :data:`MIN_MEASURED_CALLS` calls
+      over at least :data:`MIN_MEASURED_SECONDS` were measured, then at the measured rate;
+      never before the last deferred row is due.
     * ``duration_seconds``: creation to finish (or to now).
     """
 
-    def __init__(self, meta: dict[str, str], counts: dict[str, int], now: float) -> None:
-        self.meta, self.counts, self.now = meta, counts, now
+    def __init__(
+        self,
+        meta: dict[str, str],
+        counts: dict[str, int],
+        now: float,
+        share: Share | None = None,
+    ) -> None:
+        self.meta, self.counts, self.now, self.share = meta, counts, now, share
         self.first = float(meta["first_call_at"]) if "first_call_at" in meta else None
 
     def duration_seconds(self) -> float:
@@ -64,12 +107,16 @@ class Figures:
         open_rows = sum(self.counts[name] for name in OPEN_STATES)
         if state in ("cancelled", "done") or (open_rows == 0 and state != "ingesting"):
             return 0.0
+        if state == "paused":
+            return None
         measured = (
             self.first is not None
             and int(self.meta.get("calls", 0)) >= MIN_MEASURED_CALLS
             and self.now - self.first >= MIN_MEASURED_SECONDS
         )
         budget = float(self.meta.get("budget_rate", 0) or 0)
+        if self.share is not None:
+            budget = self.share.rate_per_second
         pace = rate if measured else budget
         if pace <= 0:
             pace = rate
@@ -81,7 +128,7 @@ class Figures:
         return eta
 
 
-def document_state(meta: dict[str, str]) -> str:
+def document_state(meta: dict[str, str]) -> CampaignState:
     """The document's ``state`` from the meta's control state, ingest and finish."""
     control = meta.get("state", "active")
     if control == "cancelled":

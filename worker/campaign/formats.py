@@ -162,7 +162,9 @@ def _csv_rows(text: str) -> Iterator[Row]:
         if isinstance(record, Reject):
             yield number, record
         elif not any(field.strip() for field in record):
-            yield number, Reject(number, "empty line")
+            empty = not value.strip()
+            why = "empty line" if empty else f"no value in the '{label}' column (only delimiters)"
+            yield number, Reject(number, why)
         elif column >= len(record):
             yield number, Reject(number, f"no value in the '{label}' column")
         else:

@@ -21,7 +21,6 @@ import redis
 from worker.campaign.model import (
     DEFAULT_CHUNK_SIZE,
     MAX_REJECTS_SHOWN,
-    MAX_REJECTS_STORED,
     OnUserCap,
 )
 from worker.campaign.sources import (
@@ -33,15 +32,16 @@ from worker.campaign.sources import (
     read_rows,
 )
 from worker.campaign.store import CampaignStore
+from worker.cognito import CognitoGateway
 from worker.errors import CampaignError
 from worker.ratelimit.base import RateLimiter
+from worker.ratelimit.shares import check_weight
 from worker.settings import Settings
 
 __all__ = [
     "CampaignOptions",
     "collect_rows",
     "create_campaign",
-    "ingest_file",
     "first_pool_users",
     "ingest_pool_step",
     "store_pool_start",
@@ -74,6 +74,8 @@ class CampaignOptions:
     lease_seconds: float | None = None
     slice_seconds: float = SLICE_SECONDS
     source: dict[str, Any] = field(default_factory=dict)
+    weight: float = 1.0
+    principal: str | None = None  # the HTTP front's API principal that started it (a name)
 
     def __post_init__(self) -> None:
         if self.on_user_cap not in ("defer", "skip"):
@@ -86,6 +88,10 @@ class CampaignOptions:
             raise CampaignError("lease_seconds must be at least 1")
         if self.slice_seconds <= 0:
             raise CampaignError("slice_seconds must be above 0")
+        try:
+            object.__setattr__(self, "weight", check_weight(self.weight))
+        except ValueError as exc:
+            raise CampaignError(str(exc)) from None
 
 
 def create_campaign(
@@ -107,9 +113,13 @@ def create_campaign(
         "source": json.dumps(options.source),
         # the share of the budget campaigns may take: the first ETA, before calls are measured
         "budget_rate": settings.rate_limit * settings.bulk_share,
+        # its part of the bulk share beside the other running campaigns (the limiter's)
+        "weight": options.weight,
     }
     if options.client_metadata:
         fields["client_metadata"] = json.dumps(options.client_metadata)
+    if options.principal is not None:
+        fields["principal"] = options.principal
     store = CampaignStore(client, campaign_id)
     expire_at = int(store.create(ttl_seconds=settings.campaign_ttl_seconds, fields=fields))
     return store, expire_at
@@ -133,8 +143,8 @@ def collect_rows(
     """
     intake = Intake(case_sensitive=case_sensitive, keep_rejects=keep_rejects)
     names: list[str] = []
-    for line, value in read_rows(data, fmt):
-        name = intake.offer(line, value)
+    for _, value in read_rows(data, fmt):
+        name = intake.offer(value)
         if name is not None:
             names.append(name)
     return intake, names
@@ -162,42 +172,21 @@ def store_rows(
     )
 
 
-def ingest_file(
-    store: CampaignStore | None,
-    data: bytes | str,
-    fmt: FileFormat,
-    *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    expire_at: int = 0,
-    case_sensitive: bool = False,
-) -> Intake:
-    """Validate every row of ``data``; store the accepted ones unless ``store`` is None.
-
-    Raises:
-        CampaignError: the file as a whole is unusable (see :func:`collect_rows`).
-    """
-    keep = MAX_REJECTS_STORED if store is not None else MAX_REJECTS_SHOWN
-    intake, names = collect_rows(data, fmt, case_sensitive=case_sensitive, keep_rejects=keep)
-    if store is not None:
-        store_rows(store, intake, names, chunk_size=chunk_size, expire_at=expire_at)
-    return intake
-
-
 def count_pool(
-    settings: Settings, limiter: RateLimiter, user_pool_id: str, filter_expression: str
+    gateway: CognitoGateway, limiter: RateLimiter, user_pool_id: str, filter_expression: str
 ) -> Intake:
     """List the whole pool without storing anything (for a dry run)."""
     intake = Intake()
     for names, _ in list_pool_pages(
-        settings, limiter, user_pool_id, filter_expression=filter_expression
+        gateway, limiter, user_pool_id, filter_expression=filter_expression
     ):
         for name in names:
-            intake.offer(0, check_row(0, name))
+            intake.offer(check_row(0, name))
     return intake
 
 
 def first_pool_users(
-    settings: Settings, limiter: RateLimiter, user_pool_id: str, filter_expression: str
+    gateway: CognitoGateway, limiter: RateLimiter, user_pool_id: str, filter_expression: str
 ) -> tuple[Intake, list[str], str | None]:
     """List pages until one holds a user (or the listing ends), before a campaign exists.
 
@@ -210,9 +199,9 @@ def first_pool_users(
     intake = Intake(case_sensitive=True)  # Cognito lists each user once
     names: list[str] = []
     for page, token in list_pool_pages(
-        settings, limiter, user_pool_id, filter_expression=filter_expression
+        gateway, limiter, user_pool_id, filter_expression=filter_expression
     ):
-        names += [n for n in page if intake.offer(0, check_row(0, n)) is not None]
+        names += [n for n in page if intake.offer(check_row(0, n)) is not None]
         if names or token is None:
             return intake, names, token
     return intake, names, None
@@ -235,7 +224,7 @@ def store_pool_start(
 
 
 def ingest_pool_step(
-    store: CampaignStore, settings: Settings, limiter: RateLimiter, *, budget_seconds: float
+    store: CampaignStore, gateway: CognitoGateway, limiter: RateLimiter, *, budget_seconds: float
 ) -> bool:
     """List pages of the campaign's pool for about ``budget_seconds``; True when complete.
 
@@ -255,7 +244,7 @@ def ingest_pool_step(
     rejected = int(meta.get("rejected", 0))
     stop_at = time.monotonic() + budget_seconds
     pages: Iterator[tuple[list[str], str | None]] = list_pool_pages(
-        settings,
+        gateway,
         limiter,
         source["user_pool_id"],
         filter_expression=source.get("filter", DEFAULT_POOL_FILTER),
@@ -270,7 +259,7 @@ def ingest_pool_step(
                 accepted, first_row=total, chunk_size=size, expire_at=expire_at, extra=extra
             )
         else:
-            store.redis.hset(store.keys.meta, mapping=extra)
+            store.update_meta(**extra)
         if token is None:
             store.finish_ingest(rejected=rejected, duplicates=0)
             return True

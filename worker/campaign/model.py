@@ -19,6 +19,7 @@ code  state        meaning
 
 from __future__ import annotations
 
+from enum import IntEnum, StrEnum
 from typing import Final, Literal
 
 __all__ = [
@@ -32,10 +33,17 @@ __all__ = [
     "STATE_BY_CODE",
     "TERMINAL_CODES",
     "CampaignKeys",
+    "CampaignState",
+    "Claim",
+    "MemberResult",
     "OnUserCap",
+    "PumpResult",
+    "Take",
 ]
 
 OnUserCap = Literal["defer", "skip"]
+CampaignState = Literal["ingesting", "running", "paused", "cancelled", "done"]
+"""The ``state`` of the campaign status document (DESIGN.md)."""
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, SKIPPED, CANCELLED, DEFERRED, RUNNING_BATCH = range(8)
 
@@ -64,6 +72,68 @@ MAX_REJECTS_STORED: Final = 100_000
 
 CAMPAIGN_INDEX_KEY: Final = "courier:campaigns"
 """Sorted set of campaign ids scored by creation time (seconds since the epoch)."""
+
+
+class PumpResult(IntEnum):
+    """What a pump found (the codes of :data:`worker.campaign.scripts.FINISH`)."""
+
+    GONE = -1
+    """The campaign no longer exists."""
+    OPEN = 0
+    """Work remains (or the listing goes on)."""
+    FINISHED = 1
+    """Every row is settled; ``finished_at`` is stamped."""
+    UNREACHED = 2
+    """Open rows that nothing leased will reach (a lost message): reconciled, queued again."""
+
+
+class Take(IntEnum):
+    """Whether a chunk task may hold its member (the codes of ``scripts.TAKE``)."""
+
+    GONE = -1
+    """The campaign no longer exists."""
+    BUSY = 0
+    """Another task holds the member and still beats for it."""
+    TAKEN = 1
+    """This task holds the member now."""
+    STALE = 2
+    """The member was released already: this message is a stale copy."""
+
+
+class Claim(IntEnum):
+    """The code ``scripts.CLAIM`` returns for each row; a negative one ends the batch."""
+
+    CANCELLED = -4
+    PAUSED = -3
+    LOST = -2
+    """The member's lease went to another task."""
+    GONE = -1
+    """The campaign no longer exists."""
+    NOTHING = 0
+    """The row is settled or not this member's: nothing to send."""
+    CLAIMED = 1
+    CLAIMED_AGAIN = 2
+    """Claimed again after its holder stopped: it was in flight at a crash."""
+
+
+class MemberResult(StrEnum):
+    """How a chunk task's turn with a member ended (its task result, as the string)."""
+
+    DONE = "done"
+    """Every open row of the member was sent and recorded."""
+    SLICED = "sliced"
+    """The task gave its thread back (time slice, or a stopping worker): requeued."""
+    PAUSED = "paused"
+    """The campaign is paused (by an operator, or for an answer about the account)."""
+    CANCELLED = "cancelled"
+    LOST = "lost"
+    """Another task holds the member now (this one's lease ran out)."""
+    BUSY = "busy"
+    """Another live task holds the member: this message is a duplicate."""
+    STALE = "stale"
+    """The member was released already: this message is a stale copy."""
+    GONE = "gone"
+    """The campaign no longer exists."""
 
 
 class CampaignKeys:

@@ -21,10 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.cognito import make_client, to_cognito_error
-from worker.errors import ConfigurationError
-from worker.identity.clients import pool_region_or_none
-from worker.settings import Settings
+from worker.cognito import CognitoGateway
+from worker.errors import CognitoError, ConfigurationError
 
 __all__ = ["COGNITO_DEFAULT_EMAILS_PER_DAY", "PoolFacts", "describe_pool"]
 
@@ -69,23 +67,18 @@ class PoolFacts:
         return warnings
 
 
-def describe_pool(settings: Settings, user_pool_id: str | None) -> PoolFacts:
-    """Describe ``user_pool_id`` (one DescribeUserPool call); never raises for Cognito."""
+def describe_pool(gateway: CognitoGateway, user_pool_id: str | None) -> PoolFacts:
+    """Describe ``user_pool_id`` (one DescribeUserPool call through the gateway); never
+    raises for Cognito or missing credentials: the facts' ``notes`` say what was skipped."""
     if user_pool_id is None:
         return PoolFacts()
     try:
-        client = make_client(settings, signed=True, region=pool_region_or_none(user_pool_id))
+        pool: dict[str, Any] = gateway.describe_user_pool(user_pool_id)
     except ConfigurationError:
         note = f"preflight skipped: DescribeUserPool on {user_pool_id} needs IAM credentials"
         return PoolFacts(user_pool_id, notes=[note])
-    try:
-        pool: dict[str, Any] = dict(client.describe_user_pool(UserPoolId=user_pool_id)["UserPool"])
-    except Exception as exc:  # any failure only skips the check, and says so
-        try:
-            reason = str(to_cognito_error(exc))
-        except TypeError:
-            reason = type(exc).__name__
-        note = f"preflight: DescribeUserPool on {user_pool_id} failed ({reason})"
+    except CognitoError as exc:  # any failure only skips the check, and says so
+        note = f"preflight: DescribeUserPool on {user_pool_id} failed ({exc})"
         return PoolFacts(user_pool_id, notes=[note])
     email = pool.get("EmailConfiguration") or {}
     default_sender = email.get("EmailSendingAccount", "COGNITO_DEFAULT") == "COGNITO_DEFAULT"

@@ -1,7 +1,7 @@
 """The campaign report: one CSV line per user, then one per rejected input row.
 
 Columns: ``username, state, error_code, error_message, delivery_medium, destination,
-attempts, redeliveries, time, line``.
+attempts, redeliveries, time, line, ambiguous``.
 
 * ``error_message`` is Cognito's message as it answered (so "User is already confirmed."
   can be told from other ``InvalidParameterException``), or the project's for what it
@@ -12,6 +12,9 @@ attempts, redeliveries, time, line``.
   stopped mid-send; ``attempts`` counts the calls of the holder that settled it plus one
   per redelivery (the call the stopped holder had on its way; one too many when it
   stopped before that call left).
+* ``ambiguous`` is how many of the settling holder's calls left and got no answer (read
+  timeout, connection closed after sending): each may have delivered a code; a row whose
+  calls all went unanswered is ``failed`` ``CourierDeliveryUnconfirmed``.
 * Rejected input rows follow the users, in input order: ``state`` ``rejected``, ``line``
   the line an editor shows, ``error_code`` ``CourierRejectedInput``, ``error_message``
   the reason, ``username`` empty (the row did not hold a usable one). Up to 100,000 are
@@ -35,6 +38,7 @@ from typing import IO
 
 from worker.campaign.model import STATE_BY_CODE
 from worker.campaign.store import CampaignStore, iso
+from worker.files import private_text_file
 
 __all__ = [
     "REJECTED_CODE",
@@ -56,6 +60,7 @@ REPORT_COLUMNS = (
     "redeliveries",
     "time",
     "line",
+    "ambiguous",
 )
 REJECTED_CODE = "CourierRejectedInput"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
@@ -89,7 +94,7 @@ def iter_report_rows(store: CampaignStore) -> Iterator[tuple[str, ...]]:
         latest: dict[int, list[str]] = {}
         for record in store.outcomes(chunk).decode("utf-8").splitlines():
             parts = record.split("\t")
-            if len(parts) in (7, 8):  # 7: written before error messages were kept
+            if len(parts) in (7, 8, 9):  # 7: before error messages were kept; 8: ambiguous
                 latest[int(parts[0])] = parts
         for offset, name in enumerate(names):
             code = states[offset] if offset < len(states) else 0
@@ -97,10 +102,12 @@ def iter_report_rows(store: CampaignStore) -> Iterator[tuple[str, ...]]:
             repeats = again.get(start + offset, 0)
             if found is None:
                 again_text = str(repeats)
-                yield (name, STATE_BY_CODE[code], "", "", "", "", again_text, again_text, "", "")
+                yield (
+                    name, STATE_BY_CODE[code], "", "", "", "", again_text, again_text, "", "", "0"
+                )  # fmt: skip
                 continue
             stamp = iso(float(found[6])) or ""
-            message = found[7] if len(found) == 8 else ""
+            message = found[7] if len(found) >= 8 else ""
             yield (
                 name,
                 STATE_BY_CODE[code],
@@ -112,20 +119,27 @@ def iter_report_rows(store: CampaignStore) -> Iterator[tuple[str, ...]]:
                 str(repeats),
                 stamp,
                 "",
+                found[8] if len(found) == 9 else "0",
             )
     for line, reason in store.rejects():
-        yield ("", "rejected", REJECTED_CODE, reason, "", "", "0", "0", "", str(line))
+        yield ("", "rejected", REJECTED_CODE, reason, "", "", "0", "0", "", str(line), "0")
 
 
 def write_report(store: CampaignStore, path: str | Path | IO[str]) -> int:
     """Write the report CSV to ``path`` (or an open text stream); returns the row count.
 
+    A path is written through :func:`worker.files.private_text_file`: mode 0600, a
+    temporary file renamed onto ``path`` (a symlink there is replaced, never followed),
+    nothing left at ``path`` if the report fails half way.
+
     Raises:
-        CampaignNotFoundError: no such campaign.
+        CampaignNotFoundError: no such campaign (CampaignLostError: Redis lost its keys);
+            no file is created.
         OSError: the file cannot be written.
     """
+    store.meta()  # a campaign not there (or lost) leaves no empty report behind
     if isinstance(path, str | Path):
-        with Path(path).open("w", encoding="utf-8", newline="") as handle:
+        with private_text_file(path, newline="") as handle:
             return _write(store, handle)
     return _write(store, path)
 

@@ -64,7 +64,7 @@ class Intake:
     def _fold(name: str) -> str:
         return fold_username(name, case_sensitive=False)
 
-    def offer(self, line: int, value: str | Reject) -> str | None:
+    def offer(self, value: str | Reject) -> str | None:
         """Return the username if it is new and valid; otherwise count it and return None."""
         if isinstance(value, Reject):
             self.reject(value)

@@ -27,6 +27,7 @@ __all__ = [
     "REOPEN",
     "SWEEP",
     "TAKE",
+    "UPDATE",
 ]
 
 _PRELUDE = (
@@ -50,7 +51,7 @@ end
 # claimable row... Claims each row in turn; returns one code per row: 1 claimed, 2 claimed
 # again after its holder stopped (counted in meta ``redelivered`` and per row), 0 nothing
 # to do; or stops at the first -1 no campaign, -2 the lease went to another task, -3
-# paused, -4 cancelled (that code is the last one returned).
+# paused, -4 cancelled (that code is the last one returned). Named in model.Claim.
 CLAIM: Final = (
     _PRELUDE
     + """
@@ -103,10 +104,12 @@ return results
 # account-answer run (``run``, see worker.campaign.account). Sets each row's
 # final (or deferred) state, the counts, its outcome record and the rate ring in one step;
 # meta keeps the campaign's whole ``calls`` and the times of its first and last recorded call.
-# Returns how many rows were recorded (a row not running for this holder is left alone).
+# Returns how many rows were recorded (a row not running for this holder is left alone;
+# nothing at all when meta is gone: Redis lost the campaign, see worker.campaign.lost).
 RECORD: Final = (
     _PRELUDE
     + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end  -- gone: recreate nothing
 local mine, expire_at = tonumber(ARGV[4]), tonumber(ARGV[3])
 local cancelled = redis.call('HGET', KEYS[1], 'state') == 'cancelled'
 local t = now()
@@ -150,7 +153,8 @@ return recorded
 )
 
 # KEYS leases owners meta. ARGV member token lease_ttl.
-# 1 taken, 0 held by another live task, 2 released already (stale message), -1 no campaign.
+# 1 taken, 0 held by another live task, 2 released already (stale message), -1 no campaign
+# (model.Take).
 TAKE: Final = (
     _PRELUDE
     + """
@@ -257,7 +261,7 @@ return 1
 )
 
 # KEYS meta counts leases requeue deferred. 1 finished (stamps finished_at), 0 still
-# open, 2 open rows that nothing will reach (reconcile them), -1 no campaign.
+# open, 2 open rows that nothing will reach (reconcile them), -1 no campaign (model.PumpResult).
 FINISH: Final = (
     _PRELUDE
     + """
@@ -369,3 +373,11 @@ if #reopened > 0 then redis.call('EXPIREAT', KEYS[3], tonumber(ARGV[1])) end
 return reopened
 """
 )
+
+# KEYS meta. ARGV field value... Sets fields of an existing meta; 0 when meta is gone (a
+# Redis that lost its data): a partial meta is never recreated (worker.campaign.lost).
+UPDATE: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""

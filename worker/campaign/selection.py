@@ -81,25 +81,25 @@ class Selection:
             CampaignError: no source, an unreadable or undecodable file, a CSV without a
                 user column, or (pool) no IAM credentials.
         """
-        settings = runtime.settings
         if file is None and data is None:
             if user_pool_id is None:
                 raise CampaignError("give a source: a file, or a user pool id to list")
-            require_iam_credentials(settings, f"listing pool {user_pool_id} (ListUsers)")
+            gateway = runtime.gateway
+            require_iam_credentials(gateway, f"listing pool {user_pool_id}", user_pool_id)
             source = {"kind": "pool", "user_pool_id": user_pool_id, "filter": filter_expression}
-            facts = describe_pool(settings, user_pool_id)
+            facts = describe_pool(gateway, user_pool_id)
             limiter = runtime.limiter_for_pool(user_pool_id)
             if dry_run:
-                intake = count_pool(settings, limiter, user_pool_id, filter_expression)
+                intake = count_pool(gateway, limiter, user_pool_id, filter_expression)
                 return cls(source, intake, [], facts)
-            found = first_pool_users(settings, limiter, user_pool_id, filter_expression)
+            found = first_pool_users(gateway, limiter, user_pool_id, filter_expression)
             return cls(source, found[0], found[1], facts, found[2])
         path = str(file) if file is not None else "-"
         raw = data if data is not None else open_input(path)
         text = decode_input(raw, name="standard input" if path == "-" else path)
         fmt = file_format or detect_format(path, text)
         client = runtime.clients.lookup(client_id)
-        facts = describe_pool(settings, user_pool_id or client.user_pool_id)
+        facts = describe_pool(runtime.gateway, user_pool_id or client.user_pool_id)
         if case_sensitive is None and facts.case_sensitive is not None:
             case_sensitive = facts.case_sensitive
         if case_sensitive is None and client_id in runtime.clients:
@@ -111,12 +111,22 @@ class Selection:
         return cls({"kind": "file", "path": path, "format": fmt}, intake, names, facts)
 
     def launch(
-        self, runtime: Runtime, dispatcher: Dispatcher, options: CampaignOptions
+        self,
+        runtime: Runtime,
+        dispatcher: Dispatcher,
+        options: CampaignOptions,
+        *,
+        campaign_id: str | None = None,
     ) -> CampaignStore:
-        """Create the campaign, store the users found, start the pool listing if it has
-        more pages, and pump it once; returns its store."""
+        """Create the campaign (under ``campaign_id``, default a fresh id), store the users
+        found, start the pool listing if it has more pages, and pump it once; returns its
+        store.
+
+        Raises:
+            CampaignError: a campaign with ``campaign_id`` exists already.
+        """
         store, expire_at = create_campaign(
-            runtime.redis, runtime.settings, new_campaign_id(), options
+            runtime.redis, runtime.settings, campaign_id or new_campaign_id(), options
         )
         chunk_size = options.chunk_size
         if self.source["kind"] == "file":

@@ -24,13 +24,28 @@ import redis
 
 from worker.campaign import account
 from worker.campaign.engine import Dispatcher, Tuning, pump
-from worker.campaign.model import CODE_BY_STATE, DEFERRED, SKIPPED
+from worker.campaign.lost import mark_lost
+from worker.campaign.model import (
+    CODE_BY_STATE,
+    DEFERRED,
+    QUEUED,
+    RUNNING,
+    RUNNING_BATCH,
+    SKIPPED,
+    STATE_BY_CODE,
+    Claim,
+    MemberResult,
+    Take,
+)
 from worker.campaign.store import CampaignStore
 from worker.delivery import USER_CAP_CODE, Outcome, ResendRequest, deliver
-from worker.errors import CampaignNotFoundError
+from worker.errors import CampaignNotFoundError, Concern
 from worker.guard import GuardDecision
 from worker.liveness.heartbeat import SHUTTING_DOWN, Lease, patiently
+from worker.observe.rows import SettledRow, row_context, rows_recorded
+from worker.progress import Progress
 from worker.ratelimit.base import Priority
+from worker.ratelimit.shares import CampaignShare
 
 if TYPE_CHECKING:
     from worker.runtime import Runtime
@@ -41,9 +56,19 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_CHUNK_CODES = (1, 0)  # (running code, claimable code) for a chunk member
-_BATCH_CODES = (7, 6)  # for a retry batch of deferred rows
-_STOPS = {-1: "gone", -2: "lost", -3: "paused", -4: "cancelled"}
+_CHUNK_OPEN = frozenset({QUEUED, RUNNING})  # the row codes a chunk member still has to send
+_BATCH_OPEN = frozenset({DEFERRED, RUNNING_BATCH})  # and a retry batch
+_STOPS: dict[int, MemberResult] = {
+    Claim.GONE: MemberResult.GONE,
+    Claim.LOST: MemberResult.LOST,
+    Claim.PAUSED: MemberResult.PAUSED,
+    Claim.CANCELLED: MemberResult.CANCELLED,
+}
+_NOT_TAKEN: dict[Take, MemberResult] = {
+    Take.BUSY: MemberResult.BUSY,
+    Take.STALE: MemberResult.STALE,
+    Take.GONE: MemberResult.GONE,
+}
 FIRST_CLAIM_ROWS = 4
 """Rows a member claims in its first script call (and at least, while rows are slow)."""
 FAST_ROW_SECONDS = 0.01
@@ -52,11 +77,9 @@ FAST_ROW_SECONDS = 0.01
 
 def run_member(
     runtime: Runtime, store: CampaignStore, member: str, token: str, dispatcher: Dispatcher
-) -> str:
-    """Send the open rows of ``member`` as the holder ``token``; returns what happened.
+) -> MemberResult:
+    """Send the open rows of ``member`` as the holder ``token``; returns how it ended.
 
-    ``done`` (member finished), ``sliced`` (gave the thread back; requeued), ``paused``,
-    ``cancelled``, ``lost`` (another task holds it now), ``busy``, ``stale``, ``gone``.
     While it runs, the process's heartbeat renews the member's lease (a short one,
     COURIER_LEASE_SECONDS), however long a delivery takes. When Redis goes away, each step
     waits for it (COURIER_REDIS_WAIT_MAX_SECONDS at most) and goes on where it was.
@@ -70,20 +93,24 @@ def run_member(
     try:
         meta = holder.patient(store.meta)
     except CampaignNotFoundError:
-        return "gone"
+        return MemberResult.GONE
     tuning = Tuning.from_meta(meta)
     args = [member, token, tuning.lease_seconds]
-    taken = int(
-        holder.patient(lambda: store.run("TAKE", [keys.leases, keys.owners, keys.meta], args))
+    taken = Take(
+        int(holder.patient(lambda: store.run("TAKE", [keys.leases, keys.owners, keys.meta], args)))
     )
-    if taken != 1:
-        return {0: "busy", 2: "stale", -1: "gone"}[taken]
+    if taken is not Take.TAKEN:
+        if taken is Take.GONE:
+            holder.patient(lambda: mark_lost(store.redis, keys, meta))  # vanished under it
+        return _NOT_TAKEN[taken]
     renew = partial(store.renew, member, token, tuning.lease_seconds)
     with runtime.heartbeat.holding(Lease(f"campaign {store.id} {member}", renew)):
         result = holder.send_rows(meta, tuning)
-        if result in ("lost", "gone"):
+        if result is MemberResult.GONE:
+            holder.patient(lambda: mark_lost(store.redis, keys, meta))
+        if result in (MemberResult.LOST, MemberResult.GONE):
             return result
-        requeue = result in ("sliced", "paused")
+        requeue = result in (MemberResult.SLICED, MemberResult.PAUSED)
         release = [member, token, int(requeue), meta["expire_at"]]
         holder.patient(
             lambda: store.run("RELEASE", [keys.leases, keys.owners, keys.requeue], release)
@@ -101,14 +128,16 @@ class _Holder:
         self.runtime, self.store, self.member, self.token = runtime, store, member, token
         self._within = runtime.settings.redis_wait_max_seconds
         self._what = f"campaign {store.id} {member}"
+        self.share = CampaignShare(store.id)  # its weight is read with the meta
 
     def patient(self, action: Callable[[], T]) -> T:
         """Run a Redis step that is safe to repeat, waiting for Redis within the bound."""
         return patiently(self.store.redis, action, within_seconds=self._within, what=self._what)
 
-    def send_rows(self, meta: dict[str, str], tuning: Tuning) -> str:
+    def send_rows(self, meta: dict[str, str], tuning: Tuning) -> MemberResult:
         """Claim a batch, send it, record it, until done, sliced or told to stop."""
         store, member = self.store, self.member
+        self.share = CampaignShare(store.id, float(meta.get("weight", 1.0)))
         rows = self.patient(lambda: _member_rows(store, member, int(meta["chunk_size"])))
         deadline = time.monotonic() + tuning.slice_seconds
         names: dict[int, list[str]] = {}
@@ -120,15 +149,15 @@ class _Holder:
             if began > deadline or (start > 0 and SHUTTING_DOWN.is_set()):
                 # requeued: another task (or worker) goes on from here; a stopping worker
                 # hands back after one batch (at least one, so there is always progress)
-                return "sliced"
+                return MemberResult.SLICED
             batch = rows[start : start + size]
             start += len(batch)
             claimed = self.patient(partial(_claim, store, member, self.token, tuning, batch))
             requests = []
             for row, code in zip(batch, claimed, strict=False):
-                if code <= 0:
+                if code <= Claim.NOTHING:
                     continue
-                if code == 2:
+                if code == Claim.CLAIMED_AGAIN:
                     log.warning(
                         "campaign %s: row %d was in flight at a crash; again", store.id, row
                     )
@@ -136,15 +165,18 @@ class _Holder:
                 requests.append((row, ResendRequest(client_id, name, None, metadata)))
             if requests:
                 sent = self.send_all(requests)
-                self.patient(partial(_record, store, meta, tuning, member, sent))
+                names_logged = self.runtime.settings.log_usernames
+                self.patient(
+                    partial(_record, store, meta, tuning, member, sent, log_usernames=names_logged)
+                )
                 if sent.pause_reason is not None:
                     self.stop_for_account(meta, sent)
-                    return "paused"
-            if claimed and claimed[-1] < 0:
+                    return MemberResult.PAUSED
+            if claimed and claimed[-1] < Claim.NOTHING:
                 return _STOPS[claimed[-1]]
             per_row = (time.monotonic() - began) / len(batch)
             size = _next_claim_size(size, per_row, tuning.claim_rows)
-        return "done"
+        return MemberResult.DONE
 
     def send_all(self, requests: list[tuple[int, ResendRequest]]) -> Sent:
         """Send claimed rows in turn; the per-user guard is asked for all of them at once.
@@ -173,18 +205,20 @@ class _Holder:
                 sent.outcomes.append((row, Outcome("skipped", 0)))
                 sent.back.add(row)
                 continue
-            outcome = self.patient(partial(_send, self.runtime, self.store.id, request, decision))
-            kind = account.classify(outcome)
-            if kind == "user_cap":
+            progress = Progress()  # kept if Redis fails mid-delivery and it runs again
+            send = partial(_send, self.runtime, self.share, request, decision, progress, row=row)
+            outcome = self.patient(send)
+            scope = account.classify(outcome)
+            if scope.concern is Concern.USER_HOUR:
                 wait = self.patient(partial(guard.saturate, operation, user_keys[index]))
                 outcome = replace(outcome, retry_after_seconds=wait)
-            elif kind == "account":
+            elif scope.pauses_at_once:
                 sent.pause_reason = account.reason(outcome)
                 hits = [index]
-            elif kind == "run":
+            elif scope.pause_after_users is not None:
                 hits.append(index)
                 users = self.patient(partial(account.run_hit, self.store, row))
-                if users >= account.RUN_DISTINCT_USERS:
+                if users >= scope.pause_after_users:
                     sent.pause_reason = account.run_reason(outcome, users)
             sent.outcomes.append((row, outcome))
             if sent.pause_reason is not None:
@@ -245,17 +279,27 @@ def _member_rows(store: CampaignStore, member: str, size: int) -> list[int]:
     """The open rows of ``member`` (settled ones are skipped without a script call)."""
     if member.startswith("b:"):
         candidates = store.batch_rows(member[2:])
-        return [row for row in candidates if store.row_states(row, 1) in (b"\x06", b"\x07")]
+        return [row for row in candidates if set(store.row_states(row, 1)) & _BATCH_OPEN]
     start = int(member[2:]) * size
     states = store.row_states(start, size)
-    return [start + i for i, code in enumerate(states) if code in (0, 1)]
+    return [start + i for i, code in enumerate(states) if code in _CHUNK_OPEN]
+
+
+def _row_codes(member: str) -> tuple[int, int]:
+    """The row codes of ``member``'s rows: (held by it, claimable by it).
+
+    A chunk (``c:{n}``) claims queued rows and holds them as running; a retry batch
+    (``b:{id}``) claims deferred rows and holds them as running-in-a-batch
+    (:mod:`worker.campaign.model`).
+    """
+    return (RUNNING_BATCH, DEFERRED) if member.startswith("b:") else (RUNNING, QUEUED)
 
 
 def _claim(
     store: CampaignStore, member: str, token: str, tuning: Tuning, rows: list[int]
 ) -> list[int]:
     keys = store.keys
-    mine, claimable = _BATCH_CODES if member.startswith("b:") else _CHUNK_CODES
+    mine, claimable = _row_codes(member)
     result = store.run(
         "CLAIM",
         [keys.meta, keys.rows, keys.counts, keys.leases, keys.owners, keys.redeliveries],
@@ -274,10 +318,25 @@ def _username(
 
 
 def _send(
-    runtime: Runtime, campaign_id: str, request: ResendRequest, reserved: GuardDecision
+    runtime: Runtime,
+    share: CampaignShare,
+    request: ResendRequest,
+    reserved: GuardDecision,
+    progress: Progress,
+    *,
+    row: int,
 ) -> Outcome:
+    campaign_id = share.campaign_id
     try:
-        return deliver(runtime, request, priority=Priority.BULK, reserved=reserved)
+        with row_context(row, request.username, log_usernames=runtime.settings.log_usernames):
+            return deliver(
+                runtime,
+                request,
+                priority=Priority.BULK,
+                reserved=reserved,
+                campaign=share,
+                progress=progress,
+            )
     except redis.RedisError:
         raise  # the holder waits for Redis and delivers the row again
     except Exception as exc:
@@ -296,14 +355,17 @@ def _record(
     tuning: Tuning,
     member: str,
     sent: Sent,
+    *,
+    log_usernames: bool,
 ) -> None:
     keys = store.keys
     size = int(meta["chunk_size"])
     defer = meta.get("on_user_cap", "defer") == "defer"
-    mine, claimable = _BATCH_CODES if member.startswith("b:") else _CHUNK_CODES
+    mine, claimable = _row_codes(member)
     out_keys: list[str] = []
     args: list[object] = [member, tuning.lease_seconds, meta["expire_at"], mine]
     now = time.time()
+    settled: list[SettledRow] = []  # logged once recorded
     for row, outcome in sent.outcomes:
         chunk, offset = divmod(row, size)
         out_keys.append(keys.outcomes(chunk))
@@ -312,7 +374,7 @@ def _record(
             continue
         code = CODE_BY_STATE[outcome.state]
         due = 0.0
-        if outcome.error_code == USER_CAP_CODE or account.classify(outcome) == "user_cap":
+        if outcome.error_code == USER_CAP_CODE or account.is_user_hour(outcome):
             code = DEFERRED if defer else SKIPPED
             wait = outcome.retry_after_seconds or 60.0
             due = now + wait + random.uniform(0, 1)  # noqa: S311 - jitter, not crypto
@@ -326,8 +388,12 @@ def _record(
             str(outcome.attempts),
             str(int(now)),
             (outcome.error_message or "")[:500],
+            str(outcome.ambiguous),
         )
         record = "\t".join(_one_line(part) for part in fields)
         args += [row, code, record + "\n", outcome.attempts, due]
+        settled.append(SettledRow(row, STATE_BY_CODE[code], outcome.error_code, due - now))
     fixed = [keys.meta, keys.rows, keys.counts, keys.leases, keys.rate, keys.deferred, keys.run]
-    store.run("RECORD", [*fixed, *out_keys], args)
+    if int(store.run("RECORD", [*fixed, *out_keys], args)):  # 0: the rows are not ours now
+        names = partial(_username, store, meta, {}) if log_usernames else None
+        rows_recorded(store.id, settled, username=names)

@@ -4,8 +4,8 @@ A file is read by :mod:`worker.campaign.formats` (its encoding and lines by
 :mod:`worker.campaign.textfile`), row by row: a bad row is rejected with its line number
 (from 1, as an editor shows it) and a reason, a repeated username is dropped and counted
 (:class:`~worker.campaign.rows.Intake`), and the rest goes on. A pool is listed through
-ListUsers (an IAM operation) with a filter, 60 users a page, one ``UserList`` permit per
-page.
+ListUsers (an IAM operation, through the process's gateway: :mod:`worker.cognito`) with
+a filter, 60 users a page, one ``UserList`` permit per page.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from worker.campaign.formats import FileFormat, detect_format, read_rows
 from worker.campaign.rows import Intake, Reject, check_row
-from worker.cognito import make_client, to_cognito_error
+from worker.cognito import CognitoGateway
 from worker.errors import (
     CampaignError,
     CognitoError,
@@ -27,10 +25,8 @@ from worker.errors import (
     PermitTimeoutError,
     ThrottledError,
 )
-from worker.identity.clients import pool_region_or_none
 from worker.ratelimit.base import Category, Priority, RateLimiter
 from worker.retry import retrying
-from worker.settings import Settings
 
 __all__ = [
     "DEFAULT_POOL_FILTER",
@@ -64,20 +60,22 @@ def open_input(path: str) -> bytes:
         raise CampaignError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def require_iam_credentials(settings: Settings, purpose: str) -> None:
-    """Check that a signed (IAM) Cognito client can be built for ``purpose``.
+def require_iam_credentials(
+    gateway: CognitoGateway, purpose: str, user_pool_id: str | None = None
+) -> None:
+    """Check that the gateway can sign IAM calls for ``purpose`` (in the pool's Region).
 
     Raises:
         CampaignError: no AWS credentials are available; the message says what needs them.
     """
     try:
-        make_client(settings, signed=True)
+        gateway.require_signed(user_pool_id)
     except ConfigurationError as exc:
-        raise CampaignError(f"{purpose} needs AWS IAM credentials: {exc}") from None
+        raise CampaignError(f"{purpose}: {exc}") from None
 
 
 def _list_page(
-    settings: Settings, limiter: RateLimiter, client: Any, params: dict[str, Any]
+    gateway: CognitoGateway, limiter: RateLimiter, params: dict[str, Any]
 ) -> dict[str, Any]:
     """One ListUsers page: a UserList permit per attempt, retried like every call.
 
@@ -86,6 +84,8 @@ def _list_page(
         PermitTimeoutError: no permit within the bounded wait, retries included.
     """
 
+    settings = gateway.settings
+
     def attempt() -> dict[str, Any]:
         limiter.acquire(
             Category.USER_LIST,
@@ -93,20 +93,17 @@ def _list_page(
             timeout_seconds=settings.permit_wait_max_seconds,
         )
         try:
-            page: dict[str, Any] = client.list_users(**params)
-        except (ClientError, BotoCoreError) as exc:
-            error = to_cognito_error(exc)
-            if isinstance(error, ThrottledError):
-                limiter.report_throttle(Category.USER_LIST)
-            raise error from None
-        return page
+            return gateway.list_users(**params)
+        except ThrottledError:
+            limiter.report_throttle(Category.USER_LIST)
+            raise
 
     result: dict[str, Any] = retrying(settings)(attempt)
     return result
 
 
 def list_pool_pages(
-    settings: Settings,
+    gateway: CognitoGateway,
     limiter: RateLimiter,
     user_pool_id: str,
     *,
@@ -122,14 +119,10 @@ def list_pool_pages(
         CampaignError: no IAM credentials (ListUsers is an IAM operation), or Cognito
             refused the listing (unknown pool, bad filter, ...).
     """
-    try:
-        client = make_client(settings, signed=True, region=pool_region_or_none(user_pool_id))
-    except ConfigurationError as exc:
-        raise CampaignError(f"cannot list pool {user_pool_id}: {exc}") from None
     token = page_token
     while True:
         params: dict[str, Any] = {
-            "UserPoolId": user_pool_id,
+            "user_pool_id": user_pool_id,
             "Limit": LIST_USERS_PAGE_SIZE,
             "AttributesToGet": [],
         }
@@ -138,7 +131,9 @@ def list_pool_pages(
         if token:
             params["PaginationToken"] = token
         try:
-            page = _list_page(settings, limiter, client, params)
+            page = _list_page(gateway, limiter, params)
+        except ConfigurationError as exc:
+            raise CampaignError(f"cannot list pool {user_pool_id}: {exc}") from None
         except (CognitoError, PermitTimeoutError) as error:
             # chained: the HTTP front answers an unknown pool 404 from the cause's code
             raise CampaignError(f"ListUsers on {user_pool_id} failed: {error}") from error

@@ -26,14 +26,16 @@ from typing import Any, cast
 
 import redis
 
+from worker.broker.replicas import replica_wait
 from worker.campaign import scripts
-from worker.campaign.figures import Figures, document_state
+from worker.campaign.figures import NO_SHARE, Figures, Share, ShareReads, document_state
+from worker.campaign.lost import check_meta, missing
 from worker.campaign.model import (
     CAMPAIGN_INDEX_KEY,
     COUNTED_STATES,
     CampaignKeys,
 )
-from worker.errors import CampaignError, CampaignNotFoundError
+from worker.errors import CampaignError, CampaignLostError
 
 __all__ = ["CampaignStore", "iso", "list_campaign_ids"]
 
@@ -69,7 +71,10 @@ class CampaignStore:
         }
 
     def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run one of :mod:`worker.campaign.scripts` by name."""
+        """Run one of :mod:`worker.campaign.scripts` by name; ``RECORD`` (outcomes) then
+        waits for a replica to hold them (WAIT, :mod:`worker.broker.replicas`)."""
+        if script == "RECORD":
+            return replica_wait(self.redis).script(self._scripts[script], list(keys), list(args))
         return self._scripts[script](keys=list(keys), args=list(args))
 
     def renew(self, member: str, token: str, ttl_seconds: float, *, client: Any = None) -> Any:
@@ -95,6 +100,7 @@ class CampaignStore:
         now = time.time()
         expire_at = int(now + ttl_seconds)
         meta: dict[str, str | int | float] = {
+            "id": self.id,
             "state": "active",
             "ingest": "pending",
             "total": 0,
@@ -107,17 +113,23 @@ class CampaignStore:
             "expire_at": expire_at,
             **fields,
         }
-        if not self.redis.hsetnx(self.keys.meta, "id", self.id):
-            raise CampaignError(f"campaign {self.id} exists already")
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.keys.meta, mapping=cast("dict[Any, Any]", meta))
-        pipe.hset(self.keys.counts, mapping=dict.fromkeys(COUNTED_STATES, 0))
-        pipe.hset(self.keys.rate, "created", int(now))
-        for key in (self.keys.meta, self.keys.counts, self.keys.rate):
-            pipe.expireat(key, expire_at)
-        pipe.zadd(CAMPAIGN_INDEX_KEY, {self.id: now})
-        pipe.expire(CAMPAIGN_INDEX_KEY, ttl_seconds)
-        pipe.execute()
+        # all or nothing (WATCH + MULTI): an interrupted producer never leaves half a meta
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.watch(self.keys.meta)  # type: ignore[no-untyped-call]
+            if pipe.exists(self.keys.meta):
+                raise CampaignError(f"campaign {self.id} exists already")
+            pipe.multi()
+            pipe.hset(self.keys.meta, mapping=cast("dict[Any, Any]", meta))
+            pipe.hset(self.keys.counts, mapping=dict.fromkeys(COUNTED_STATES, 0))
+            pipe.hset(self.keys.rate, "created", int(now))
+            for key in (self.keys.meta, self.keys.counts, self.keys.rate):
+                pipe.expireat(key, expire_at)
+            pipe.zadd(CAMPAIGN_INDEX_KEY, {self.id: now})
+            pipe.expire(CAMPAIGN_INDEX_KEY, ttl_seconds)
+            try:
+                pipe.execute()
+            except redis.WatchError:
+                raise CampaignError(f"campaign {self.id} exists already") from None
         return expire_at
 
     def append_rows(
@@ -130,6 +142,9 @@ class CampaignStore:
         extra: dict[str, str | int] | None = None,
     ) -> int:
         """Append ``usernames`` as queued rows from row ``first_row``; returns the new total.
+
+        Raises:
+            CampaignLostError: the campaign's meta vanished (Redis lost its data).
 
         Atomic (MULTI/EXEC) with ``extra`` meta fields, so a resumable producer can store
         its position (e.g. a ListUsers page token) with the rows it produced. One writer per
@@ -152,22 +167,37 @@ class CampaignStore:
         pipe.expireat(self.keys.rows, expire_at)
         pipe.hincrby(self.keys.counts, "queued", len(usernames))
         fields: dict[Any, Any] = {"total": row, "updated_at": time.time(), **(extra or {})}
-        pipe.hset(self.keys.meta, mapping=fields)
-        pipe.execute()
+        args = [part for name, value in fields.items() for part in (name, value)]
+        self._scripts["UPDATE"](keys=[self.keys.meta], args=args, client=pipe)
+        if not pipe.execute()[-1]:  # meta vanished: the rows are a lost campaign's traces
+            raise self._vanished()
         return row
 
     def finish_ingest(self, *, rejected: int, duplicates: int, case_merged: int = 0) -> None:
         """Mark the input complete: every row is stored, chunks may all be dispatched."""
-        self.redis.hset(
-            self.keys.meta,
-            mapping={
-                "ingest": "done",
-                "rejected": rejected,
-                "duplicates": duplicates,
-                "case_merged": case_merged,
-                "updated_at": time.time(),
-            },
+        self.update_meta(
+            ingest="done",
+            rejected=rejected,
+            duplicates=duplicates,
+            case_merged=case_merged,
+            updated_at=time.time(),
         )
+
+    def update_meta(self, **fields: str | int | float) -> None:
+        """Set ``fields`` of the campaign's meta, never recreating a vanished one.
+
+        Raises:
+            CampaignLostError: meta is gone (Redis lost its data); nothing was written.
+        """
+        args = [part for name, value in fields.items() for part in (name, value)]
+        if not self.run("UPDATE", [self.keys.meta], args):
+            raise self._vanished()
+
+    def _vanished(self) -> CampaignLostError:
+        found = missing(self.redis, self.keys)
+        if isinstance(found, CampaignLostError):
+            return found
+        return CampaignLostError(f"campaign {self.id} is lost: its meta vanished", {})
 
     def add_rejects(self, rejects: Iterable[tuple[int, str]], *, expire_at: int) -> None:
         """Keep rejected input rows ``(line, reason)`` for the report."""
@@ -195,11 +225,14 @@ class CampaignStore:
 
         Raises:
             CampaignNotFoundError: no such campaign (never created, or expired).
+            CampaignLostError: its keys are gone or partial (:mod:`worker.campaign.lost`).
         """
         raw = cast("dict[bytes, bytes]", self.redis.hgetall(self.keys.meta))
         if not raw:
-            raise CampaignNotFoundError(f"no campaign {self.id} (never created, or expired)")
-        return {k.decode(): v.decode("utf-8") for k, v in raw.items()}
+            raise missing(self.redis, self.keys)
+        meta = {k.decode(): v.decode("utf-8") for k, v in raw.items()}
+        check_meta(self.keys, meta, {})
+        return meta
 
     def chunk_usernames(self, chunk: int) -> list[str]:
         """The usernames of chunk ``chunk``, in row order."""
@@ -224,11 +257,19 @@ class CampaignStore:
         """Chunk ``chunk``'s outcome records, oldest first."""
         return cast("bytes | None", self.redis.get(self.keys.outcomes(chunk))) or b""
 
-    def status(self) -> dict[str, Any]:
+    def status(
+        self, *, share: Share | None = None, reads: ShareReads | None = None
+    ) -> dict[str, Any]:
         """The campaign status document (DESIGN.md), from one MULTI snapshot (~0.3 ms).
+
+        ``share``: the campaign's current part of the bulk rate (None: it takes no permits
+        now), shown as ``share`` beside its ``weight`` and used by the ETA; or ``reads``
+        queues the limiter's reads of it on the same MULTI and returns their reader.
 
         Raises:
             CampaignNotFoundError: no such campaign (never created, or expired).
+            CampaignLostError: its keys are gone or partial; its ``document`` is the status
+                document with ``state`` ``lost``.
         """
         pipe = self.redis.pipeline(transaction=True)
         pipe.hgetall(self.keys.meta)
@@ -236,15 +277,21 @@ class CampaignStore:
         pipe.hgetall(self.keys.rate)
         pipe.zrange(self.keys.deferred, -1, -1, withscores=True)
         pipe.time()
-        raw_meta, raw_counts, raw_rate, last_due, (seconds, micros) = pipe.execute()
+        read_share = reads(pipe) if reads is not None else None
+        raw_meta, raw_counts, raw_rate, last_due, (seconds, micros), *shared = pipe.execute()
+        found = read_share(shared) if read_share is not None else None
+        share = Share(*found) if found is not None else (None if read_share else share)
         if not raw_meta:
-            raise CampaignNotFoundError(f"no campaign {self.id} (never created, or expired)")
+            raise missing(self.redis, self.keys)
         meta = {k.decode(): v.decode("utf-8") for k, v in raw_meta.items()}
         counts = dict.fromkeys(COUNTED_STATES, 0)
         counts.update({k.decode(): int(v) for k, v in raw_counts.items()})
+        check_meta(self.keys, meta, counts)
         now = seconds + micros / 1e6
         state = document_state(meta)
-        figures = Figures(meta, counts, now)
+        if state != "running":
+            share = None  # a paused or finished campaign's last requests do not count
+        figures = Figures(meta, counts, now, share)
         rate = figures.rate(raw_rate, finished=state in ("done", "cancelled"))
         eta = figures.eta_seconds(state, rate, float(last_due[0][1]) if last_due else None)
         return {
@@ -255,6 +302,8 @@ class CampaignStore:
             "counts": counts,
             "rejected": int(meta.get("rejected", 0)),
             "rate": round(rate, 2),
+            "weight": float(meta.get("weight", 1.0)),
+            "share": share.as_dict() if share is not None else dict(NO_SHARE),
             "eta_seconds": None if eta is None else round(eta, 1),
             "duration_seconds": round(figures.duration_seconds(), 3),
             "pause_reason": json.loads(meta["pause_reason"]) if meta.get("pause_reason") else None,
@@ -263,6 +312,7 @@ class CampaignStore:
             "redelivered": int(meta.get("redelivered", 0)),
             "duplicates": int(meta.get("duplicates", 0)),
             "case_merged": int(meta.get("case_merged", 0)),
+            "principal": meta.get("principal"),
         }
 
     # --- control ------------------------------------------------------------------------
@@ -280,7 +330,7 @@ class CampaignStore:
                     pipe.watch(self.keys.meta)  # type: ignore[no-untyped-call]
                     old = _text(cast("bytes | None", pipe.hget(self.keys.meta, "state")))
                     if old is None:
-                        raise CampaignNotFoundError(f"no campaign {self.id}")
+                        raise missing(self.redis, self.keys)
                     finished = pipe.hexists(self.keys.meta, "finished_at")
                     if old not in allowed or (finished and new != old):
                         pipe.unwatch()
@@ -324,11 +374,11 @@ class CampaignStore:
 
     def hand_ingest_to(self, generation: str) -> None:
         """Make ``generation`` the one ingest task generation allowed to list the pool."""
-        self.redis.hset(self.keys.meta, "ingest_gen", generation)
+        self.update_meta(ingest_gen=generation)
 
     def fail_ingest(self, message: str) -> None:
         """End the listing early with ``message`` (kept in the meta); rows listed stay."""
-        self.redis.hset(self.keys.meta, "ingest_error", message)
+        self.update_meta(ingest_error=message)
         self.finish_ingest(rejected=int(self.meta().get("rejected", 0)), duplicates=0)
 
     def sweep(self, *, chunk_size: int, with_running: bool) -> int:

@@ -1,7 +1,8 @@
 """Campaign files as text: the encoding, and lines as an editor numbers them.
 
 Encodings: UTF-8 with or without a byte order mark, UTF-16 LE or BE with a byte order mark
-(what Excel's "Unicode Text" writes). Anything else is refused as a whole, with a message
+(what Excel's "Unicode Text" writes); a file with a NUL every other byte is UTF-16
+without its mark. Anything else is refused as a whole, with a message
 that says how to save the file again: a file in Windows-1252 would otherwise come through
 as one reject per accented name, or as garbage sent to Cognito.
 
@@ -63,12 +64,11 @@ def decode_input(data: bytes, *, name: str = "the file") -> str:
                     f"is not valid {encoding.upper()} ({exc.reason}): {HOW_TO_SAVE}"
                 ) from None
     body = data.removeprefix(codecs.BOM_UTF8)
-    nul = body.find(b"\x00")
-    if nul >= 0:  # valid UTF-8, but no text file holds NUL: UTF-16 without its mark
-        line = body.count(b"\n", 0, nul) + 1
+    if _looks_like_utf16(body):  # valid UTF-8, but a NUL every other byte: UTF-16 text
+        line = body.count(b"\n", 0, body.find(b"\x00")) + 1
         raise CampaignError(
-            f"{name} holds NUL bytes (first on line {line}): it looks like UTF-16 without a "
-            f"byte order mark: {HOW_TO_SAVE}"
+            f"{name} holds NUL bytes every other byte (first on line {line}): it looks like "
+            f"UTF-16 without a byte order mark: {HOW_TO_SAVE}"
         )
     try:
         return body.decode("utf-8")
@@ -78,6 +78,22 @@ def decode_input(data: bytes, *, name: str = "the file") -> str:
             f"{name} is not UTF-8: line {line} holds the byte 0x{body[exc.start]:02x}; it "
             f"seems to be in another encoding (Windows-1252, Latin-1, ...): {HOW_TO_SAVE}"
         ) from None
+
+
+UTF16_SAMPLE_BYTES = 4096
+"""How much of a file :func:`_looks_like_utf16` looks at."""
+
+
+def _looks_like_utf16(body: bytes) -> bool:
+    """Whether ``body`` reads as UTF-16 without a byte order mark: in the first
+    :data:`UTF16_SAMPLE_BYTES`, at least a third of the even or of the odd bytes are NUL
+    (every ASCII character of UTF-16 text has one). A stray NUL or two does not count: it
+    rejects only the line it is on (:func:`split_lines`)."""
+    sample = body[:UTF16_SAMPLE_BYTES]
+    if b"\x00" not in sample:
+        return False
+    half = max(1, len(sample) // 2)
+    return max(sample[0::2].count(0), sample[1::2].count(0)) * 3 >= half
 
 
 def _line_of(prefix: str) -> int:

@@ -1,5 +1,5 @@
 """``python -m worker.cli`` runs the ``courier`` command line."""
 
-from worker.cli import main
+from worker.console import main  # hides a literal --secret-hash first
 
 main()

@@ -21,8 +21,9 @@ def api(
         typer.Option(
             "--dev",
             help=(
-                "Local run: without COURIER_API_TOKENS, generate a bearer token and print it "
-                "once on stderr; without COURIER_SEAL_KEY, serve no token operations."
+                "Local run: without COURIER_API_TOKENS and COURIER_API_TOKENS_FILE, generate a "
+                "full-access bearer token and print it once on stderr; without "
+                "COURIER_SEAL_KEY, serve no token operations."
             ),
         ),
     ] = False,
@@ -37,9 +38,11 @@ def api(
         ),
     ] = False,
 ) -> None:
-    """Serve the HTTP front (/?Action=..., /jobs, /campaigns, /openapi.json, /healthz).
+    """Serve the HTTP front (/?Action=..., /jobs, /campaigns, /ui/, /openapi.json, /healthz).
 
-    Refuses to start without COURIER_API_TOKENS unless ``--dev`` is given, and without a
+    Refuses to start without a bearer token (COURIER_API_TOKENS: full access;
+    COURIER_API_TOKENS_FILE: named, scoped, stored as SHA-256) unless ``--dev`` is given, or
+    with a malformed tokens file, and without a
     valid COURIER_SEAL_KEY unless ``--without-token-operations`` (or ``--dev``) is given;
     it refuses a Redis that does not answer (exit 3) or may evict keys (exit 2; see
     COURIER_REDIS_ALLOW_EVICTION).
@@ -50,15 +53,15 @@ def api(
     """
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
-    from worker.api import create_app  # noqa: PLC0415 - importing tasks reads settings
+    from worker.api import create_app  # noqa: PLC0415 - the front and the tasks only now
     from worker.api.server import server_config  # noqa: PLC0415
     from worker.broker.door import check_eviction_policy  # noqa: PLC0415
+    from worker.cli.context import command_settings  # noqa: PLC0415
     from worker.observe.logs import configure_logging  # noqa: PLC0415
     from worker.runtime import Runtime, set_runtime  # noqa: PLC0415
-    from worker.settings import load_settings  # noqa: PLC0415
 
-    settings = load_settings()
-    if not settings.api_tokens and dev:
+    settings = command_settings()
+    if not settings.api_tokens and settings.api_tokens_file is None and dev:
         token = secrets.token_urlsafe(32)
         settings = settings.model_copy(update={"api_tokens": [SecretStr(token)]})
         # Plain text on one line (no rich wrapping): it is meant to be copied.

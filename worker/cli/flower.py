@@ -50,12 +50,12 @@ def flower(
 
     Refuses to start without COURIER_FLOWER_BASIC_AUTH unless ``--dev`` is given.
     """
+    from worker.cli.context import command_settings  # noqa: PLC0415
     from worker.cli.run import run_celery  # noqa: PLC0415
     from worker.observe.flower import flower_argv, flower_options, harden_flower  # noqa: PLC0415
     from worker.observe.logs import configure_logging  # noqa: PLC0415
-    from worker.settings import load_settings  # noqa: PLC0415
 
-    settings = load_settings()
+    settings = command_settings()
     options = flower_options(
         settings,
         dev=dev,
@@ -80,7 +80,7 @@ def flower(
         options["max_tasks"] * 3e3 / 1e9,
     )
     harden_flower()
-    from worker.app import app  # noqa: PLC0415 - reading settings happens here, not at import
+    from worker.app import app  # noqa: PLC0415 - configured from the settings read above
 
     # In-process: the options (basic auth included) never appear in the process arguments.
     argv = ["flower", f"--port={port}", f"--address={address}", *flower_argv(options)]

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from worker.cli.output import emit, fail
-from worker.errors import CourierError, JobNotFoundError
+from worker.cli.interrupt import EXIT_INTERRUPTED, interruptible, shielded
+from worker.cli.output import emit, err_console, fail
+from worker.cli.secrets import read_secret_hash
+from worker.errors import CourierError
 
 __all__ = ["register"]
 
@@ -33,16 +35,45 @@ TimeoutOption = Annotated[
 
 
 def _finish(job_id: str, *, wait: bool, timeout_seconds: float, as_json: bool) -> None:
+    """Print the job's document (after waiting for it with ``wait``).
+
+    SIGINT or SIGTERM while waiting prints the job's id and state as they are (the job
+    goes on: the workers have it) and exits 130.
+    """
     from tasks import job_status  # noqa: PLC0415 - importing tasks connects the Celery app
     from tasks import wait as wait_for  # noqa: PLC0415
 
     try:
-        document = wait_for(job_id, timeout_seconds=timeout_seconds) if wait else job_status(job_id)
+        with interruptible():
+            document = (
+                wait_for(job_id, timeout_seconds=timeout_seconds) if wait else job_status(job_id)
+            )
+    except KeyboardInterrupt:
+        with shielded():
+            _interrupted(job_id, as_json=as_json)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except CourierError as exc:
         fail(exc, as_json=as_json, code=1)
     emit(document, as_json=as_json, title=f"job {job_id}")
     if wait and document["state"] != "succeeded":
         raise typer.Exit(1)
+
+
+def _interrupted(job_id: str, *, as_json: bool) -> None:
+    """Print the job's document as it is now, marked ``interrupted`` (the wait, not the job)."""
+    from tasks import job_status  # noqa: PLC0415
+
+    try:
+        document: dict[str, Any] = {**job_status(job_id), "interrupted": True}
+    except CourierError as exc:  # Redis went away too: the id is what matters
+        document = {"id": job_id, "state": None, "interrupted": True, "error": str(exc)}
+    emit(document, as_json=as_json, title=f"job {job_id}")
+    if not as_json:
+        err_console.print(
+            f"interrupted: job {job_id} is {document['state']} and goes on; "
+            f"follow it with: courier status {job_id}",
+            highlight=False,
+        )
 
 
 def resend(
@@ -52,17 +83,31 @@ def resend(
         str | None,
         typer.Option(
             "--secret-hash",
-            help="SecretHash; omit it to have workers compute it from COURIER_CLIENT_SECRETS.",
+            help=(
+                "SecretHash; '-' reads one line from stdin (a value given here is hidden "
+                "from the process title, with a warning: prefer '-', --secret-hash-file or "
+                "COURIER_SECRET_HASH). Omit all to have workers compute it from "
+                "COURIER_CLIENTS / COURIER_CLIENT_SECRETS."
+            ),
         ),
+    ] = None,
+    secret_hash_file: Annotated[
+        Path | None,
+        typer.Option("--secret-hash-file", help="File whose first line is the SecretHash."),
     ] = None,
     idempotency_key: IdempotencyOption = None,
     wait: WaitOption = False,
     timeout_seconds: TimeoutOption = 60.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Queue a ResendConfirmationCode and print its job status document."""
+    """Queue a ResendConfirmationCode and print its job status document.
+
+    The SecretHash comes from --secret-hash - (one line of stdin), --secret-hash-file,
+    --secret-hash H (hidden from the process title, with a warning) or COURIER_SECRET_HASH.
+    """
     from tasks import submit_resend  # noqa: PLC0415
 
+    secret_hash = read_secret_hash(secret_hash, secret_hash_file)
     try:
         job_id = submit_resend(
             client_id, username, secret_hash=secret_hash, idempotency_key=idempotency_key
@@ -118,13 +163,13 @@ def status(
     job_id: Annotated[str, typer.Argument(help="The id that submit printed.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Print a job's status document."""
+    """Print a job's status document. An unknown id exits 2, as for a campaign."""
     from tasks import job_status  # noqa: PLC0415
 
     try:
         document: dict[str, Any] = job_status(job_id)
-    except JobNotFoundError as exc:
-        fail(exc, as_json=as_json, code=1)
+    except CourierError as exc:  # JobNotFoundError, a malformed id: bad input
+        fail(exc, as_json=as_json, code=2)
     emit(document, as_json=as_json, title=f"job {job_id}")
 
 

@@ -3,7 +3,8 @@
 Budgets are per AWS Region (Cognito's quotas are per account and Region;
 :mod:`worker.ratelimit.regional`). ``show`` prints, for every Region configured (the
 registry's pools, COURIER_COGNITO_REGION) or seen by a worker, each category's budget,
-current adaptive rate, floor, bulk share and rate, and throttle history; ``set RATE``
+current adaptive rate, floor, bulk share and rate, throttle history, and the quota
+observed at repeated throttles (flagged when it is below the budget); ``set RATE``
 overrides a category's budget from the next permit, in one Region (``--region``) or in
 every Region without an override of its own; ``reset`` returns to the configured budget
 and forgets the adaptive state (one Region, or all of them).
@@ -27,7 +28,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from worker.broker.clients import redis_client
 from worker.broker.door import CONNECTION_ERRORS, unavailable
+from worker.cli.context import command_settings
 from worker.cli.output import EXIT_BROKER_UNAVAILABLE
 from worker.errors import ConfigurationError
 from worker.identity.clients import check_region
@@ -43,7 +46,6 @@ from worker.ratelimit import (
     RegionalLimiters,
     make_regional_limiters,
 )
-from worker.settings import load_settings
 
 __all__ = ["limit_app"]
 
@@ -98,7 +100,8 @@ class _Failure(Exception):
 
 @limit_app.command("show")
 def show(region: ShowRegionOption = None, json_output: JsonOption = False) -> None:
-    """Show, per Region configured or seen, each category's budget, rate and throttles."""
+    """Show, per Region configured or seen, each category's budget, rate and throttles,
+    and the quota seen at repeated throttles (flagged when it is below the budget)."""
 
     def action() -> list[LimitState]:
         limiters = _limiters()
@@ -201,10 +204,10 @@ def _region(value: str) -> str:
 
 def _limiters() -> _CheckedLimiters:
     try:
-        settings = load_settings()
+        settings = command_settings()
     except ConfigurationError as exc:
         raise _Failure("ConfigurationError", str(exc), EXIT_BAD_INPUT) from None
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
+    client = redis_client(settings, connect_timeout_seconds=5, socket_timeout_seconds=5)
     return _CheckedLimiters(
         make_regional_limiters(settings, client),
         settings.client_registry.configured_regions(),
@@ -261,7 +264,16 @@ class _CheckedLimiters:
 
 def _table(states: list[LimitState]) -> Table:
     table = Table(title="Cognito rate limits (calls/s per Region, all workers together)")
-    columns = ("budget", "rate now", "floor", "bulk share", "bulk rate", "throttles", "last")
+    columns = (
+        "budget",
+        "rate now",
+        "floor",
+        "bulk share",
+        "bulk rate",
+        "throttles",
+        "last",
+        "quota seen",
+    )
     table.add_column("region")
     table.add_column("category")
     for column in columns:
@@ -279,13 +291,23 @@ def _table(states: list[LimitState]) -> Table:
             f"{s.bulk_rate_per_second:.2f}",
             str(s.throttles),
             last,
+            _quota_seen(s),
         )
     return table
+
+
+def _quota_seen(state: LimitState) -> str:
+    """The observed quota, flagged when it is below the budget; '-' before a measurement."""
+    observed = state.observed_quota_per_second
+    if observed is None:
+        return "-"
+    return f"{observed:.1f} (below budget)" if state.quota_below_budget else f"{observed:.1f}"
 
 
 def _as_json(state: LimitState) -> dict[str, Any]:
     document = asdict(state)
     document["category"] = state.category.value
+    document["quota_below_budget"] = state.quota_below_budget
     return document
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from worker.cli.context import command_settings
 from worker.cli.output import emit
 
 __all__ = ["register", "run_celery"]
@@ -23,11 +24,10 @@ def worker(
     hostname: Annotated[str | None, typer.Option("--hostname", "-n")] = None,
 ) -> None:
     """Run a worker with the project's defaults (threads pool, events on, both queues)."""
-    from worker.app import app  # noqa: PLC0415 - reading settings happens here, not at import
-    from worker.settings import load_settings  # noqa: PLC0415
+    from worker.app import app  # noqa: PLC0415 - the app and its tasks only for this command
 
     argv = ["worker", "--queues", queues, "--loglevel", loglevel, "--task-events"]
-    if load_settings().log_format == "json":
+    if command_settings().log_format == "json":
         argv.insert(0, "--quiet")  # no text banner: every line on the streams is JSON
     if concurrency is not None:
         argv += ["--concurrency", str(concurrency)]
@@ -76,10 +76,9 @@ def demo(
     Needs no Redis: starts a private redis-server (removed on exit) unless
     COURIER_REDIS_URL is set, then uses that one.
     """
-    from worker.contrib.demo import run_demo  # noqa: PLC0415
-    from worker.settings import load_settings  # noqa: PLC0415
+    from worker.contrib.demo import run_demo  # noqa: PLC0415 - the development tool, only now
 
-    raise typer.Exit(run_demo(load_settings(), as_json=as_json))
+    raise typer.Exit(run_demo(command_settings(), as_json=as_json))
 
 
 def register(app: typer.Typer) -> None:

@@ -8,8 +8,10 @@ nothing there but expiring job and campaign documents.
 
 It starts the local Cognito emulator in-process with a small pool made through ordinary
 boto3 calls, starts a real worker process (``courier worker``), submits real jobs through
-the producer API, runs a small bulk campaign from CSV text with a live progress bar, and
-prints what became of each job and a per-outcome summary. It uses a fresh seal key and a
+the producer API, runs a small bulk campaign from CSV text with a live progress bar,
+confirms the first campaign member with the code the worker delivered to it (ConfirmSignUp
+through boto3, the code read from the emulator's deliveries), and prints what became of
+each job and a per-outcome summary. It uses a fresh seal key and a
 temporary client-secrets file. Exit status 0 when every job ended as expected. A Redis
 URL is only ever shown masked (:func:`worker.observe.redact.mask_url`).
 """
@@ -17,6 +19,7 @@ URL is only ever shown masked (:func:`worker.observe.redact.mask_url`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
@@ -24,30 +27,39 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from worker.broker.clients import redis_client
 from worker.broker.door import unavailable
+from worker.contrib.demo_report import Case as _Case
+from worker.contrib.demo_report import checkpoint as _checkpoint
+from worker.contrib.demo_report import console
+from worker.contrib.demo_report import counts_text as _counts_text
+from worker.contrib.demo_report import exit_on_sigterm as _exit_on_sigterm
+from worker.contrib.demo_report import finished as _finished
+from worker.contrib.demo_report import narration as _narration
+from worker.contrib.demo_report import report as _report
+from worker.contrib.demo_report import say as _say
+from worker.contrib.demo_report import stopping as _stopping
 from worker.contrib.emulator import EmulatorConfig, EmulatorHandle, running_emulator
+from worker.contrib.processes import stop_process
 from worker.contrib.redisserver import PrivateRedis
 from worker.errors import BrokerUnavailable
+from worker.observe.logs import configure_logging
 from worker.observe.redact import mask_url
 from worker.sealing import generate_key
-from worker.settings import Settings
+from worker.settings import Settings, load_settings
 
 __all__ = ["run_demo"]
 
-console = Console()
 _PASSWORD = "Demo-Passw0rd!"  # noqa: S105 - a demo user's password inside the emulator
+_PHONE = "+15555550100"
 
 
 _CAMPAIGN_USERS = [f"member{n:03d}" for n in range(1, 41)]
@@ -55,49 +67,16 @@ _CAMPAIGN_USERS = [f"member{n:03d}" for n in range(1, 41)]
 _CAMPAIGN_CSV = "username\n" + "\n".join([*_CAMPAIGN_USERS, "member001", "", "bad name"]) + "\n"
 
 
-@dataclass(frozen=True)
-class _Case:
-    title: str
-    job_id: str
-    expected: str
-
-
 def _make_pool(emulator: EmulatorHandle) -> dict[str, str]:
-    cognito = emulator.client()
-    pool_id = cognito.create_user_pool(PoolName="courier-demo", AutoVerifiedAttributes=["email"])[
-        "UserPool"
-    ]["Id"]
-    plain = cognito.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="web", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
-    )["UserPoolClient"]
-    secret = cognito.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="backend", GenerateSecret=True
-    )["UserPoolClient"]
-    users = {"alice": False, "bob": True, "carol": False, "dave": False, "erin": False}
-    users.update(dict.fromkeys(_CAMPAIGN_USERS, False))
-    for username, confirmed in users.items():
-        cognito.sign_up(
-            ClientId=plain["ClientId"],
-            Username=username,
-            Password=_PASSWORD,
-            UserAttributes=[
-                {"Name": "email", "Value": f"{username}@example.com"},
-                {"Name": "phone_number", "Value": "+15555550100"},
-            ],
-        )
-        if confirmed:
-            cognito.admin_confirm_sign_up(UserPoolId=pool_id, Username=username)
-    token = cognito.initiate_auth(
-        ClientId=plain["ClientId"],
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": "bob", "PASSWORD": _PASSWORD},
-    )["AuthenticationResult"]["AccessToken"]
+    pool = emulator.make_pool("courier-demo", password=_PASSWORD)
+    pool.add_user("bob", phone_number=_PHONE, confirmed=True)
+    pool.add_users(["alice", "carol", "dave", "erin", *_CAMPAIGN_USERS], phone_number=_PHONE)
     return {
-        "pool_id": pool_id,
-        "client_id": plain["ClientId"],
-        "secret_client_id": secret["ClientId"],
-        "client_secret": secret["ClientSecret"],
-        "bob_token": token,
+        "pool_id": pool.pool_id,
+        "client_id": pool.client_id,
+        "secret_client_id": pool.secret_client_id,
+        "client_secret": pool.client_secret,
+        "bob_token": pool.access_token("bob"),
     }
 
 
@@ -112,12 +91,7 @@ def _worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace_seconds=15)
 
 
 def run_demo(settings: Settings, *, as_json: bool = False) -> int:
@@ -129,41 +103,48 @@ def run_demo(settings: Settings, *, as_json: bool = False) -> int:
 
     With ``as_json`` the progress goes to stderr and stdout gets one JSON document:
     ``{"redis": {"private", "url", "server"}, "jobs": [{"title", "expected", "status": <job status
-    document>}], "campaign": <campaign status document>, "summary": {outcome: {"jobs",
-    "campaign_rows"}}, "all_as_expected", "deliveries", "elapsed_seconds"}``.
+    document>}], "campaign": <campaign status document>, "confirmation": {"username",
+    "status", "ok"} (the first campaign member's delivered code redeemed with ConfirmSignUp),
+    "summary": {outcome: {"jobs",
+    "campaign_rows"}}, "all_as_expected", "deliveries", "elapsed_seconds", "total_seconds"}``:
+    seconds from the first submission to the campaign's end, and of the whole run. Under
+    COURIER_LOG_FORMAT=json the narration is JSON log lines (no tables with ``as_json``).
 
     Raises:
         BrokerUnavailable: the given Redis does not answer (CLI exit status 3).
         ConfigurationError: no redis-server binary can be found for a private one.
     """
     console.stderr = as_json
+    _narration["json"] = settings.log_format == "json"
+    if _narration["json"]:  # every line on stderr one JSON object, the worker's included
+        configure_logging("json", logging.INFO)
+    demo_started = time.monotonic()
+    _stopping.clear()
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         if "redis_url" in settings.model_fields_set:  # COURIER_REDIS_URL was given
-            _check_reachable(settings.redis_url)
-            return _run(settings.redis_url, server=None, as_json=as_json)
-        with PrivateRedis() as server:
-            console.print(
-                f"[bold]redis[/] private redis-server at {server.url} in {server.directory} "
-                f"({server.binary}; removed on exit; set COURIER_REDIS_URL to use your own)",
-                soft_wrap=True,
+            _check_reachable(settings)
+            return _run(
+                settings, settings.redis_url, server=None, as_json=as_json, started=demo_started
             )
-            return _run(server.url, server=server.binary, as_json=as_json)
+        with PrivateRedis() as server:
+            _say(
+                f"[bold]redis[/] private redis-server at {server.url} in {server.directory} "
+                f"({server.binary}; removed on exit; set COURIER_REDIS_URL to use your own)"
+            )
+            return _run(
+                settings, server.url, server=server.binary, as_json=as_json, started=demo_started
+            )
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    # Unwind the context managers: the worker, the emulator and the private Redis stop.
-    raise SystemExit(128 + signum)
-
-
-def _check_reachable(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2)
+def _check_reachable(settings: Settings) -> None:
+    client = redis_client(settings, connect_timeout_seconds=2)
     try:
         client.ping()
     except redis.RedisError as exc:
-        gone = unavailable(redis_url, exc)
+        gone = unavailable(settings.redis_url, exc)
         raise BrokerUnavailable(
             f"{gone}; unset COURIER_REDIS_URL to let the demo start a private redis-server, "
             "or point it at a running Redis",
@@ -173,38 +154,43 @@ def _check_reachable(redis_url: str) -> None:
         client.close()
 
 
-def _run(redis_url: str, *, server: str | None, as_json: bool) -> int:
-    """The demo on ``redis_url``; ``server`` is the private redis-server binary, if any."""
+def _run(
+    settings: Settings, redis_url: str, *, server: str | None, as_json: bool, started: float
+) -> int:
+    """The demo on ``redis_url``, with the operator's ``settings`` changed for the run (its
+    worker gets the same changes through its environment); ``server`` is the private
+    redis-server binary, if any; ``started`` the demo's start (``time.monotonic()``)."""
     # A fresh seed gives fresh pool and client ids, so the per-user guard's memory of an
     # earlier demo run (same Redis, same hour) does not touch this one.
     config = EmulatorConfig(seed=secrets.randbelow(2**31))
     with running_emulator(config) as emulator, tempfile.TemporaryDirectory() as tmp:
-        console.print(f"[bold]emulator[/] listening at {emulator.endpoint_url}")
+        _say(f"[bold]emulator[/] listening at {emulator.endpoint_url}")
         pool = _make_pool(emulator)
         secrets_path = Path(tmp) / "client-secrets.json"
         secrets_path.write_text(json.dumps({pool["secret_client_id"]: pool["client_secret"]}))
-        env = {
-            **os.environ,
-            "COURIER_REDIS_URL": redis_url,
-            "COURIER_COGNITO_ENDPOINT_URL": emulator.endpoint_url,
-            "COURIER_CLIENT_SECRETS": str(secrets_path),
-            "COURIER_SEAL_KEY": generate_key(),
-            "COURIER_RETRY_BASE_SECONDS": "0.05",
+        changes: dict[str, Any] = {
+            "redis_url": redis_url,
+            "cognito_endpoint_url": emulator.endpoint_url,
+            "client_secrets": secrets_path,
+            "seal_key": generate_key(),
+            "retry_base_seconds": 0.05,
         }
-        os.environ.update(env)  # this process is the producer: same settings as the worker
+        env = {**os.environ, **{f"COURIER_{k.upper()}": str(v) for k, v in changes.items()}}
+        os.environ.update(env)  # children (the worker) read the same
         from worker.app import configure  # noqa: PLC0415
         from worker.runtime import reset_runtime  # noqa: PLC0415
-        from worker.settings import load_settings  # noqa: PLC0415
 
-        configure(load_settings())  # the Celery app may have been configured before
-        reset_runtime()
+        # the producer's settings: the worker's, every field given (no environment read)
+        configure(load_settings(**{**settings.model_dump(), **changes}))
+        reset_runtime()  # a runtime built before would hold the operator's settings
         from tasks import submit_attribute_verification, submit_resend, wait  # noqa: PLC0415
 
         emulator.script(
             operation="ResendConfirmationCode", username="erin", errors=["InternalErrorException"]
         )
         with _worker_process(env):
-            console.print("[bold]worker[/] started; submitting jobs")
+            _say("[bold]worker[/] started; submitting jobs")
+            sending = time.monotonic()  # from the first submission to the campaign's end
             cases = [
                 _Case(
                     "resend: unconfirmed alice",
@@ -241,13 +227,55 @@ def _run(redis_url: str, *, server: str | None, as_json: bool) -> int:
                 expected = "succeeded" if n < 5 else "skipped"
                 job_id = submit_resend(pool["client_id"], "dave")
                 wait(job_id, timeout_seconds=60)
+                _checkpoint()
                 cases.append(_Case(f"resend: dave, #{n + 1} this hour", job_id, expected))
-            started = time.monotonic()
             outcomes = [(case, wait(case.job_id, timeout_seconds=60)) for case in cases]
-            elapsed = time.monotonic() - started
+            _checkpoint()
             campaign = _run_campaign(pool["client_id"])
+            elapsed = time.monotonic() - sending
+            confirmation = _confirm_delivered(emulator, pool, _CAMPAIGN_USERS[0])
+        _checkpoint()
         redis_info = {"private": server is not None, "url": mask_url(redis_url), "server": server}
-        return _report(outcomes, campaign, emulator, elapsed, redis_info, as_json=as_json)
+        timing = {"elapsed": elapsed, "total": time.monotonic() - started}
+        return _report(
+            outcomes,
+            campaign,
+            emulator,
+            timing,
+            redis_info,
+            expected_rows=len(_CAMPAIGN_USERS),
+            confirmation=confirmation,
+            as_json=as_json,
+        )
+
+
+def _confirm_delivered(
+    emulator: EmulatorHandle, pool: dict[str, str], username: str
+) -> dict[str, Any]:
+    """Redeem the newest code the worker delivered to ``username`` (read from the
+    emulator's deliveries) with ConfirmSignUp through boto3, then read the user's status.
+
+    Returns ``{"username", "status", "ok"}``; ``ok`` when the user is now CONFIRMED.
+    A refusal (no delivery, a code not accepted) gives ``status`` the error code.
+    """
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    rows = emulator.deliveries(username)
+    if not rows:
+        return {"username": username, "status": "no delivery", "ok": False}
+    cognito = emulator.client()
+    try:
+        cognito.confirm_sign_up(
+            ClientId=pool["client_id"], Username=username, ConfirmationCode=rows[-1]["code"]
+        )
+        status = cognito.admin_get_user(UserPoolId=pool["pool_id"], Username=username)
+    except ClientError as exc:
+        return {"username": username, "status": exc.response["Error"]["Code"], "ok": False}
+    return {
+        "username": username,
+        "status": status["UserStatus"],
+        "ok": status["UserStatus"] == "CONFIRMED",
+    }
 
 
 def _run_campaign(client_id: str) -> dict[str, Any]:
@@ -257,7 +285,7 @@ def _run_campaign(client_id: str) -> dict[str, Any]:
     started = start_campaign(
         client_id, data=_CAMPAIGN_CSV.encode(), file_format="csv", name="demo campaign"
     )
-    console.print(
+    _say(
         f"[bold]campaign[/] {started['id']}: {started['total']} users, "
         f"{started['rejected']} rejected, {started['duplicates']} duplicate(s); sending"
     )
@@ -270,6 +298,7 @@ def _run_campaign(client_id: str) -> dict[str, Any]:
         TextColumn("{task.fields[counts]}"),
         TimeElapsedColumn(),
         console=console,
+        disable=_narration["json"],  # a live bar is not a log line
     )
     with progress:
         bar = progress.add_task("send", total=document["total"], counts="")
@@ -278,111 +307,6 @@ def _run_campaign(client_id: str) -> dict[str, Any]:
             if document["state"] == "done" or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
+            _checkpoint()
             document = campaign_status(started["id"])
     return {**document, "rejects": started["rejects"], "duplicates": started["duplicates"]}
-
-
-_TERMINAL = ("succeeded", "failed", "skipped", "cancelled")
-
-
-def _finished(document: dict[str, Any]) -> int:
-    """Campaign rows in a terminal state."""
-    return sum(int(document["counts"].get(state, 0)) for state in _TERMINAL)
-
-
-def _counts_text(document: dict[str, Any]) -> str:
-    return ", ".join(f"{state} {n}" for state, n in document["counts"].items() if n)
-
-
-def _summary(
-    outcomes: list[tuple[_Case, dict[str, Any]]], campaign: dict[str, Any]
-) -> dict[str, dict[str, int]]:
-    """Per outcome (job state): how many single jobs and campaign rows ended so."""
-    jobs = Counter(doc["state"] for _, doc in outcomes)
-    states = [*_TERMINAL, *sorted(set(jobs) | set(campaign["counts"]) - set(_TERMINAL))]
-    summary = {
-        state: {"jobs": jobs.get(state, 0), "campaign_rows": int(campaign["counts"].get(state, 0))}
-        for state in states
-    }
-    return {state: row for state, row in summary.items() if row["jobs"] or row["campaign_rows"]}
-
-
-def _report(
-    outcomes: list[tuple[_Case, dict[str, Any]]],
-    campaign: dict[str, Any],
-    emulator: EmulatorHandle,
-    elapsed: float,
-    redis_info: dict[str, Any],
-    *,
-    as_json: bool,
-) -> int:
-    table = Table(title="cognito-courier demo")
-    for column in ("job", "state", "tries", "outcome", "ok"):
-        table.add_column(column)
-    all_ok = True
-    for case, doc in outcomes:
-        if doc["delivery"]:
-            shown = f"{doc['delivery']['DeliveryMedium']} to {doc['delivery']['Destination']}"
-        else:
-            shown = doc["error"]["code"] if doc["error"] else ""
-        ok = doc["state"] == case.expected
-        all_ok &= ok
-        table.add_row(
-            case.title,
-            doc["state"],
-            str(doc["attempts"]),
-            shown,
-            "[green]yes[/]" if ok else f"[red]no: {case.expected}[/]",
-        )
-    console.print(table)
-    campaign_ok = (
-        campaign["state"] == "done"
-        and campaign["counts"]["succeeded"] == len(_CAMPAIGN_USERS)
-        and campaign["rejected"] == 2
-        and campaign["duplicates"] == 1
-    )
-    all_ok &= campaign_ok
-    console.print(
-        f"campaign {campaign['id']}: {campaign['state']}, "
-        f"{campaign['counts']['succeeded']}/{campaign['total']} succeeded, "
-        f"{campaign['rejected']} rejected (lines "
-        f"{', '.join(str(r['line']) for r in campaign['rejects'])}), "
-        f"{campaign['duplicates']} duplicate dropped: "
-        + ("[green]as expected[/]" if campaign_ok else "[red]not as expected[/]")
-    )
-    deliveries = [
-        d
-        for d in emulator.deliveries()
-        if d["operation"] in ("ResendConfirmationCode", "GetUserAttributeVerificationCode")
-    ]
-    summary = _summary(outcomes, campaign)
-    summary_table = Table(title="outcomes")
-    for column in ("outcome", "jobs", "campaign rows"):
-        summary_table.add_column(column, justify="left" if column == "outcome" else "right")
-    for state, row in summary.items():
-        summary_table.add_row(state, str(row["jobs"]), str(row["campaign_rows"]))
-    summary_table.add_row(
-        "[bold]total[/]",
-        str(len(outcomes)),
-        str(sum(row["campaign_rows"] for row in summary.values())),
-    )
-    console.print(summary_table)
-    if as_json:
-        document = {
-            "redis": redis_info,
-            "summary": summary,
-            "jobs": [
-                {"title": case.title, "expected": case.expected, "status": doc}
-                for case, doc in outcomes
-            ],
-            "campaign": campaign,
-            "all_as_expected": all_ok,
-            "deliveries": len(deliveries),
-            "elapsed_seconds": round(elapsed, 3),
-        }
-        sys.stdout.write(json.dumps(document) + "\n")
-    console.print(
-        f"{len(outcomes)} jobs finished in {elapsed:.1f} s; the emulator recorded "
-        f"{len(deliveries)} code deliveries"
-    )
-    return 0 if all_ok else 1

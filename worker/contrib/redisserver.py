@@ -36,6 +36,7 @@ from urllib.parse import quote, urlencode
 
 import redis
 
+from worker.contrib.processes import stop_process
 from worker.errors import ConfigurationError
 
 __all__ = ["PrivateRedis", "TlsFiles", "find_redis_server", "free_port"]
@@ -98,6 +99,8 @@ class PrivateRedis:
         tls: serve TLS only, with these files (clients are not asked for certificates).
         password: require it (``requirepass``, or the ACL user's password).
         username: an ACL user with every right, and the ``default`` user switched off.
+        replica_of: start as a replica of this server (``--replicaof``; its credentials as
+            ``masteruser``/``masterauth``), as the replicas of a Sentinel set-up are.
 
     Raises:
         ValueError: ``username`` without ``password``, or a password with quotes or blanks
@@ -115,6 +118,7 @@ class PrivateRedis:
         tls: TlsFiles | None = None,
         password: str | None = None,
         username: str | None = None,
+        replica_of: PrivateRedis | None = None,
     ) -> None:
         if username is not None and not password:
             raise ValueError("PrivateRedis: an ACL username needs a password")
@@ -130,6 +134,7 @@ class PrivateRedis:
         self._tls = tls
         self._password = password
         self._username = username
+        self._replica_of = replica_of
         self._dir = Path(tempfile.mkdtemp(prefix="courier-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -151,6 +156,16 @@ class PrivateRedis:
                 {"ssl_cert_reqs": "required", "ssl_ca_certs": str(self._tls.ca_file)}, safe="/"
             )
         return f"{scheme}://{credentials}{self.host}:{self.port}/0{query}"
+
+    @property
+    def password(self) -> str | None:
+        """The password it asks for (None: none)."""
+        return self._password
+
+    @property
+    def username(self) -> str | None:
+        """The ACL user it asks for (None: the default user)."""
+        return self._username
 
     @property
     def directory(self) -> Path:
@@ -187,6 +202,7 @@ class PrivateRedis:
             "--maxmemory-policy", self._maxmemory_policy,
             "--logfile", str(self._dir / "redis.log"),
             "--daemonize", "no",
+            *self._replica_args(),
             *self._extra_args,
         ]  # fmt: skip
         self._process = subprocess.Popen(  # noqa: S603 - a fixed binary, our own arguments
@@ -232,24 +248,27 @@ class PrivateRedis:
             lines = [f'requirepass "{self._password}"']
         else:
             lines = ["user default off", f"user {self._username} on >{self._password} ~* &* +@all"]
+            lines.append(f"masteruser {self._username}")
+        lines.append(f'masterauth "{self._password}"')  # the same credentials on every node
         secrets_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         secrets_file.chmod(0o600)
         return [*args, "--include", str(secrets_file)]
 
+    def _replica_args(self) -> list[str]:
+        primary = self._replica_of
+        if primary is None:
+            return []
+        return ["--replicaof", primary.host, str(primary.port)]
+
+    def client(self) -> redis.Redis:
+        """A plain redis-py client on this server (tests: REPLICAOF, CONFIG SET, INFO)."""
+        return redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=5)
+
     def stop(self, *, kill: bool = False) -> None:
         """Stop the server: SIGTERM (an orderly shutdown) or, with ``kill``, SIGKILL."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        if kill:
-            process.kill()
-        else:
-            process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            stop_process(process, kill=kill)
 
     def restart(self, *, down_seconds: float = 0.0) -> None:
         """Stop, stay down ``down_seconds``, start again on the same port and folder."""

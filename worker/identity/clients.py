@@ -192,6 +192,22 @@ class ClientRegistry:
     def __len__(self) -> int:
         return len(self._clients)
 
+    def names_pools(self) -> bool:
+        """True when COURIER_CLIENTS lists clients with their pools (a full registry)."""
+        return any(info.user_pool_id for info in self._clients.values())
+
+    def pool_mismatch(self, client_id: str, user_pool_id: str) -> str | None:
+        """None unless the registry lists another pool for ``client_id``; then a sentence
+        naming both (a campaign listing ``user_pool_id``'s users would resend to them
+        through a client of another pool: namesakes there would get the codes)."""
+        listed = self.lookup(client_id).user_pool_id
+        if listed is None or listed == user_pool_id:
+            return None
+        return (
+            f"user pool {user_pool_id!r} is not the pool of the app client {client_id!r} "
+            f"(COURIER_CLIENTS lists {listed!r})"
+        )
+
     def secret_for(self, client_id: str) -> str | None:
         """The client's secret, or None."""
         return self.lookup(client_id).secret

@@ -19,8 +19,7 @@ import botocore.session
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 
 from worker.errors import ConfigurationError
-from worker.identity.clients import ClientRegistry, pool_region
-from worker.identity.users import token_issuer
+from worker.identity.clients import ClientRegistry, pool_region_or_none
 from worker.settings import Settings
 
 __all__ = ["FALLBACK_REGION", "RegionResolver", "default_region"]
@@ -74,16 +73,7 @@ class RegionResolver:
         """The Region of ``client_id``'s pool, else the default Region."""
         return self._registry.lookup(client_id).region or self.default
 
-    def for_token(self, access_token: str) -> str:
-        """The Region of the pool that issued ``access_token``, else the default Region."""
-        issuer = token_issuer(access_token)
-        if issuer is not None:
-            try:
-                return pool_region(issuer.rstrip("/").rsplit("/", 1)[-1])
-            except ValueError:
-                pass
-        return self.default
-
-    def known(self) -> list[str]:
-        """Every Region the registry names plus the default one; sorted."""
-        return sorted({*self._registry.configured_regions(), self.default})
+    def for_pool(self, user_pool_id: str | None) -> str:
+        """The Region of ``user_pool_id`` (an AccessToken's issuing pool:
+        :attr:`worker.identity.tokens.VerifiedToken.user_pool_id`), else the default Region."""
+        return pool_region_or_none(user_pool_id) or self.default

@@ -12,7 +12,8 @@ Keys:
   ``"client:<client id>|<username>"``; the username is case-folded unless the client is
   declared ``case_sensitive``.
 - GetUserAttributeVerificationCode: ``"<token iss>|<token username>"`` (the issuer URL
-  ends with the pool id).
+  ends with the pool id), read from the token only after :func:`token_identity` verified
+  it (:mod:`worker.identity.tokens`): a forged token is refused and counts against nobody.
 
 Where the key is coarser (over-counts: safe, a call may be skipped that Cognito would
 have allowed) or finer (under-counts: Cognito may answer LimitExceededException, which the
@@ -30,25 +31,18 @@ pool declared ``case_sensitive`` but is not            finer      ``bob``/``Bob`
 user addressed by an alias (e-mail, phone) or sub in   finer      each spelling counts apart
 ResendConfirmationCode's Username
 same user through both operations                      finer      as Cognito: per operation
-verify: token without ``username`` (``sub`` used)      finer      only for forged/odd tokens
-verify: token not a JWT (hash of the token)            finer      Cognito refuses such tokens
+verify: token without ``username`` (``sub`` used)      finer      only for odd tokens
 =====================================================  =========  ============================
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
+from tenacity import Retrying
 
 from worker.identity.clients import ClientInfo
+from worker.identity.tokens import TokenVerifier, VerifiedToken
 
-__all__ = [
-    "resend_user_key",
-    "token_issuer",
-    "user_key_for_access_token",
-]
+__all__ = ["resend_user_key", "token_identity"]
 
 
 def resend_user_key(client: ClientInfo, username: str) -> str:
@@ -60,39 +54,22 @@ def resend_user_key(client: ClientInfo, username: str) -> str:
     return f"{client.counting_scope}|{client.fold(username)}"
 
 
-def user_key_for_access_token(token: str) -> str:
-    """The user an AccessToken belongs to, as ``"iss|username"`` (or ``"iss|sub"``).
+def token_identity(
+    verifier: TokenVerifier, token: str, *, patience: Retrying | None = None
+) -> VerifiedToken:
+    """The one place an AccessToken is read: its claims, verified. Producers call it at the
+    door, :func:`worker.delivery.deliver` once per job, and hand the result on (Region,
+    per-user key :attr:`~worker.identity.tokens.VerifiedToken.user_key`).
 
-    Reads the JWT payload (the base64url middle part) WITHOUT verifying the signature:
-    the key only spreads calls over users, and Cognito itself rejects a forged token. When
-    the token is not a decodable JWT with an issuer and a username or sub, the key is
-    ``"sha256:" + sha256(token)`` so one bad token still counts as one user. The token
-    itself never appears in the result, in a log or in an exception.
+    The signature (RS256, the pool's JWKS), ``exp``, ``token_use``, ``iss`` and the app
+    client are checked by :class:`~worker.identity.tokens.TokenVerifier` before any claim
+    is used. ``patience`` (workers) waits out an unreachable JWKS within the retry bounds.
+    The token itself never appears in the result, in a log or in an exception.
+
+    Raises:
+        NotAuthorizedError: the token fails verification (naming what failed).
+        TokenKeysUnavailableError: the pool's JWKS cannot be fetched (retryable).
     """
-    claims = _jwt_claims(token)
-    if claims is not None:
-        issuer = claims.get("iss")
-        subject = claims.get("username") or claims.get("cognito:username") or claims.get("sub")
-        if isinstance(issuer, str) and issuer and isinstance(subject, str) and subject:
-            return f"{issuer}|{subject}"
-    return "sha256:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-
-
-def _jwt_claims(token: str) -> dict[str, object] | None:
-    parts = token.split(".")
-    if len(parts) != 3 or not parts[1]:
-        return None
-    payload = parts[1]
-    try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        claims = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
-    return claims if isinstance(claims, dict) else None
-
-
-def token_issuer(token: str) -> str | None:
-    """The ``iss`` claim of an AccessToken (read unverified, as above), or None."""
-    claims = _jwt_claims(token)
-    issuer = None if claims is None else claims.get("iss")
-    return issuer if isinstance(issuer, str) and issuer else None
+    if patience is None:
+        return verifier.verify(token)
+    return patience(verifier.verify, token)

@@ -21,15 +21,17 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 
+from worker.broker.patience import REDIS_OUTAGE, patiently, wait_for_redis
+
 __all__ = [
+    "REDIS_OUTAGE",
     "SHUTTING_DOWN",
     "Heartbeat",
     "Held",
@@ -41,9 +43,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 _OUTAGE_RETRY_SECONDS = 0.5
+_RELEASED = 2  # a renewal's reply: the work ended while the renewal was on its way
 
 SHUTTING_DOWN = threading.Event()
 """Set when this worker begins a warm shutdown (SIGTERM): holders of long work (a chunk
@@ -61,7 +63,9 @@ class Lease:
     Args:
         label: what it is, for log lines (``campaign 3f2a c:4``, ``job 0f6f...``).
         renew: queues the renewal on the redis-py pipeline given as ``client=``; its
-            reply is 1 while the lease is held, 0 once another holder has it.
+            reply is 1 while the lease is held, 0 once another holder has it, 2 once
+            the work has ended (its own finish released the lease while the renewal was
+            on its way: nothing was taken, nothing is logged).
     """
 
     def __init__(self, label: str, renew: Callable[..., Any]) -> None:
@@ -144,6 +148,8 @@ class Heartbeat:
                 raise reply
             if int(reply) == 1:
                 alive += 1
+            elif int(reply) == _RELEASED:
+                continue
             elif not item.lost:
                 item.lost = True
                 log.warning("heartbeat: lease %r was taken by another holder", item.lease)
@@ -167,51 +173,13 @@ class Heartbeat:
                 self.beat()
             except redis.RedisError as exc:
                 if not self._redis_down:
-                    log.warning("heartbeat: Redis is unreachable (%s); retrying", exc)
                     self._redis_down = True
+                    log.warning("heartbeat: Redis is unreachable (%s); retrying", exc)
                 wait = _OUTAGE_RETRY_SECONDS
                 continue
             except Exception:  # a worker must never lose its heartbeat to a bug
                 log.exception("heartbeat: renewal failed")
             if self._redis_down:
-                log.warning("heartbeat: Redis answers again; leases renewed")
                 self._redis_down = False
+                log.warning("heartbeat: Redis answers again and accepts writes; leases renewed")
             wait = self._period
-
-
-def wait_for_redis(client: redis.Redis, *, timeout_seconds: float) -> bool:
-    """Wait until Redis answers PING, at most ``timeout_seconds``; True when it does."""
-    deadline = time.monotonic() + timeout_seconds
-    delay = 0.1
-    while True:
-        try:
-            if client.ping():
-                return True
-        except redis.RedisError:
-            pass
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        time.sleep(min(delay, remaining))
-        delay = min(1.0, delay * 2)
-
-
-def patiently(
-    client: redis.Redis, action: Callable[[], T], *, within_seconds: float, what: str
-) -> T:
-    """Run ``action``; when Redis fails, wait for it (at most ``within_seconds`` in all)
-    and run it again. For steps that are safe to repeat (Lua scripts that check state).
-
-    Raises:
-        redis.RedisError: Redis did not come back within ``within_seconds``.
-    """
-    deadline = time.monotonic() + within_seconds
-    while True:
-        try:
-            return action()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            remaining = deadline - time.monotonic()
-            log.warning("%s: Redis is unreachable (%s); waiting up to %.0f s", what, exc, remaining)
-            if remaining <= 0 or not wait_for_redis(client, timeout_seconds=remaining):
-                raise
-            log.warning("%s: Redis answers again; going on", what)

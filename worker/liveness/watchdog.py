@@ -25,6 +25,7 @@ from typing import Any
 import redis
 from celery import bootsteps
 
+from worker.broker.clients import probe_write
 from worker.campaign.dispatch import CeleryDispatcher
 from worker.campaign.pump import pump_live_campaigns
 from worker.liveness.reaper import reap_jobs
@@ -73,19 +74,19 @@ class Watchdog(bootsteps.StartStopStep):
             self.round(runtime, app, dispatcher)
         except redis.RedisError as exc:
             if not self._redis_down:
-                log.warning("watchdog: Redis is unreachable (%s); waiting for it", exc)
                 self._redis_down = True
+                log.warning("watchdog: Redis is unreachable (%s); waiting for it", exc)
         except Exception:  # the next period tries again; a worker must not die of it
             log.exception("watchdog: a round failed")
 
     def round(self, runtime: Runtime, app: Any, dispatcher: CeleryDispatcher) -> None:
         """One period's work: reap jobs, pump campaigns (Redis errors propagate)."""
         settings = runtime.settings
-        runtime.redis.ping()
+        probe_write(runtime.redis)  # a replica or a full Redis answers PING, not a write
         if self._redis_down:
             self._redis_down = False
             self._reap_after = time.monotonic() + 2 * settings.heartbeat_seconds
-            log.warning("watchdog: Redis answers again; going on")
+            log.warning("watchdog: Redis answers again and accepts writes; going on")
         reap = time.monotonic() >= self._reap_after
         if reap:
             reap_jobs(runtime.statuses, app)

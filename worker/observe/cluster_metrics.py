@@ -9,12 +9,14 @@
 * ``courier_limit_rate_per_second{category,region}`` - the adaptive rate in force now
 * ``courier_limit_bulk_rate_per_second{category,region}`` - what campaigns may take of it
 * ``courier_limit_throttles_total{category,region}`` - throttle bursts reported by workers
+* ``courier_limit_quota_below_budget{category,region}`` - 1 while the quota observed at
+  repeated throttles is below the budget (the budget is more than Cognito gives), else 0
 * ``courier_jobs_redelivered_total`` - jobs sent again after a worker stopped mid-call
 * ``courier_jobs_coalesced_total`` - submissions answered with an identical job already
   queued, running or retrying (:mod:`worker.dedupe`)
 * ``courier_dead_lettered_total{reason}`` - queue items and messages set aside in
   ``courier:deadletter`` instead of run (undecodable, not a message, unknown task, no
-  status document; :mod:`worker.broker.deadletter`)
+  status document; :mod:`worker.broker.deadletter`), every reason from 0
 * ``courier_queue_length{queue}`` - messages waiting in a broker queue (``interactive``,
   ``bulk``; kombu's priority sub-queues included)
 * ``courier_oldest_queued_job_age_seconds`` - how long the oldest job still waiting in the
@@ -42,7 +44,7 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from worker.broker.deadletter import DeadLetters
+from worker.broker.deadletter import REASONS, DeadLetters
 from worker.campaign.model import COUNTED_STATES, OPEN_STATES
 from worker.campaign.store import CampaignStore, list_campaign_ids
 from worker.dedupe import COALESCED_KEY
@@ -82,6 +84,11 @@ class CourierCollector(Collector):
         throttles = CounterMetricFamily(
             "courier_limit_throttles", "Throttle bursts reported.", labels=labels
         )
+        below = GaugeMetricFamily(
+            "courier_limit_quota_below_budget",
+            "1 while the quota observed at repeated throttles is below the budget.",
+            labels=labels,
+        )
         # every Region configured or seen; none yet: the budget for every Region, region=""
         regions = runtime.limiters.known(runtime.clients.configured_regions())
         limiters = [runtime.limiters.for_region(r) for r in regions] or [
@@ -95,6 +102,7 @@ class CourierCollector(Collector):
                 rate.add_metric(label, state.rate_per_second)
                 bulk.add_metric(label, state.bulk_rate_per_second)
                 throttles.add_metric(label, state.throttles)
+                below.add_metric(label, float(state.quota_below_budget))
         redelivered = CounterMetricFamily(
             "courier_jobs_redelivered", "Jobs sent again after a worker stopped mid-call."
         )
@@ -109,10 +117,10 @@ class CourierCollector(Collector):
             "Queue items set aside in courier:deadletter instead of run, by reason.",
             labels=["reason"],
         )
-        for reason, count in sorted(DeadLetters(runtime.redis).counts().items()):
-            if reason != "total":
-                dead.add_metric([reason], float(count))
-        yield from (budget, rate, bulk, throttles, redelivered, coalesced, dead)
+        counts = DeadLetters(runtime.redis).counts()
+        for reason in sorted({*REASONS, *counts} - {"total"}):  # every reason, 0 until seen
+            dead.add_metric([reason], float(counts.get(reason, 0)))
+        yield from (budget, rate, bulk, throttles, below, redelivered, coalesced, dead)
         yield from self._queues(runtime)
         yield from self._campaigns(runtime)
 

@@ -19,7 +19,10 @@
   default (3,456,000 at 40/s). Measured: Flower holds about 3 KB per task in memory, so a
   full day at 40/s is about 10 GB; ``--history-hours`` trades history for memory.
 * **Persistent state** (``--persistent --db=PATH``): saved when Flower stops (SIGTERM)
-  and, with ``--state_save_interval``, periodically. A save pickles the whole history
+  and, with ``--state_save_interval``, periodically. Flower writes it to a new file
+  (``shelve``, flag ``n``) and renames it onto PATH; :func:`harden_flower` sets the
+  process umask to 077, so the state file (task names, ids, results) is created 0600,
+  readable by Flower's user only. A save pickles the whole history
   while Flower answers nothing (measured ~0.14 ms per task on the 2-core CI machine), so
   the periodic save is off by default.
 
@@ -29,6 +32,7 @@ Job arguments reach Flower already redacted (the producer's ``kwargsrepr``: ``<s
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from worker.errors import ConfigurationError
@@ -119,7 +123,8 @@ def flower_argv(options: dict[str, Any]) -> list[str]:
 
 def harden_flower() -> None:
     """Remove Flower's control and task-writing routes; put ``/metrics`` behind its auth;
-    give Flower's process kombu's plain Redis transport (:func:`_plain_broker_transport`).
+    give Flower's process kombu's plain Redis transport (:func:`_plain_broker_transport`)
+    and a umask of 077 (its state file is created 0600).
 
     Edits Flower's URL table in place (``flower.urls.handlers``, which the Flower app
     reads when it is built) and the app's ``broker_transport``, so call it before Flower
@@ -145,6 +150,7 @@ def harden_flower() -> None:
         kept.append((pattern, AuthenticatedMetrics) if metrics else handler)
     urls.handlers[:] = kept
     _plain_broker_transport()
+    os.umask(0o077)  # the state file Flower saves (and anything else it writes): 0600
 
 
 def _plain_broker_transport() -> None:
@@ -157,7 +163,7 @@ def _plain_broker_transport() -> None:
     factory refuses (404). Flower consumes nothing, so the plain transport of the URL's own
     scheme (``redis``/``rediss``, TLS options unchanged) is all it needs.
     """
-    from worker.app import app  # noqa: PLC0415 - the app reads settings at import
+    from worker.app import app  # noqa: PLC0415 - the app and its tasks only for Flower's run
 
     app.conf.broker_transport = None
 

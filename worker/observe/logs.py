@@ -5,8 +5,10 @@ every line the worker, the HTTP front and the CLI write (on stderr):
 
 * ``text`` (default): ``2026-11-30 17:40:01,123 INFO worker.delivery message [job_id=...]``;
 * ``json``: one object a line, ``{"time", "level", "logger", "message"}`` plus ``job_id``
-  and ``campaign_id`` on every line about one, and ``exc_info`` for a traceback (the
-  formatter is python-json-logger's; every extra attribute given to a log call is a key).
+  and ``campaign_id`` on every line about one (``row``, and ``username`` where
+  COURIER_LOG_USERNAMES allows it, on lines about one campaign row:
+  :mod:`worker.observe.rows`), and ``exc_info`` for a traceback (the formatter is
+  python-json-logger's; every extra attribute given to a log call is a key).
 
 The ids come from context variables (:func:`log_context`), set by a worker for the task
 it runs (Celery's ``task_prerun``/``task_postrun`` signals, :func:`bind_task_context`)
@@ -21,9 +23,12 @@ Redis URL's password never reaches a log, whichever library wrote the line.
 from __future__ import annotations
 
 import ast
+import contextlib
 import contextvars
 import inspect
+import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -42,6 +47,8 @@ __all__ = [
     "connect_worker_signals",
     "current_context",
     "log_context",
+    "row_log_context",
+    "say_in_json",
     "unbind_task_context",
 ]
 
@@ -51,7 +58,9 @@ _job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", d
 _campaign_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "campaign_id", default=None
 )
-_CONTEXT_KEYS = ("job_id", "campaign_id")
+_row: contextvars.ContextVar[int | None] = contextvars.ContextVar("row", default=None)
+_username: contextvars.ContextVar[str | None] = contextvars.ContextVar("username", default=None)
+_CONTEXT_KEYS = ("job_id", "campaign_id", "row", "username")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _HANDLER_NAME = "courier"
 
@@ -59,17 +68,37 @@ _HANDLER_NAME = "courier"
 @contextmanager
 def log_context(*, job_id: str | None = None, campaign_id: str | None = None) -> Iterator[None]:
     """Within the block, every log line of this thread (or task) names these ids."""
-    tokens = (_job_id.set(job_id), _campaign_id.set(campaign_id))
+    with _binding({_job_id: job_id, _campaign_id: campaign_id}):
+        yield
+
+
+@contextmanager
+def row_log_context(*, row: int, username: str | None = None) -> Iterator[None]:
+    """Within the block, every log line of this thread also names a campaign row (its
+    number from 1) and, when given, its username; the ids already bound stay."""
+    with _binding({_row: row, _username: username}):
+        yield
+
+
+@contextmanager
+def _binding(values: Mapping[contextvars.ContextVar[Any], Any]) -> Iterator[None]:
+    tokens = [(variable, variable.set(value)) for variable, value in values.items()]
     try:
         yield
     finally:
-        _job_id.reset(tokens[0])
-        _campaign_id.reset(tokens[1])
+        for variable, token in reversed(tokens):
+            variable.reset(token)
 
 
-def current_context() -> dict[str, str]:
-    """The ids set by :func:`log_context` here, without the unset ones."""
-    values = {"job_id": _job_id.get(), "campaign_id": _campaign_id.get()}
+def current_context() -> dict[str, str | int]:
+    """The ids set by :func:`log_context` (and :func:`row_log_context`) here, without the
+    unset ones."""
+    values = {
+        "job_id": _job_id.get(),
+        "campaign_id": _campaign_id.get(),
+        "row": _row.get(),
+        "username": _username.get(),
+    }
     return {key: value for key, value in values.items() if value is not None}
 
 
@@ -120,8 +149,9 @@ class CourierJsonFormatter(JsonFormatter):
             "{asctime}{levelname}{name}{message}",
             style="{",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            # Celery's task lines carry their whole context as `data`: the ids are enough.
-            reserved_attrs=[*_RESERVED, "data"],
+            # Celery's task lines carry their whole context as `data`: the ids are enough;
+            # uvicorn's carry `color_message`, the message again with terminal colours.
+            reserved_attrs=[*_RESERVED, "data", "color_message"],
         )
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
@@ -179,17 +209,64 @@ def connect_worker_signals() -> None:
     Connects Celery's ``setup_logging`` (a receiver there replaces Celery's own logging
     set-up; ``--loglevel`` still applies) and ``task_prerun``/``task_postrun``.
     """
-    from celery.signals import setup_logging, task_postrun, task_prerun  # noqa: PLC0415
+    from celery.signals import (  # noqa: PLC0415
+        celeryd_init,
+        setup_logging,
+        task_postrun,
+        task_prerun,
+    )
 
+    celeryd_init.connect(_quiet_worker_banner, weak=False)
     setup_logging.connect(_setup_worker_logging, weak=False)
     task_prerun.connect(_task_prerun, weak=False)
     task_postrun.connect(_task_postrun, weak=False)
 
 
 def _setup_worker_logging(loglevel: int | str | None = None, **_: Any) -> None:
-    from worker.settings import load_settings  # noqa: PLC0415 - read at worker start
+    from worker.process import process_settings  # noqa: PLC0415 - the worker's, at its start
 
-    configure_logging(load_settings().log_format, loglevel or logging.INFO)
+    log_format = process_settings().log_format
+    configure_logging(log_format, loglevel or logging.INFO)
+    if log_format == "json":
+        say_in_json()
+
+
+def _quiet_worker_banner(instance: Any = None, **_: Any) -> None:
+    """``celeryd_init``: under JSON logs no worker prints Celery's text banner, however it
+    was started (``courier worker`` or ``celery -A worker.app worker``)."""
+    from worker.process import process_settings  # noqa: PLC0415 - the worker's, at its start
+
+    if instance is not None and process_settings().log_format == "json":
+        instance.quiet = True
+
+
+def say_in_json() -> None:
+    """Make Celery's signal-handler messages (``worker: Warm shutdown (MainProcess)``, the
+    Ctrl+C hints, ``Restarting celery worker``) JSON lines on stderr.
+
+    Celery writes them with ``celery.apps.worker.safe_say``: a bare ``os.write`` of
+    ``"\nmessage\n"`` to the real stdout, from the signal handler, past every logging
+    handler. Its replacement writes one pre-formatted JSON object with one ``os.write``
+    (no logging lock is taken inside a signal handler) to stderr, where every other line
+    of the worker goes, in the order it happened.
+    """
+    import celery.apps.worker  # noqa: PLC0415 - only workers print these
+
+    celery.apps.worker.safe_say = _say_json  # type: ignore[attr-defined]
+
+
+def _say_json(msg: str, f: Any = None) -> None:
+    del f  # always stderr: one stream, in order
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    level = "WARNING" if "Ctrl+C" in msg or "not supported" in msg else "INFO"
+    line = {"time": stamp, "level": level, "logger": "celery.apps.worker", "message": msg}
+    # like Celery's: losing a shutdown notice must never abort the shutdown
+    with contextlib.suppress(OSError):
+        os.write(sys.__stderr__.fileno() if sys.__stderr__ else 2, _dump(line))
+
+
+def _dump(line: dict[str, str]) -> bytes:
+    return (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _task_prerun(

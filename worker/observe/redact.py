@@ -22,6 +22,7 @@ MASK = "***"
 
 # A URL with a scheme and an authority (``scheme://...``) up to the next blank or quote.
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+_HOSTS = re.compile(r"^[A-Za-z0-9.\[\]:_-]+(?:,[A-Za-z0-9.\[\]:_-]+)*$")
 _SECRET_QUERY_NAMES = frozenset({"password", "pass", "pwd", "token", "secret"})
 
 
@@ -39,9 +40,8 @@ def mask_url(url: str) -> str:
         parts = urlsplit(url)
         password = parts.password
         port = parts.port
-    except ValueError:  # a malformed port or IPv6 literal: keep nothing after the scheme
-        scheme, sep, _ = url.partition("://")
-        return f"{scheme}{sep}{MASK}" if sep else url
+    except ValueError:  # several hosts (Sentinel), a malformed port or IPv6 literal
+        return _mask_several_hosts(url)
     netloc = parts.netloc
     if password is not None:
         host = parts.hostname or ""
@@ -57,6 +57,19 @@ def mask_url(url: str) -> str:
     if netloc == parts.netloc and query == parts.query:
         return url
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _mask_several_hosts(url: str) -> str:
+    """``sentinel://user:pw@h1:1,h2:2/name`` -> ``sentinel://user:***@h1:1,h2:2/name``;
+    anything else that urlsplit cannot read keeps nothing after the scheme."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, hosts = authority.rpartition("@")
+    if sep and "," in hosts and _HOSTS.match(hosts) and "@" not in path:
+        user = userinfo.partition(":")[0] if at else ""
+        credentials = f"{user}:{MASK}@" if at else ""
+        return f"{scheme}{sep}{credentials}{hosts}{slash}{path}"
+    return f"{scheme}{sep}{MASK}" if sep else url
 
 
 def mask_urls_in(text: str) -> str:

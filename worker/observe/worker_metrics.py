@@ -18,7 +18,10 @@ sums the workers. Campaign rows and single jobs alike go through
 
 :class:`MetricsServer` sets ``courier_worker_threads`` (the worker's thread count) when
 it starts serving: a worker that answers scrapes has it, so ``absent()`` of it means no
-worker is alive.
+worker is alive. It also starts every counter at 0 for each label value known in advance
+(:func:`initialise_known_labels`: both operations, every error code botocore's
+cognito-idp model lists for each, both priorities), so ``rate()`` and ``increase()`` see
+the first failure after a restart instead of a series that appears already at 1.
 
 :mod:`tasks.jobs` records ``courier_job_duration_seconds{operation,outcome}``: a single
 job's time from submission (its status document's ``created_at``) to its terminal state.
@@ -33,14 +36,19 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import botocore.session
 from celery import bootsteps
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from worker.errors import ConfigurationError
+from worker.ratelimit.base import Priority
 
 __all__ = [
+    "OPERATIONS",
     "REGISTRY",
     "MetricsServer",
+    "initialise_known_labels",
+    "operation_error_codes",
     "record_attempt",
     "record_delivery",
     "record_job_duration",
@@ -49,6 +57,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+OPERATIONS = ("ResendConfirmationCode", "GetUserAttributeVerificationCode")
+"""The two Cognito operations the workers call (DESIGN.md)."""
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 """This process's delivery metrics (a worker serves it on COURIER_METRICS_PORT)."""
@@ -122,6 +133,34 @@ def record_job_duration(operation: str, outcome: str, created_at: str, finished:
     _JOB_DURATION.labels(operation, outcome).observe(max(0.0, (finished - started).total_seconds()))
 
 
+def operation_error_codes(operation: str) -> tuple[str, ...]:
+    """The error codes Cognito may answer ``operation`` with: the error shapes of botocore's
+    cognito-idp 2016-04-18 model (``operation`` one of :data:`OPERATIONS`)."""
+    model = botocore.session.get_session().get_service_model("cognito-idp")
+    return tuple(shape.name for shape in model.operation_model(operation).error_shapes)
+
+
+def initialise_known_labels() -> None:
+    """Create every counter series whose label values are known in advance, at 0.
+
+    Deliveries and attempts for both operations succeeded or failed with each of the
+    operation's error codes (botocore's model), skipped by the per-user cap
+    (``CourierUserCapReached``); throttles for both operations; permit waits for both
+    priorities. Project codes for faults without a Cognito answer (``CourierTimeout``,
+    ``CourierPermitTimeout``, ...) appear when they first happen.
+    """
+    for operation in OPERATIONS:
+        _THROTTLES.labels(operation)
+        _DELIVERIES.labels(operation, "succeeded", "")
+        _DELIVERIES.labels(operation, "skipped", "CourierUserCapReached")
+        _ATTEMPTS.labels(operation, "succeeded")
+        for code in operation_error_codes(operation):
+            _DELIVERIES.labels(operation, "failed", code)
+            _ATTEMPTS.labels(operation, code)
+    for priority in Priority:
+        _PERMIT_WAIT.labels(priority.value)
+
+
 class MetricsServer(bootsteps.StartStopStep):
     """Worker bootstep: serve :data:`REGISTRY` on COURIER_METRICS_PORT while the worker runs.
 
@@ -137,19 +176,22 @@ class MetricsServer(bootsteps.StartStopStep):
 
     def start(self, parent: Any) -> None:
         """Bind the port and serve from a daemon thread."""
-        from worker.settings import load_settings  # noqa: PLC0415 - read at worker start
+        from worker.process import process_settings  # noqa: PLC0415 - the worker's settings
 
-        port = load_settings().metrics_port
+        settings = process_settings()
+        port, address = settings.metrics_port, settings.metrics_address
         if port is None:
             return
         try:
-            self._server, _ = start_http_server(port, registry=REGISTRY)
+            self._server, _ = start_http_server(port, addr=address, registry=REGISTRY)
         except OSError as exc:
             raise ConfigurationError(
-                f"COURIER_METRICS_PORT: cannot serve metrics on port {port}: {exc.strerror}"
+                f"COURIER_METRICS_PORT / COURIER_METRICS_ADDRESS: cannot serve metrics on "
+                f"{address} port {port}: {exc.strerror or exc}"
             ) from None
+        initialise_known_labels()
         _THREADS.set(getattr(parent, "concurrency", 0) or 0)
-        log.info("metrics served on port %d at /metrics", port)
+        log.info("metrics served on %s port %d at /metrics", address, port)
 
     def stop(self, parent: Any) -> None:
         """Stop serving."""

@@ -6,7 +6,7 @@ Cognito allows 50 calls/s per account and Region for the UserResourceRead catego
 application's own traffic) and 30/s for UserList (ListUsers). Every attempt to call
 Cognito, retries included, first takes a permit::
 
-    limiter = make_rate_limiter(settings, redis)
+    limiter = make_regional_limiters(settings, redis).for_region(region)
     limiter.acquire(Category.USER_RESOURCE_READ, priority=Priority.BULK,
                     timeout_seconds=settings.permit_wait_max_seconds)
     ...  # call Cognito; on TooManyRequestsException:
@@ -46,6 +46,14 @@ from worker.ratelimit.freshness import (
 )
 from worker.ratelimit.redis import RedisRateLimiter
 from worker.ratelimit.regional import REGIONS_KEY, RegionalLimiters
+from worker.ratelimit.shares import (
+    CAMPAIGN_ACTIVE_SECONDS,
+    MAX_CAMPAIGN_WEIGHT,
+    MIN_CAMPAIGN_WEIGHT,
+    WEIGHT_RANGE,
+    CampaignShare,
+    check_weight,
+)
 from worker.ratelimit.stub import ManualClock, StubRateLimiter
 
 if TYPE_CHECKING:
@@ -71,7 +79,6 @@ __all__ = [
     "RateLimiter",
     "RedisRateLimiter",
     "StubRateLimiter",
-    "make_rate_limiter",
     # a budget per AWS Region
     "REGIONS_KEY",
     "RegionalLimiters",
@@ -82,18 +89,14 @@ __all__ = [
     "fresh_seconds",
     "refuse_stale_send",
     "send_with_fresh_permit",
+    # campaigns share the bulk rate by weight
+    "CAMPAIGN_ACTIVE_SECONDS",
+    "CampaignShare",
+    "MAX_CAMPAIGN_WEIGHT",
+    "MIN_CAMPAIGN_WEIGHT",
+    "WEIGHT_RANGE",
+    "check_weight",
 ]
-
-
-def make_rate_limiter(
-    settings: Settings, redis: Redis, *, on_grant: GrantObserver | None = None
-) -> RedisRateLimiter:
-    """The production limiter for these settings (make one per process and share it).
-
-    Budgets: UserResourceRead ``settings.rate_limit``, UserList
-    ``settings.userlist_rate_limit``; see :meth:`LimiterConfig.from_settings`.
-    """
-    return RedisRateLimiter(redis, LimiterConfig.from_settings(settings), on_grant=on_grant)
 
 
 def make_regional_limiters(

@@ -18,6 +18,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
+from worker.ratelimit.shares import CAMPAIGN_ACTIVE_SECONDS, CampaignShare
+
 if TYPE_CHECKING:
     from worker.settings import Settings
 
@@ -34,9 +36,11 @@ __all__ = [
     "LimiterConfig",
     "MAX_BUDGET_PER_SECOND",
     "MIN_BUDGET_PER_SECOND",
+    "MIN_RATE_PER_SECOND",
     "Priority",
     "RateLimiter",
     "check_budget",
+    "check_campaign",
     "check_timeout",
 ]
 
@@ -82,6 +86,11 @@ CEILING_MEMORY_FACTOR = 4.0
 """A throttle within this many ``recovery_seconds`` of the last one continues an incident."""
 
 
+MIN_RATE_PER_SECOND = 1.0
+"""The default floor of the adaptive rate, calls/s (or the budget, when that is lower): an
+absolute floor, never a fraction of the budget, so a budget far above the real quota (a
+quota raise that was never bought, a typo) still comes down to what Cognito accepts."""
+
 MIN_BUDGET_PER_SECOND = 0.01
 """The smallest budget accepted (one call every 100 s): slower than this is a pause, and
 the limiter's keys expire a few periods after their last use, so a period must stay short
@@ -109,6 +118,16 @@ def check_budget(category: Category, per_second: float) -> float:
     return value
 
 
+def check_campaign(priority: Priority, campaign: CampaignShare | None) -> None:
+    """Accept a campaign for a permit: only bulk work belongs to a campaign.
+
+    Raises:
+        ValueError: a ``campaign`` given for interactive work.
+    """
+    if campaign is not None and Priority(priority) is not Priority.BULK:
+        raise ValueError(f"campaign {campaign.campaign_id}: only bulk permits belong to a campaign")
+
+
 def check_timeout(timeout_seconds: float) -> None:
     """Accept a permit wait bound in seconds.
 
@@ -130,12 +149,15 @@ class LimiterConfig:
             :meth:`RateLimiter.set_budget` overrides it at run time).
         bulk_shares: per category, the largest fraction of the current rate that bulk work
             may take (0 < share <= 1).
-        floor_fraction: the adaptive rate never drops below ``budget * floor_fraction``.
-        decrease_factor: a counted throttle multiplies the current rate by this (0 < f < 1)
-            when it starts an incident (no other counted throttle in the last
-            ``CEILING_MEMORY_FACTOR * recovery_seconds``).
-        recovery_seconds: time the rate takes to climb from the floor back to the budget;
-            also how long the rate holds below the ceiling after a throttle before probing.
+        floor_per_second: the adaptive rate never drops below ``min(budget, this)`` calls/s
+            (:data:`MIN_RATE_PER_SECOND`); the floor is not tied to the budget.
+        decrease_factor: a counted throttle multiplies the rate by this (0 < f < 1): the
+            current rate when it starts an incident (no other counted throttle in the last
+            ``CEILING_MEMORY_FACTOR * recovery_seconds``), else the rate calls were really
+            sent at in the last second, unless settling under what passed is gentler.
+        recovery_seconds: the climb after a decrease is ``max(ceiling, rate set) /
+            recovery_seconds`` calls/s per second (tied to what was found, not to the
+            budget); also how long the rate holds below the ceiling before probing higher.
         ceiling_margin: after a throttle the rate climbs back to ``ceiling * (1 - margin)``
             (the ceiling: the rate that was throttled, or what Cognito accepted in the last
             second when throttled again within the memory) and holds there.
@@ -143,6 +165,8 @@ class LimiterConfig:
             counted throttle are the same burst and count once.
         max_sleep_seconds: the longest single sleep inside ``acquire`` before asking again,
             so run-time budget changes are seen quickly.
+        campaign_active_seconds: a campaign that asked for a bulk permit this recently holds
+            its share of the bulk rate (:data:`CAMPAIGN_ACTIVE_SECONDS`).
 
     Raises:
         ValueError: on construction, naming the first value out of range.
@@ -152,12 +176,13 @@ class LimiterConfig:
     bulk_shares: Mapping[Category, float] = field(
         default_factory=lambda: MappingProxyType(dict.fromkeys(Category, 1.0))
     )
-    floor_fraction: float = 0.1
+    floor_per_second: float = MIN_RATE_PER_SECOND
     decrease_factor: float = 0.5
     recovery_seconds: float = 30.0
     ceiling_margin: float = CEILING_MARGIN
     throttle_cooldown_seconds: float = THROTTLE_COOLDOWN_SECONDS
     max_sleep_seconds: float = 0.25
+    campaign_active_seconds: float = CAMPAIGN_ACTIVE_SECONDS
 
     def __post_init__(self) -> None:
         budgets = {Category(c): check_budget(Category(c), v) for c, v in self.budgets.items()}
@@ -170,13 +195,20 @@ class LimiterConfig:
         for category, share in shares.items():
             if not 0 < share <= 1:
                 raise ValueError(f"{category} bulk share must be in (0, 1], got {share!r}")
-        if not 0 < self.floor_fraction <= 1:
-            raise ValueError(f"floor_fraction must be in (0, 1], got {self.floor_fraction!r}")
+        if not (math.isfinite(self.floor_per_second) and self.floor_per_second > 0):
+            raise ValueError(
+                f"floor_per_second must be a finite number above 0, got {self.floor_per_second!r}"
+            )
         if not 0 < self.decrease_factor < 1:
             raise ValueError(f"decrease_factor must be in (0, 1), got {self.decrease_factor!r}")
         if not 0 <= self.ceiling_margin < 1:
             raise ValueError(f"ceiling_margin must be in [0, 1), got {self.ceiling_margin!r}")
-        for name in ("recovery_seconds", "throttle_cooldown_seconds", "max_sleep_seconds"):
+        for name in (
+            "recovery_seconds",
+            "throttle_cooldown_seconds",
+            "max_sleep_seconds",
+            "campaign_active_seconds",
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
@@ -200,7 +232,7 @@ class LimiterConfig:
                 Category.USER_RESOURCE_READ: settings.bulk_share,
                 Category.USER_LIST: 1.0,
             },
-            floor_fraction=settings.rate_floor_fraction,
+            floor_per_second=settings.rate_floor_per_second,
             decrease_factor=settings.rate_decrease_factor,
             recovery_seconds=settings.rate_recovery_seconds,
         )
@@ -214,6 +246,11 @@ class LimitState:
     ``last_throttle_at`` is in seconds since the epoch on the limiter's clock (Redis's own
     clock for the Redis backend), None if no throttle was ever counted; ``throttles`` counts
     throttle bursts (concurrent reports of one burst count once).
+    ``observed_quota_per_second`` is what Cognito accepted (calls/s, grants minus throttles
+    in about the last second) when a throttle repeated within the memory, while the rate is
+    still below the budget; None otherwise. ``quota_below_budget`` says that it is below
+    the budget: the budget is more than Cognito gives (a quota raise not bought, a typo,
+    or the application's own calls taking part of the quota).
     """
 
     category: Category
@@ -225,6 +262,13 @@ class LimitState:
     last_throttle_at: float | None
     throttles: int
     region: str | None = None
+    observed_quota_per_second: float | None = None
+
+    @property
+    def quota_below_budget(self) -> bool:
+        """Whether the observed quota is below the budget (False before any measurement)."""
+        q = self.observed_quota_per_second
+        return q is not None and q < self.budget_per_second
 
 
 @dataclass(frozen=True)
@@ -247,18 +291,35 @@ GrantObserver = Callable[[Grant], None]
 class RateLimiter(Protocol):
     """A global permit source per quota category; every attempt to call Cognito takes one."""
 
-    def acquire(self, category: Category, *, priority: Priority, timeout_seconds: float) -> float:
+    def acquire(
+        self,
+        category: Category,
+        *,
+        priority: Priority,
+        timeout_seconds: float,
+        campaign: CampaignShare | None = None,
+    ) -> float:
         """Block until a permit is granted and return the seconds waited.
+
+        ``campaign`` (bulk only) paces the permit at that campaign's share of the bulk
+        rate (:class:`CampaignShare`); None: bulk work outside any campaign.
 
         Raises:
             PermitTimeoutError: when the wait would exceed ``timeout_seconds`` (decided
                 before sleeping whenever the limiter can tell).
-            ValueError: when ``timeout_seconds`` is negative or not a number.
+            ValueError: when ``timeout_seconds`` is negative or not a number, or a
+                ``campaign`` is given for interactive work.
         """
         ...
 
-    def try_acquire(self, category: Category, *, priority: Priority) -> float:
+    def try_acquire(
+        self, category: Category, *, priority: Priority, campaign: CampaignShare | None = None
+    ) -> float:
         """Take a permit if one is free now: 0.0 when granted, else seconds until one may be."""
+        ...
+
+    def campaign_shares(self, category: Category) -> dict[str, float]:
+        """Each active campaign's current share of the bulk rate, calls/s, by campaign id."""
         ...
 
     def report_throttle(self, category: Category) -> None:

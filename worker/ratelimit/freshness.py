@@ -35,6 +35,7 @@ from typing import TypeVar
 
 from worker.errors import StalePermitError
 from worker.ratelimit.base import Category, Priority, RateLimiter
+from worker.ratelimit.shares import CampaignShare
 
 __all__ = [
     "MAX_STALE_PERMITS",
@@ -98,12 +99,14 @@ def send_with_fresh_permit(
     priority: Priority,
     timeout_seconds: float,
     fresh_for_seconds: float | None,
+    campaign: CampaignShare | None = None,
 ) -> T:
     """Take a permit and run ``send`` while it is fresh; a stale one is replaced.
 
     ``send`` must make exactly one request through a client that has
     :func:`refuse_stale_send` registered for ``before-send``. With ``fresh_for_seconds``
     None (see :func:`fresh_seconds`) it is one permit and one send, with no deadline.
+    ``campaign`` paces bulk permits at that campaign's share (:class:`CampaignShare`).
 
     Raises:
         PermitTimeoutError: no permit within ``timeout_seconds`` (per permit taken).
@@ -112,7 +115,9 @@ def send_with_fresh_permit(
     if fresh_for_seconds is not None:
         for _ in range(MAX_STALE_PERMITS):
             _granting.started = None
-            limiter.acquire(category, priority=priority, timeout_seconds=timeout_seconds)
+            limiter.acquire(
+                category, priority=priority, timeout_seconds=timeout_seconds, campaign=campaign
+            )
             started = getattr(_granting, "started", None) or time.monotonic()
             _deadline.at = started + fresh_for_seconds
             try:
@@ -121,5 +126,5 @@ def send_with_fresh_permit(
                 log.debug("%s; taking a fresh permit", exc)
             finally:
                 _deadline.at = None
-    limiter.acquire(category, priority=priority, timeout_seconds=timeout_seconds)
+    limiter.acquire(category, priority=priority, timeout_seconds=timeout_seconds, campaign=campaign)
     return send()  # late rather than never

@@ -1,66 +1,41 @@
 """The production limiter: one budget per Cognito quota category, kept in Redis.
 
 Every thread of every worker on every host takes its permits here, so all of them together
-stay within the budget (Celery's ``rate_limit`` is per worker and cannot do this).
+stay within the budget (Celery's ``rate_limit`` is per worker and cannot do this). One
+atomic Lua script per attempt (:mod:`worker.ratelimit._lua`), on Redis's own clock, so
+hosts' clocks do not matter; docs/ratelimit.md tells the whole algorithm:
 
-Algorithm (one atomic Lua script per attempt, on Redis's own clock, so hosts' clocks do
-not matter):
-
-* **GCRA** (generic cell rate algorithm). The key ``tat`` holds the *theoretical arrival
-  time* of the next call. With period ``T = 1 / rate`` and the burst tolerance
-  ``tau = BURST_TOLERANCE * T`` (a quarter period) a call at ``now`` conforms when
-  ``max(tat, now) - tau <= now``, and then ``tat = max(tat, now) + T``. The tolerance lets
-  a caller that arrives a little late keep its slot (little capacity is lost to scheduling
-  jitter) while no window of ``W`` seconds holds more than ``1 + floor((W + tau) / T)``
-  grants across all processes: ``budget + 1`` per second, with three quarters of a period
-  to spare for the spread between a grant and its call reaching Cognito.
-* **Priority.** A bulk call must also conform to a second GCRA (``bulk_tat``) running at
-  ``rate * bulk_share``; both are checked and advanced in the same script. An interactive
-  call passes the global GCRA only. When an interactive call is refused it leaves a
-  marker (a member of the ``waiting`` sorted set, scored with the time it will come back
-  plus a little slack) and bulk calls are refused while any marker is live, so a request
-  waits at most about one period behind a saturating campaign. A granted interactive call
-  removes its own marker.
-* **Adaptive rate.** :meth:`RedisRateLimiter.report_throttle` lowers the rate. Reports
-  within ``max(cooldown, 1 / rate)`` of the last counted one belong to the same burst and
-  count once. A throttle that starts an incident (none counted in the last
-  ``CEILING_MEMORY_FACTOR * recovery_seconds``) multiplies the rate by ``decrease_factor``
-  and takes the throttled rate as the *ceiling*; one that continues an incident takes as
-  the ceiling what Cognito accepted in about the last second (grants minus throttle
-  reports, a sliding count kept in the ``adapt`` hash) and drops to just under it. Never
-  below ``floor = budget * floor_fraction``. The rate then climbs linearly (from the floor
-  to the budget in ``recovery_seconds``) up to ``ceiling * (1 - ceiling_margin)``, holds
-  there until ``recovery_seconds`` after the throttle, and climbs on to the budget (a
-  probe). Every script computes it lazily from the ``adapt`` hash, so no process has to
-  run in the background.
-* **Budget.** The configured budget can be overridden at run time (``budget`` key, written
-  by :meth:`RedisRateLimiter.set_budget`); every script reads it, so a change applies to
-  every worker on its next attempt. ``tat`` and ``bulk_tat`` are stored with the period
-  they were advanced by (``"<tat> <period>"``) and rebased on the current period when
-  read, so the next permit after a change (a new budget or an adaptive step) comes one
-  *new* period after the last grant, in both directions: after ``limit set 0.05`` and one
-  call, ``limit set 40`` lets the next call go within 1/40 s, not 20 s later.
-  Budgets are :data:`~worker.ratelimit.base.BUDGET_RANGE` (0.01 to 10,000 calls/s).
+* **GCRA** with a burst tolerance of a quarter period (``BURST_TOLERANCE``): the key
+  ``tat`` holds the theoretical arrival time of the next call; no window of ``W`` seconds
+  holds more than ``1 + floor((W + tau) / T)`` grants, ``budget + 1`` per second.
+* **Priority.** A bulk call must also conform to ``bulk_tat`` at ``rate * bulk_share``; a
+  refused interactive call leaves a marker in ``waiting`` that holds bulk back, so a
+  request waits at most about one period behind a saturating campaign.
+* **Fair campaigns.** A campaign's bulk permit (``campaign=CampaignShare(id, weight)``)
+  also passes its own GCRA at ``bulk_rate * weight / sum(weights of the campaigns active
+  now)``, kept with the ``campaigns`` zset and ``campaign_weights`` hash by the same script.
+* **Adaptive rate.** :meth:`RedisRateLimiter.report_throttle` lowers the rate once per
+  burst (halved, or to just under what Cognito accepted), never below an absolute floor
+  (1/s by default, not a fraction of the budget), so any budget comes down to the quota.
+* **Budget.** ``set_budget`` writes the ``budget`` key that every script reads; each GCRA's
+  tat is stored with its period (``"<tat> <period>"``) and rebased on the current one, so
+  a change applies to the next permit in both directions. Budgets are
+  :data:`~worker.ratelimit.base.BUDGET_RANGE`.
 
 Keys, per Region and category (the braces are a Redis Cluster hash tag: one slot per
-category; a limiter made without a Region leaves ``eu-west-1:`` out)::
+category; a limiter made without a Region leaves ``eu-west-1:`` out; all but the budgets
+and ``adapt`` expire on their own when idle)::
 
-    courier:rl:{UserResourceRead}:budget    string  budget override for every Region
-                                                    without its own (``set_default_budget``)
-    courier:rl:{UserResourceRead}:regions   set     every Region that asked for a permit
-
-    courier:rl:eu-west-1:{UserResourceRead}:budget    string  the Region's budget override
-    courier:rl:eu-west-1:{UserResourceRead}:adapt     hash    rate, at, ceiling (last counted
-                                                              throttle), throttles; sliding
-                                                              count w, g, x, pe
-    courier:rl:eu-west-1:{UserResourceRead}:tat       string  the Region's GCRA theoretical
-                                                              arrival time and its period
-    courier:rl:eu-west-1:{UserResourceRead}:bulk_tat  string  bulk GCRA theoretical arrival
-                                                              and its period
-    courier:rl:eu-west-1:{UserResourceRead}:waiting   zset    interactive callers waiting:
-                                                              token -> until
-
-``tat``, ``bulk_tat`` and ``waiting`` expire on their own when idle.
+    courier:rl:{UserResourceRead}:budget           budget override for every Region
+    courier:rl:{UserResourceRead}:regions          set: every Region that asked for a permit
+    courier:rl:eu-west-1:{UserResourceRead}:budget            the Region's budget override
+    courier:rl:eu-west-1:{UserResourceRead}:adapt             hash: adaptive state
+    courier:rl:eu-west-1:{UserResourceRead}:tat               GCRA tat and its period
+    courier:rl:eu-west-1:{UserResourceRead}:bulk_tat          bulk GCRA tat and its period
+    courier:rl:eu-west-1:{UserResourceRead}:waiting           zset: interactive token -> until
+    courier:rl:eu-west-1:{UserResourceRead}:campaigns         zset: campaign id -> last request
+    courier:rl:eu-west-1:{UserResourceRead}:campaign_weights  hash: campaign id -> weight
+    courier:rl:eu-west-1:{UserResourceRead}:campaign:<id>:tat the campaign's GCRA
 """
 
 from __future__ import annotations
@@ -68,7 +43,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from redis import Redis
 
@@ -83,9 +58,11 @@ from worker.ratelimit.base import (
     LimitState,
     Priority,
     check_budget,
+    check_campaign,
     check_timeout,
 )
 from worker.ratelimit.freshness import note_granting_attempt
+from worker.ratelimit.shares import CAMPAIGN_BURST_TOLERANCE, CampaignShare, parse_shares
 
 __all__ = ["KEY_PREFIX", "RedisRateLimiter"]
 
@@ -101,6 +78,8 @@ class _Keys(NamedTuple):
     tat: str
     bulk_tat: str
     waiting: str
+    campaigns: str
+    campaign_weights: str
 
 
 class _Answer(NamedTuple):
@@ -147,6 +126,7 @@ class RedisRateLimiter:
         self._acquire_script = redis.register_script(_lua.ACQUIRE)
         self._throttle_script = redis.register_script(_lua.THROTTLE)
         self._state_script = redis.register_script(_lua.STATE)
+        self._shares_script = redis.register_script(_lua.SHARES)
 
     @property
     def config(self) -> LimiterConfig:
@@ -162,22 +142,33 @@ class RedisRateLimiter:
         """Every Redis key holding the category's state (for operators and tests)."""
         return tuple(self._keys(Category(category)))
 
-    def acquire(self, category: Category, *, priority: Priority, timeout_seconds: float) -> float:
+    def acquire(
+        self,
+        category: Category,
+        *,
+        priority: Priority,
+        timeout_seconds: float,
+        campaign: CampaignShare | None = None,
+    ) -> float:
         """Block until a permit is granted; return the seconds waited.
+
+        ``campaign`` (bulk only) paces the permit at the campaign's share of the bulk rate.
 
         Raises:
             PermitTimeoutError: when the wait would exceed ``timeout_seconds``; decided as
                 soon as Redis answers a wait longer than the time left, before sleeping.
-            ValueError: when ``timeout_seconds`` is negative or not a number.
+            ValueError: when ``timeout_seconds`` is negative or not a number, or a
+                ``campaign`` is given for interactive work.
             redis.RedisError: when Redis cannot be reached or refuses the script.
         """
         category, priority = Category(category), Priority(priority)
         check_timeout(timeout_seconds)
+        check_campaign(priority, campaign)
         token = uuid.uuid4().hex
         start = self._monotonic()
         while True:
             attempt_started = time.monotonic()
-            answer = self._attempt(category, priority, token)
+            answer = self._attempt(category, priority, token, campaign)
             waited = self._monotonic() - start
             if answer.granted:
                 note_granting_attempt(attempt_started)
@@ -193,18 +184,22 @@ class RedisRateLimiter:
                 )
             self._sleep(min(answer.wait_seconds, self._config.max_sleep_seconds))
 
-    def try_acquire(self, category: Category, *, priority: Priority) -> float:
-        """Take a permit if one is free now.
+    def try_acquire(
+        self, category: Category, *, priority: Priority, campaign: CampaignShare | None = None
+    ) -> float:
+        """Take a permit if one is free now (``campaign``: as for :meth:`acquire`).
 
         Returns:
             0.0 when granted, else the seconds until one may be (an estimate: others may
             take it first).
 
         Raises:
+            ValueError: a ``campaign`` given for interactive work.
             redis.RedisError: when Redis cannot be reached.
         """
         category, priority = Category(category), Priority(priority)
-        answer = self._attempt(category, priority, uuid.uuid4().hex)
+        check_campaign(priority, campaign)
+        answer = self._attempt(category, priority, uuid.uuid4().hex, campaign)
         if answer.granted:
             if self._on_grant is not None:
                 self._on_grant(Grant(category, priority, 0.0, answer.now))
@@ -226,7 +221,7 @@ class RedisRateLimiter:
             keys=[keys.budget, keys.adapt, self.every_region_budget_key(category)],
             args=[
                 repr(config.budgets[category]),
-                repr(config.floor_fraction),
+                repr(config.floor_per_second),
                 repr(config.recovery_seconds),
                 repr(config.decrease_factor),
                 repr(config.throttle_cooldown_seconds),
@@ -243,11 +238,11 @@ class RedisRateLimiter:
         category = Category(category)
         keys = self._keys(category)
         config = self._config
-        budget, rate, floor, last_at, throttles = self._state_script(
+        budget, rate, floor, last_at, throttles, observed = self._state_script(
             keys=[keys.budget, keys.adapt, self.every_region_budget_key(category)],
             args=[
                 repr(config.budgets[category]),
-                repr(config.floor_fraction),
+                repr(config.floor_per_second),
                 repr(config.recovery_seconds),
                 repr(config.ceiling_margin),
             ],
@@ -263,7 +258,46 @@ class RedisRateLimiter:
             last_throttle_at=float(last_at) if last_at else None,
             throttles=int(throttles),
             region=self._region,
+            observed_quota_per_second=float(observed) if observed else None,
         )
+
+    def campaign_shares(self, category: Category) -> dict[str, float]:
+        """Each campaign active in the last ``config.campaign_active_seconds`` and its share
+        of the bulk rate now, calls/s (``bulk rate * weight / sum of the active weights``).
+
+        Raises:
+            redis.RedisError: when Redis cannot be reached.
+        """
+        return parse_shares(self.queue_campaign_shares(Category(category), self._redis))
+
+    def queue_campaign_shares(self, category: Category, client: Any, *, raw: bool = False) -> Any:
+        """Run (or queue, on a pipeline ``client``) the script behind :meth:`campaign_shares`
+        (:func:`parse_shares` reads it); ``raw``: a bare EVALSHA, no SCRIPT EXISTS trip
+        first (the caller handles NoScriptError with :meth:`load_scripts`)."""
+        keys, config = self._keys(category), self._config
+        script_keys = [
+            keys.budget,
+            keys.adapt,
+            self.every_region_budget_key(category),
+            keys.campaigns,
+            keys.campaign_weights,
+        ]
+        args = [
+            repr(config.budgets[category]),
+            repr(config.floor_per_second),
+            repr(config.recovery_seconds),
+            repr(config.ceiling_margin),
+            repr(config.bulk_shares[category]),
+            repr(config.campaign_active_seconds),
+        ]
+        if raw:
+            return client.evalsha(self._shares_script.sha, len(script_keys), *script_keys, *args)
+        return self._shares_script(keys=script_keys, args=args, client=client)
+
+    def load_scripts(self) -> None:
+        """Load the limiter's scripts into Redis (after a NOSCRIPT: a restarted Redis)."""
+        for script in (self._acquire_script, self._shares_script):
+            self._redis.script_load(script.script)
 
     def set_budget(self, category: Category, per_second: float) -> None:
         """Override the configured budget (calls/s) for every client, from the next attempt.
@@ -282,7 +316,10 @@ class RedisRateLimiter:
         Raises:
             redis.RedisError: when Redis cannot be reached.
         """
-        self._redis.delete(*self._keys(Category(category)))
+        keys = self._keys(Category(category))
+        members = cast("list[bytes | str]", self._redis.zrange(keys.campaigns, 0, -1))
+        ids = (m.decode() if isinstance(m, bytes) else m for m in members)
+        self._redis.delete(*keys, *(self._campaign_key(keys, i) for i in ids))
 
     def set_default_budget(self, category: Category, per_second: float | None) -> None:
         """Override the budget of every Region that has no override of its own (None:
@@ -312,14 +349,40 @@ class RedisRateLimiter:
         base = f"{self._prefix}:{region}{{{category.value}}}:"
         return _Keys(*(base + name for name in _Keys._fields))
 
-    def _attempt(self, category: Category, priority: Priority, token: str) -> _Answer:
+    @staticmethod
+    def _campaign_key(keys: _Keys, campaign_id: str) -> str:
+        """The GCRA of one campaign's share (in the category's hash slot)."""
+        return keys.tat.removesuffix("tat") + f"campaign:{campaign_id}:tat"
+
+    def _attempt(
+        self,
+        category: Category,
+        priority: Priority,
+        token: str,
+        campaign: CampaignShare | None,
+    ) -> _Answer:
         keys = self._keys(category)
         config = self._config
+        script_keys = [
+            keys.budget,
+            keys.adapt,
+            keys.tat,
+            keys.bulk_tat,
+            keys.waiting,
+            self.every_region_budget_key(category),
+            self.regions_key(category),
+        ]
+        if campaign is not None:
+            script_keys += [
+                keys.campaigns,
+                keys.campaign_weights,
+                self._campaign_key(keys, campaign.campaign_id),
+            ]
         granted, wait, now = self._acquire_script(
-            keys=[*keys, self.every_region_budget_key(category), self.regions_key(category)],
+            keys=script_keys,
             args=[
                 repr(config.budgets[category]),
-                repr(config.floor_fraction),
+                repr(config.floor_per_second),
                 repr(config.recovery_seconds),
                 repr(config.bulk_shares[category]),
                 priority.value,
@@ -328,6 +391,10 @@ class RedisRateLimiter:
                 repr(config.ceiling_margin),
                 repr(BURST_TOLERANCE),
                 self._region or "",
+                campaign.campaign_id if campaign is not None else "",
+                repr(campaign.weight) if campaign is not None else "1.0",
+                repr(config.campaign_active_seconds),
+                repr(CAMPAIGN_BURST_TOLERANCE),
             ],
         )
         return _Answer(bool(int(granted)), max(0.0, float(wait)), float(now))

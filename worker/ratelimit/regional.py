@@ -16,11 +16,14 @@ no override of its own.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from redis import Redis
 
 from worker.ratelimit.base import Category, GrantObserver, LimiterConfig
 from worker.ratelimit.redis import KEY_PREFIX, RedisRateLimiter
+from worker.ratelimit.shares import parse_shares, share_of
 
 __all__ = ["REGIONS_KEY", "RegionalLimiters"]
 
@@ -54,6 +57,7 @@ class RegionalLimiters:
         self._lock = threading.Lock()
         self._limiters: dict[str, RedisRateLimiter] = {}
         self._every_region = RedisRateLimiter(redis, config, key_prefix=key_prefix)
+        self._share_regions: set[str] = set()  # Regions whose campaign shares are read
 
     @property
     def config(self) -> LimiterConfig:
@@ -104,6 +108,61 @@ class RegionalLimiters:
         """The limiter without a Region: its budget is the override for every Region (for
         a display before any Region is known; no call takes permits from it)."""
         return self._every_region
+
+    def campaign_share(self, category: Category, campaign_id: str) -> tuple[float, float] | None:
+        """``(calls/s, fraction of the bulk rate)`` of ``campaign_id`` now, in whichever
+        Region it takes permits (every Region seen, and the limiter without a Region);
+        None while it takes none.
+
+        Raises:
+            redis.RedisError: Redis cannot be reached.
+        """
+        seen = self._redis.smembers(self.every_region.regions_key(category))
+        regions = sorted(r.decode() if isinstance(r, bytes) else str(r) for r in seen)
+        limiters = [self.every_region, *(self.for_region(r) for r in regions)]
+        pipe = self._redis.pipeline(transaction=False)  # one round trip for every Region
+        for limiter in limiters:
+            limiter.queue_campaign_shares(category, pipe)
+        for answer in pipe.execute():
+            found = share_of(parse_shares(answer), campaign_id)
+            if found is not None:
+                return found
+        return None
+
+    def queue_campaign_share(
+        self, category: Category, campaign_id: str, pipe: Any
+    ) -> Callable[[Sequence[Any]], tuple[float, float] | None]:
+        """Queue on ``pipe`` (a MULTI the caller runs with its own reads) what
+        :meth:`campaign_share` reads, for the Regions this process has seen; returns the
+        reader of the replies that follow the caller's own (``SMEMBERS``, then one
+        ``SHARES`` answer per Region). A Region new to this process costs one more round
+        trip, once. The scripts go as bare EVALSHA: the caller retries once after
+        :meth:`load_scripts` on ``redis.exceptions.NoScriptError``.
+        """
+        with self._lock:
+            regions = sorted(self._share_regions)
+        limiters = [self.every_region, *(self.for_region(r) for r in regions)]
+        pipe.smembers(self.every_region.regions_key(category))
+        for limiter in limiters:
+            limiter.queue_campaign_shares(category, pipe, raw=True)
+
+        def read(replies: Sequence[Any]) -> tuple[float, float] | None:
+            seen = {r.decode() if isinstance(r, bytes) else str(r) for r in replies[0]}
+            for answer in replies[1 : 1 + len(limiters)]:
+                found = share_of(parse_shares(answer), campaign_id)
+                if found is not None:
+                    return found
+            if seen - set(regions):  # Regions this process had not seen: read them all
+                with self._lock:
+                    self._share_regions |= seen
+                return self.campaign_share(category, campaign_id)
+            return None
+
+        return read
+
+    def load_scripts(self) -> None:
+        """Load every known limiter's scripts into Redis (after a NOSCRIPT)."""
+        self.every_region.load_scripts()
 
     def set_every_region_budget(self, category: Category, per_second: float | None) -> None:
         """Budget (calls/s) of every Region without an override of its own; None drops it.

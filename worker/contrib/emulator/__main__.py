@@ -2,6 +2,6 @@
 
 import typer
 
-from worker.contrib.emulator.cli import emulator
+from worker.cli.emulator import emulator
 
 typer.run(emulator)

@@ -30,7 +30,7 @@ from worker.contrib.emulator.schema import build_schema, check_user_attributes
 from worker.contrib.emulator.state import DEFAULT_PASSWORD_POLICY, AppClient, Pool, User
 
 if TYPE_CHECKING:
-    from worker.contrib.emulator.core import Emulator
+    from worker.contrib.emulator.context import Context
 
 __all__ = [
     "admin_confirm_sign_up",
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def create_user_pool(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Create an empty pool (email sending COGNITO_DEFAULT unless DEVELOPER is asked).
 
     The pool's Region (its id's prefix, its ARN, its tokens' ``iss``) is the Region the
@@ -85,12 +85,12 @@ def create_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     return {"UserPool": pool_document(pool)}
 
 
-def describe_user_pool(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def describe_user_pool(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Describe one pool."""
     return {"UserPool": pool_document(find_pool(emu, params["UserPoolId"]))}
 
 
-def list_user_pools(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def list_user_pools(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """List pools, ``MaxResults`` at a time."""
     pools = list(emu.directory.pools.values())
     start = 0
@@ -106,7 +106,7 @@ def list_user_pools(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def create_user_pool_client(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def create_user_pool_client(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Create an app client; ``GenerateSecret`` gives it a ClientSecret."""
     pool = find_pool(emu, params["UserPoolId"])
     client = AppClient(
@@ -122,7 +122,7 @@ def create_user_pool_client(emu: Emulator, params: dict[str, Any]) -> dict[str, 
     return {"UserPoolClient": client_document(client)}
 
 
-def describe_user_pool_client(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def describe_user_pool_client(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Describe one client of a pool, secret included."""
     pool = find_pool(emu, params["UserPoolId"])
     client = find_client(emu, params["ClientId"])
@@ -140,7 +140,7 @@ def _existing_user(pool: Pool, username: str, *, for_update: bool = False) -> Us
     return user
 
 
-def admin_create_user(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def admin_create_user(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Create a user in FORCE_CHANGE_PASSWORD (no invitation is recorded).
 
     ``MessageAction=RESEND`` creates nothing: it re-sends the invitation of an existing
@@ -173,7 +173,7 @@ def admin_create_user(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     return {"User": user_document(user)}
 
 
-def admin_confirm_sign_up(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def admin_confirm_sign_up(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Confirm an UNCONFIRMED user."""
     pool = find_pool(emu, params["UserPoolId"])
     user = _existing_user(pool, params["Username"], for_update=True)
@@ -184,7 +184,7 @@ def admin_confirm_sign_up(emu: Emulator, params: dict[str, Any]) -> dict[str, An
     return {}
 
 
-def admin_set_user_password(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def admin_set_user_password(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Set a password; ``Permanent`` confirms the user."""
     pool = find_pool(emu, params["UserPoolId"])
     check_password(pool, params["Password"])
@@ -195,7 +195,7 @@ def admin_set_user_password(emu: Emulator, params: dict[str, Any]) -> dict[str, 
     return {}
 
 
-def admin_get_user(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def admin_get_user(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Describe one user."""
     pool = find_pool(emu, params["UserPoolId"])
     user = _existing_user(pool, params["Username"])

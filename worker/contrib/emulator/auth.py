@@ -21,13 +21,13 @@ from worker.contrib.emulator.schema import check_user_attributes
 from worker.contrib.emulator.tokens import RefreshGrant, TokenError
 
 if TYPE_CHECKING:
-    from worker.contrib.emulator.core import Emulator
+    from worker.contrib.emulator.context import Context
     from worker.contrib.emulator.state import AppClient, Pool, User
 
 __all__ = ["initiate_auth", "sign_up"]
 
 
-def sign_up(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def sign_up(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Register an UNCONFIRMED user and send it a confirmation code (recorded).
 
     The name is checked against the pool's case rule and username attributes (see
@@ -71,7 +71,7 @@ def sign_up(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def initiate_auth(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def initiate_auth(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """USER_PASSWORD_AUTH and REFRESH_TOKEN_AUTH (alias REFRESH_TOKEN).
 
     USER_PASSWORD_AUTH answers tokens and a refresh token for a confirmed user with the
@@ -99,23 +99,47 @@ def initiate_auth(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
         if not auth.get(required):
             raise invalid_parameter(f"Missing required parameter {required}")
     username = str(auth["USERNAME"])
-    check_secret_hash(client, username, auth.get("SECRET_HASH"))
+    check_secret_hash(client, username, auth.get("SECRET_HASH"), auth_parameter=True)
+    return password_sign_in(emu, client, username, str(auth["PASSWORD"]))
+
+
+def password_sign_in(
+    emu: Context, client: AppClient, username: str, password: str
+) -> dict[str, Any]:
+    """Sign ``username`` in with ``password`` through ``client`` (the checks after the
+    flow's own): tokens and a refresh token, or the NEW_PASSWORD_REQUIRED challenge with a
+    ``Session`` that RespondToAuthChallenge redeems (:mod:`.signin`).
+
+    Raises:
+        ServiceError: UserNotFoundException (NotAuthorizedException behind
+            PreventUserExistenceErrors), NotAuthorizedException "Incorrect username or
+            password." / "User is disabled.", UserNotConfirmedException.
+    """
     pool = emu.directory.pools[client.pool_id]
     user = pool.get_user(username)
     if user is None:
         if client.hides_missing_users:
             raise not_authorized("Incorrect username or password.")
         raise ServiceError("UserNotFoundException", "User does not exist.")
-    if not secrets.compare_digest(user.password.encode(), str(auth["PASSWORD"]).encode()):
+    if not secrets.compare_digest(user.password.encode(), password.encode()):
         raise not_authorized("Incorrect username or password.")
+    if not user.enabled:
+        raise not_authorized("User is disabled.")
     if user.status == "UNCONFIRMED":
         raise ServiceError("UserNotConfirmedException", "User is not confirmed.")
     if user.status == "FORCE_CHANGE_PASSWORD":
+        session = secrets.token_urlsafe(48)
+        emu.challenges[session] = (pool.id, client.id, user.username)
         return {
             "ChallengeName": "NEW_PASSWORD_REQUIRED",
-            "Session": secrets.token_urlsafe(48),
+            "Session": session,
             "ChallengeParameters": {"USER_ID_FOR_SRP": user.username},
         }
+    return signed_in(emu, pool, client, user)
+
+
+def signed_in(emu: Context, pool: Pool, client: AppClient, user: User) -> dict[str, Any]:
+    """The answer of a completed sign-in: ID and access tokens and a refresh token."""
     result = _tokens(emu, pool, client, user, grant=None)
     result["AuthenticationResult"]["RefreshToken"] = emu.tokens.new_refresh_token(
         pool_id=pool.id,
@@ -126,7 +150,7 @@ def initiate_auth(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _refresh(emu: Emulator, client: AppClient, auth: dict[str, Any]) -> dict[str, Any]:
+def _refresh(emu: Context, client: AppClient, auth: dict[str, Any]) -> dict[str, Any]:
     flows = client.explicit_auth_flows
     if (
         flows
@@ -145,7 +169,7 @@ def _refresh(emu: Emulator, client: AppClient, auth: dict[str, Any]) -> dict[str
     user = pool.get_user(grant.username)
     if user is None:
         raise not_authorized("Invalid Refresh Token.")
-    check_secret_hash(client, user.username, auth.get("SECRET_HASH"))
+    check_secret_hash(client, user.username, auth.get("SECRET_HASH"), auth_parameter=True)
     if not user.enabled:
         raise not_authorized("User is disabled.")
     return _tokens(emu, pool, client, user, grant=grant)
@@ -154,7 +178,7 @@ def _refresh(emu: Emulator, client: AppClient, auth: dict[str, Any]) -> dict[str
 _UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86_400}
 
 
-def _lifetime(emu: Emulator, client: AppClient, setting: str, unit_key: str) -> float:
+def _lifetime(emu: Context, client: AppClient, setting: str, unit_key: str) -> float:
     """A token lifetime in seconds: the client's ``AccessTokenValidity`` / ``IdTokenValidity``
     in its ``TokenValidityUnits`` (default hours, API reference CreateUserPoolClient), else
     the emulator's ``access_token_lifetime_seconds``."""
@@ -166,7 +190,7 @@ def _lifetime(emu: Emulator, client: AppClient, setting: str, unit_key: str) -> 
 
 
 def _tokens(
-    emu: Emulator, pool: Pool, client: AppClient, user: User, *, grant: RefreshGrant | None
+    emu: Context, pool: Pool, client: AppClient, user: User, *, grant: RefreshGrant | None
 ) -> dict[str, Any]:
     lifetime = _lifetime(emu, client, "AccessTokenValidity", "AccessToken")
     access, identity = emu.tokens.issue(

@@ -21,7 +21,7 @@ from worker.contrib.emulator.errors import (
 from worker.contrib.emulator.tokens import TokenError
 
 if TYPE_CHECKING:
-    from worker.contrib.emulator.core import Emulator
+    from worker.contrib.emulator.context import Context
     from worker.contrib.emulator.state import Pool, User
 
 __all__ = ["get_user_attribute_verification_code", "resend_confirmation_code"]
@@ -35,7 +35,7 @@ def _limit_exceeded() -> ServiceError:
     return ServiceError("LimitExceededException", ATTEMPT_LIMIT_MESSAGE)
 
 
-def resend_confirmation_code(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def resend_confirmation_code(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Send a new sign-up confirmation code to an unconfirmed user.
 
     ``Username`` finds the user as :meth:`Pool.get_user` does (any case in a
@@ -45,14 +45,17 @@ def resend_confirmation_code(emu: Emulator, params: dict[str, Any]) -> dict[str,
     ``PreventUserExistenceErrors`` ENABLED, a simulated CodeDeliveryDetails and no code
     (developer guide, "Managing user existence error responses", ResendConfirmationCode:
     "Amazon Cognito returns CodeDeliveryDetails for a disabled user or a user that
-    doesn't exist").
+    doesn't exist"). A disabled user answers like a missing one through a LEGACY client
+    too: Cognito's unauthenticated calls give no sign that a disabled user exists
+    (aws-amplify/aws-sdk-ios#384, a Cognito engineer: the generic "Username/client id
+    combination not found." is returned for a disabled user "intentionally").
     """
     client = find_client(emu, params["ClientId"])
     username: str = params["Username"]
     check_secret_hash(client, username, params.get("SecretHash"))
     pool = emu.directory.pools[client.pool_id]
     user = pool.get_user(username)
-    if user is None or (not user.enabled and client.hides_missing_users):
+    if user is None or not user.enabled:
         if client.hides_missing_users:
             emu.recorder.simulated(_RESEND)
             return {"CodeDeliveryDetails": simulated_delivery(pool, username)}
@@ -75,7 +78,7 @@ def resend_confirmation_code(emu: Emulator, params: dict[str, Any]) -> dict[str,
     )
 
 
-def get_user_attribute_verification_code(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def get_user_attribute_verification_code(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Send a verification code for the signed-in user's email or phone_number."""
     try:
         claims = emu.tokens.verify_access(params["AccessToken"])
@@ -107,7 +110,7 @@ def get_user_attribute_verification_code(emu: Emulator, params: dict[str, Any]) 
 
 
 def _capped_delivery(
-    emu: Emulator,
+    emu: Context,
     operation: str,
     pool: Pool,
     user: User,

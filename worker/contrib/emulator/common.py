@@ -6,14 +6,16 @@ import base64
 import hashlib
 import hmac
 import re
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from worker.contrib.emulator.codebook import purpose_of
 from worker.contrib.emulator.errors import ServiceError, invalid_parameter, not_authorized
 from worker.contrib.emulator.state import AppClient, Pool, User
 
 if TYPE_CHECKING:
-    from worker.contrib.emulator.core import Emulator
+    from worker.contrib.emulator.context import Context
 
 __all__ = [
     "check_password",
@@ -40,7 +42,7 @@ def secret_hash(secret: str, username: str, client_id: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def find_client(emu: Emulator, client_id: str) -> AppClient:
+def find_client(emu: Context, client_id: str) -> AppClient:
     """The app client ``client_id``; ``ResourceNotFoundException`` when there is none."""
     client = emu.directory.clients.get(client_id)
     if client is None:
@@ -50,7 +52,7 @@ def find_client(emu: Emulator, client_id: str) -> AppClient:
     return client
 
 
-def find_pool(emu: Emulator, pool_id: str) -> Pool:
+def find_pool(emu: Context, pool_id: str) -> Pool:
     """The pool ``pool_id``; ``ResourceNotFoundException`` when there is none."""
     pool = emu.directory.pools.get(pool_id)
     if pool is None:
@@ -58,14 +60,24 @@ def find_pool(emu: Emulator, pool_id: str) -> Pool:
     return pool
 
 
-def check_secret_hash(client: AppClient, username: str, given: str | None) -> None:
+def check_secret_hash(
+    client: AppClient, username: str, given: str | None, *, auth_parameter: bool = False
+) -> None:
     """Raise ``NotAuthorizedException`` unless ``given`` is right for a client with a secret.
 
-    A client without a secret ignores a SecretHash, as the emulator documents.
+    A client without a secret ignores a SecretHash, as the emulator documents. A missing
+    hash reads "Client <id> is configured for secret but secret was not received" for a
+    ``SecretHash`` member, and, with ``auth_parameter`` (InitiateAuth's
+    ``AuthParameters.SECRET_HASH``), Cognito's own wording for that call: "Client <id> is
+    configured with secret but SECRET_HASH was not received".
     """
     if client.secret is None:
         return
     if not given:
+        if auth_parameter:
+            raise not_authorized(
+                f"Client {client.id} is configured with secret but SECRET_HASH was not received"
+            )
         raise not_authorized(
             f"Client {client.id} is configured for secret but secret was not received"
         )
@@ -135,7 +147,7 @@ def _details(medium: str, attribute: str, destination: str) -> dict[str, str]:
 
 
 def deliver(
-    emu: Emulator,
+    emu: Context,
     *,
     operation: str,
     pool: Pool,
@@ -147,15 +159,26 @@ def deliver(
 ) -> dict[str, str]:
     """Record a delivery with a fresh 6-digit code; the CodeDeliveryDetails to answer.
 
+    The code becomes the one the user's ConfirmSignUp / VerifyUserAttribute accepts
+    (:class:`~worker.contrib.emulator.codebook.CodeBook`).
+
     Raises:
         ServiceError: LimitExceededException with Cognito's daily e-mail message when the
             pool sends with the default e-mail sender (``COGNITO_DEFAULT``) and the
             account (the emulator, per Region) already sent ``daily_email_limit`` e-mails
-            this UTC day (see :meth:`Emulator.spend_default_email`).
+            this UTC day (see :meth:`~worker.contrib.emulator.context.Context.spend_default_email`).
     """
     if medium == "EMAIL" and pool.email_sending_account == "COGNITO_DEFAULT":
         emu.spend_default_email(pool.region)
     details = _details(medium, attribute, destination)
+    code = emu.next_code()
+    emu.codebook.issue((pool.id, user.username, purpose_of(operation, attribute)), code)
+    if emu.config.print_codes:
+        line = (
+            f"code {code} for {user.username} in {pool.id} ({operation}, {medium} to {destination})"
+        )
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
     emu.recorder.delivery(
         {
             "operation": operation,
@@ -166,7 +189,7 @@ def deliver(
             "attribute": attribute,
             "destination": destination,
             "masked_destination": details["Destination"],
-            "code": emu.next_code(),
+            "code": code,
             "time": time.time(),
         }
     )

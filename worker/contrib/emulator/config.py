@@ -104,6 +104,9 @@ class EmulatorConfig:
     ``scripts`` holds (operation, entry) pairs scripted for any user at start and after a
     pool reset (entries as :mod:`worker.contrib.emulator.faults` reads them; ``courier emulator
     --script OPERATION=ENTRY``).
+    ``print_codes`` writes one stdout line per delivered code (``courier emulator
+    --print-codes``): ``code <6 digits> for <username> in <pool id> (<operation>,
+    <medium> to <destination>)``.
     """
 
     region: str = "us-east-1"
@@ -119,6 +122,7 @@ class EmulatorConfig:
     per_user_hourly_cap: int = 5
     daily_email_limit: int = 0
     scripts: tuple[tuple[str, str], ...] = ()
+    print_codes: bool = False
 
     def __post_init__(self) -> None:
         for name in ("user_resource_read_per_second", "user_list_per_second", "burst"):

@@ -13,8 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from worker.contrib.emulator import admin, auth, codes, listusers, synthetic
+from worker.contrib.emulator import (
+    admin,
+    auth,
+    codes,
+    lifecycle,
+    listusers,
+    redeem,
+    signin,
+    synthetic,
+)
+from worker.contrib.emulator.codebook import CodeBook
 from worker.contrib.emulator.config import EmulatorConfig
+from worker.contrib.emulator.context import Context
 from worker.contrib.emulator.errors import DAILY_EMAIL_LIMIT_MESSAGE, ServiceError
 from worker.contrib.emulator.faults import FaultInjector
 from worker.contrib.emulator.limits import CATEGORY_BY_OPERATION, HourlyCap, TokenBucket
@@ -25,7 +36,9 @@ from worker.contrib.emulator.validation import load_validators
 
 __all__ = ["OPERATIONS", "Emulator", "Operation"]
 
-Handler = Callable[["Emulator", dict[str, Any]], dict[str, Any]]
+Handler = Callable[[Context, dict[str, Any]], dict[str, Any]]
+"""An operation's handler: the run (:class:`Emulator` is a :class:`Context`) and the call's
+parameters -> the answer's document."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,8 @@ _HANDLERS: dict[str, tuple[Handler, bool]] = {
     "ResendConfirmationCode": (codes.resend_confirmation_code, False),
     "GetUserAttributeVerificationCode": (codes.get_user_attribute_verification_code, False),
     "SignUp": (auth.sign_up, False),
+    "ConfirmSignUp": (redeem.confirm_sign_up, False),
+    "VerifyUserAttribute": (redeem.verify_user_attribute, False),
     "InitiateAuth": (auth.initiate_auth, False),
     "ListUsers": (listusers.list_users, True),
     "CreateUserPool": (admin.create_user_pool, True),
@@ -54,6 +69,18 @@ _HANDLERS: dict[str, tuple[Handler, bool]] = {
     "AdminConfirmSignUp": (admin.admin_confirm_sign_up, True),
     "AdminSetUserPassword": (admin.admin_set_user_password, True),
     "AdminGetUser": (admin.admin_get_user, True),
+    "GetUser": (lifecycle.get_user, False),
+    "UpdateUserAttributes": (lifecycle.update_user_attributes, False),
+    "AdminDeleteUser": (lifecycle.admin_delete_user, True),
+    "AdminDisableUser": (lifecycle.admin_disable_user, True),
+    "AdminEnableUser": (lifecycle.admin_enable_user, True),
+    "AdminUpdateUserAttributes": (lifecycle.admin_update_user_attributes, True),
+    "DeleteUserPool": (lifecycle.delete_user_pool, True),
+    "DeleteUserPoolClient": (lifecycle.delete_user_pool_client, True),
+    "ListUserPoolClients": (lifecycle.list_user_pool_clients, True),
+    "AdminInitiateAuth": (signin.admin_initiate_auth, True),
+    "RespondToAuthChallenge": (signin.respond_to_auth_challenge, False),
+    "AdminRespondToAuthChallenge": (signin.admin_respond_to_auth_challenge, True),
 }
 
 
@@ -80,6 +107,8 @@ class Emulator:
         self.recorder = Recorder()
         self.injector = FaultInjector(config.faults, config.latency, seed=config.seed)
         self.caps = HourlyCap(config.per_user_hourly_cap)
+        self.codebook = CodeBook()
+        self.challenges: dict[str, tuple[str, str, str]] = {}
         self.buckets: dict[str, TokenBucket] = {}
         self._codes = random.Random(f"codes/{config.seed}")  # noqa: S311 - reproducible
         self._emails_today: dict[tuple[str, int], int] = {}
@@ -165,7 +194,11 @@ class Emulator:
         self.injector.clear_scripts()
         self._build_buckets()
         if pools:
-            self.directory = build_directory(self.config)
+            self.codebook.clear()
+            self.challenges.clear()
+            fresh = build_directory(self.config)
+            fresh.succeed(self.directory)  # ids created after the reset do not repeat
+            self.directory = fresh
             self.tokens.clear_refresh_tokens()
             self._initial_scripts()
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
 
+    from worker.contrib.emulator.pools import UserPool
+
 __all__ = ["EmulatorError", "EmulatorHandle", "EmulatorUnavailableError"]
 
 
@@ -84,6 +86,17 @@ class EmulatorHandle:
             aws_secret_access_key="emulator",  # noqa: S106 - the emulator checks no signature
             config=Config(retries={"total_max_attempts": 1}),
         )
+
+    def make_pool(self, name: str = "courier", **options: Any) -> UserPool:
+        """A new user pool in this emulator, made through a fresh :meth:`client`.
+
+        ``options`` are :func:`worker.contrib.emulator.pools.make_pool`'s (``case_sensitive``,
+        ``auto_verified``, ``password``); raises botocore's
+        ``ClientError`` when the emulator refuses a call.
+        """
+        from worker.contrib.emulator.pools import make_pool  # noqa: PLC0415 - boto3 on demand
+
+        return make_pool(self.client(), name, **options)
 
     def health(self) -> dict[str, Any]:
         """Region and pools (with client ids and secrets)."""

@@ -24,7 +24,7 @@ from worker.contrib.emulator.errors import invalid_parameter
 from worker.contrib.emulator.state import Pool, User
 
 if TYPE_CHECKING:
-    from worker.contrib.emulator.core import Emulator
+    from worker.contrib.emulator.context import Context
 
 __all__ = ["SCAN_BUDGET", "list_users", "parse_filter"]
 
@@ -137,10 +137,12 @@ def _candidates(
         index = position + 1
         name = synthetic.username(index)
         user = stored.get(name)
-        if user is not None:
+        if pool.deleted(name):
+            yield position, None
+        elif user is not None:
             yield position, user if test is None or test[1](_value(user, test[0])) else None
         elif test is None or test[1](synthetic.attribute(index, test[0])):
-            yield position, synthetic.make_user(index, created=pool.created)
+            yield position, User.synthetic(index, created=pool.created)
         else:
             yield position, None
         position += 1
@@ -148,7 +150,7 @@ def _candidates(
         yield offset_position, user if test is None or test[1](_value(user, test[0])) else None
 
 
-def list_users(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+def list_users(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """One page of a pool's users, filtered."""
     pool = find_pool(emu, params["UserPoolId"])
     test = parse_filter(params.get("Filter"))

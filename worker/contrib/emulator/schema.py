@@ -92,7 +92,8 @@ class SchemaAttribute:
             low, high = _bounds(self.number_constraints, "MinValue", "MaxValue")
             if (low is not None and number < low) or (high is not None and number > high):
                 return f"Number must be between {low} and {high}"
-        elif self.data_type == "Boolean" and value not in ("true", "false"):
+        elif self.data_type == "Boolean" and value.lower() not in ("true", "false"):
+            # any case, as Cognito takes it: email_verified="True" (moto's tests write it)
             return "Boolean must be true or false"
         elif self.data_type == "String":
             low, high = _bounds(self.string_constraints, "MinLength", "MaxLength")

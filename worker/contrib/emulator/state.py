@@ -62,6 +62,19 @@ class User:
         self.created = round(self.created, 3)
         self.modified = self.created if self.modified < 0 else round(self.modified, 3)
 
+    @classmethod
+    def synthetic(cls, index: int, *, created: float) -> User:
+        """Synthetic user ``index`` (1-based), generated afresh (:mod:`.synthetic`)."""
+        return cls(
+            username=synthetic.username(index),
+            sub=synthetic.sub(index),
+            status="UNCONFIRMED",
+            password=synthetic.SYNTHETIC_PASSWORD,
+            attributes=synthetic.attributes(index),
+            created=created,
+            modified=created,
+        )
+
     def touch(self) -> None:
         """Set ``modified`` to now (millisecond precision)."""
         self.modified = round(time.time(), 3)
@@ -118,6 +131,8 @@ class Pool:
     _extra: list[str] = field(default_factory=list)
     # lookup key (folded name, alias or sub) -> the username it names
     _names: dict[str, str] = field(default_factory=dict)
+    # synthetic usernames deleted (AdminDeleteUser)
+    _deleted: set[str] = field(default_factory=set)
 
     @property
     def case_sensitive(self) -> bool:
@@ -132,7 +147,7 @@ class Pool:
     @property
     def estimated_users(self) -> int:
         """Users in the pool (the synthetic range plus the others)."""
-        return self.synthetic_count + len(self._extra)
+        return self.synthetic_count - len(self._deleted) + len(self._extra)
 
     def fold(self, name: str) -> str:
         """``name`` as this pool compares it (lower-cased unless case sensitive)."""
@@ -150,8 +165,8 @@ class Pool:
             return self.users[username]
         if self.synthetic_count:
             index = synthetic.index_of(key, self.synthetic_count)
-            if index is not None:
-                return synthetic.make_user(index, created=self.created)
+            if index is not None and synthetic.username(index) not in self._deleted:
+                return User.synthetic(index, created=self.created)
         return None
 
     def user_for_update(self, name: str) -> User | None:
@@ -166,6 +181,28 @@ class Pool:
         self._store(user)
         if synthetic.index_of(user.username, self.synthetic_count) is None:
             self._extra.append(user.username)
+        self._deleted.discard(user.username)
+
+    def deleted(self, username: str) -> bool:
+        """Whether ``username`` is a synthetic user that AdminDeleteUser removed."""
+        return username in self._deleted
+
+    def remove_user(self, user: User) -> None:
+        """Delete ``user`` (stored or synthetic) and every name that finds it."""
+        self.users.pop(user.username, None)
+        self._forget_names(user.username)
+        if user.username in self._extra:
+            self._extra.remove(user.username)
+        else:
+            self._deleted.add(user.username)
+
+    def reindex(self, user: User) -> None:
+        """Re-register the names that find ``user`` after its attributes changed."""
+        self._forget_names(user.username)
+        self._store(user)
+
+    def _forget_names(self, username: str) -> None:
+        self._names = {key: name for key, name in self._names.items() if name != username}
 
     def _store(self, user: User) -> None:
         self.users[user.username] = user
@@ -182,8 +219,9 @@ class Pool:
         count = self.synthetic_count
         while position < count:
             name = synthetic.username(position + 1)
-            stored = self.users.get(name)
-            yield position, stored or synthetic.make_user(position + 1, created=self.created)
+            if name not in self._deleted:
+                stored = self.users.get(name)
+                yield position, stored or User.synthetic(position + 1, created=self.created)
             position += 1
         for offset in range(position - count, len(self._extra)):
             yield count + offset, self.users[self._extra[offset]]
@@ -199,6 +237,7 @@ class Directory:
         # scripted answers the seed file asks for: {"operation", "username", "errors"}
         self.scripts: list[dict[str, Any]] = []
         self._rng = random.Random(f"directory/{seed}")  # noqa: S311 - reproducible ids
+        self._retired: set[str] = set()  # pool and client ids an earlier directory issued
 
     def new_pool_id(self, region: str | None = None) -> str:
         """A fresh pool id shaped like Cognito's (``<region>_<9 alphanumerics>``).
@@ -207,15 +246,22 @@ class Directory:
         """
         while True:
             pool_id = f"{region or self.region}_" + "".join(self._rng.choices(_ALNUM, k=9))
-            if pool_id not in self.pools:
+            if pool_id not in self.pools and pool_id not in self._retired:
                 return pool_id
 
     def new_client_id(self) -> str:
         """A fresh 26-character client id."""
         while True:
             client_id = "".join(self._rng.choices(_ALNUM_LOWER, k=26))
-            if client_id not in self.clients:
+            if client_id not in self.clients and client_id not in self._retired:
                 return client_id
+
+    def succeed(self, earlier: Directory) -> None:
+        """Continue ``earlier``'s id sequence (after a pool reset): pools and clients
+        created from now on never get an id ``earlier`` or its predecessors issued."""
+        self._rng = earlier._rng
+        self._retired |= earlier._retired | set(earlier.pools) | set(earlier.clients)
+        self._retired -= set(self.pools) | set(self.clients)
 
     def new_secret(self) -> str:
         """A fresh 51-character client secret."""
@@ -231,6 +277,17 @@ class Directory:
         self.pools[pool.id] = pool
         for client in pool.clients.values():
             self.clients[client.id] = client
+
+    def remove_pool(self, pool_id: str) -> None:
+        """Delete a pool and its clients."""
+        pool = self.pools.pop(pool_id)
+        for client_id in pool.clients:
+            self.clients.pop(client_id, None)
+
+    def remove_client(self, client: AppClient) -> None:
+        """Delete an app client."""
+        self.pools[client.pool_id].clients.pop(client.id, None)
+        self.clients.pop(client.id, None)
 
     def add_client(self, client: AppClient) -> None:
         """Register ``client`` in its pool."""

@@ -7,6 +7,9 @@ User ``n`` (1-based) is ``user{n:07d}`` with email ``user{n:07d}@example.com``, 
 * pool ``<region>_Synthetic1`` (name ``synthetic``)
 * client :data:`PUBLIC_CLIENT_ID` without a secret
 * client :data:`SECRET_CLIENT_ID` whose secret is :func:`client_secret` of the run's seed
+
+This module only names them; :meth:`worker.contrib.emulator.state.User.synthetic` builds
+the user (so the pool's state imports the names, never the other way round).
 """
 
 from __future__ import annotations
@@ -14,17 +17,16 @@ from __future__ import annotations
 import hashlib
 import re
 
-from worker.contrib.emulator import state
-
 __all__ = [
     "PUBLIC_CLIENT_ID",
     "SECRET_CLIENT_ID",
     "SYNTHETIC_PASSWORD",
     "attribute",
+    "attributes",
     "client_secret",
     "index_of",
-    "make_user",
     "pool_id",
+    "sub",
     "username",
 ]
 
@@ -60,23 +62,14 @@ def index_of(name: str, count: int) -> int | None:
     return index if 1 <= index <= count else None
 
 
-def make_user(index: int, *, created: float) -> state.User:
-    """Synthetic user ``index``, generated afresh."""
-    name = username(index)
-    return state.User(
-        username=name,
-        sub=_sub(index),
-        status="UNCONFIRMED",
-        password=SYNTHETIC_PASSWORD,
-        attributes={
-            "email": f"{name}@example.com",
-            "email_verified": "false",
-            "phone_number": f"+1555{index:07d}",
-            "phone_number_verified": "false",
-        },
-        created=created,
-        modified=created,
-    )
+def attributes(index: int) -> dict[str, str]:
+    """The stored attributes of synthetic user ``index`` (all but ``sub``), made afresh."""
+    return {
+        "email": f"{username(index)}@example.com",
+        "email_verified": "false",
+        "phone_number": f"+1555{index:07d}",
+        "phone_number_verified": "false",
+    }
 
 
 def attribute(index: int, name: str) -> str | None:
@@ -92,9 +85,10 @@ def attribute(index: int, name: str) -> str | None:
     if name == "status":
         return "Enabled"
     if name == "sub":
-        return _sub(index)
+        return sub(index)
     return None
 
 
-def _sub(index: int) -> str:
+def sub(index: int) -> str:
+    """The ``sub`` of synthetic user ``index``: fixed, so scripts can know it."""
     return f"5e7e71c0-0000-4000-8000-{index:012d}"

@@ -1,4 +1,4 @@
-"""Counting grants by time."""
+"""Counting grants by time, and running a body in threads until a deadline."""
 
 from __future__ import annotations
 

@@ -2,41 +2,29 @@
 
 Each worker is the installed ``courier worker`` console script in a subprocess, with its
 log in a file of its own, so a test can count the lines an outage produced and see every
-exit. :class:`Workers` stops whatever is still running at the end (SIGTERM, then SIGKILL).
+exit. :func:`workers` stops whatever is still running at the end (SIGTERM, then SIGKILL).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-from tests.resilience.harness import ROOT, courier_command, wait_until
-from worker.contrib.emulator import EmulatorConfig, EmulatorHandle, running_emulator
+from tests.support.processes import ROOT, WorkerProcess
+from tests.support.synthetic import CLIENT_ID, SEAL_KEY
 
 __all__ = [
-    "CLIENT_ID",
-    "ROOT",
-    "Worker",
-    "courier_command",
     "collect",
     "produce",
     "start_producer",
-    "synthetic_emulator",
-    "wait_until",
     "worker_env",
     "workers",
 ]
-
-SEAL_KEY = "Mzs5J0o1m6wE1CQj4oZC3u9aU0q9n2b0f3QJx7mY2aE="
-CLIENT_ID = "synthetic0client0000000001"
 
 
 def worker_env(redis_url: str, endpoint_url: str | None, **extra: str) -> dict[str, str]:
@@ -56,64 +44,20 @@ def worker_env(redis_url: str, endpoint_url: str | None, **extra: str) -> dict[s
     return env
 
 
-@pytest.fixture
-def synthetic_emulator() -> Iterator[EmulatorHandle]:
-    """An in-process emulator with a synthetic pool (user0000001 ...) and no quota."""
-    config = EmulatorConfig(synthetic_users=200, user_resource_read_per_second=None)
-    with running_emulator(config) as handle:
-        yield handle
-
-
-class Worker:
-    """One ``courier worker`` subprocess and its log file."""
-
-    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [*courier_command(), "worker", "-c", "4", "-n", f"{name}@%h", "-l", "INFO"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        """Everything the worker wrote so far."""
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def ready(self) -> bool:
-        """True once Celery said the worker is ready."""
-        return f"{self.name}@" in self.log() and " ready." in self.log()
-
-    def alive(self) -> bool:
-        """True while the process runs."""
-        return self.process.poll() is None
-
-    def stop(self, *, grace_seconds: float = 20) -> int:
-        """SIGTERM, then SIGKILL after ``grace_seconds``; returns the exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace_seconds)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
-        return self.process.returncode
-
-
 @contextmanager
 def workers(
     count: int, env: dict[str, str], logs: Path, *, wait_ready: bool = True
-) -> Iterator[list[Worker]]:
-    """``count`` workers, ready (unless told not to wait); all stopped at the end."""
-    started = [Worker(f"w{i}", env, logs / f"w{i}.log") for i in range(count)]
+) -> Iterator[list[WorkerProcess]]:
+    """``count`` workers of 4 threads, ready (unless told not to wait); all stopped at the end."""
+    started: list[WorkerProcess] = []
     try:
+        for i in range(count):
+            started.append(
+                WorkerProcess(f"w{i}", env, logs, ["-c", "4"]).start(wait_ready_seconds=None)
+            )
         if wait_ready:
             for worker in started:
-                wait_until(worker.ready, timeout_seconds=60, what=f"{worker.name} ready")
+                worker.wait_ready(timeout_seconds=60)
         yield started
     except BaseException:
         for worker in started:

@@ -4,9 +4,13 @@
 fakeredis[lua], ``redis`` the Redis backend on the real server at COURIER_TEST_REDIS_URL
 (the session's private server, set by the top-level conftest), ``redis-region`` the same
 server through one Region's limiter (:class:`RegionalLimiters`), so every guarantee is
-shown to hold per Region. Like the top-level
-conftest, the fixture deletes every ``courier:*`` key before and after each test rather
-than FLUSHDB, so a session-wide Celery worker sharing that database keeps its bindings.
+shown to hold per Region. Like the top-level conftest, the fixtures delete every
+``courier:*`` key before and after each test rather than FLUSHDB, so a session-wide Celery
+worker sharing that database keeps its bindings.
+
+The fixtures ``backend`` and ``real_redis`` are registered for every test folder by the
+top-level conftest (``pytest_plugins``); the limiter's tests (tests/ratelimit/) and the
+guard's (tests/guard/) take them from there.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ def make_config(
     budget: float = 20.0,
     *,
     bulk_share: float = 1.0,
-    floor_fraction: float = 0.1,
+    floor_per_second: float = 1.0,
     decrease_factor: float = 0.5,
     recovery_seconds: float = 30.0,
     cooldown_seconds: float = 1.0,
@@ -50,7 +54,7 @@ def make_config(
     return LimiterConfig(
         budgets={Category.USER_RESOURCE_READ: budget, Category.USER_LIST: userlist_budget},
         bulk_shares={Category.USER_RESOURCE_READ: bulk_share},
-        floor_fraction=floor_fraction,
+        floor_per_second=floor_per_second,
         decrease_factor=decrease_factor,
         recovery_seconds=recovery_seconds,
         throttle_cooldown_seconds=cooldown_seconds,

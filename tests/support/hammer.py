@@ -1,7 +1,8 @@
 """Child-process body for the multi-process limiter test.
 
-Imported as a top-level module (the test puts this directory on ``sys.path``) so that a
-``spawn`` child can unpickle :func:`hammer` whatever pytest's import mode.
+A module of its own, importable by name in any process (the editable install puts the
+repository on ``sys.path``), so that a ``spawn`` child can unpickle :func:`hammer`
+whatever pytest's import mode.
 """
 
 from __future__ import annotations

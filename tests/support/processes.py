@@ -1,60 +1,40 @@
-"""The resilience harness: real processes to start, hurt and watch, and figures to print.
+"""Real processes for the tests: ``courier`` commands, an emulator and workers as subprocesses.
 
-Every scenario of ``make test-resilience`` runs against real components:
-
-* a private ``redis-server`` with an AOF (:class:`worker.contrib.redisserver.PrivateRedis`), which a
-  test may restart or kill;
 * the emulator as a subprocess (``courier emulator --port P`` plus fault flags),
   :class:`EmulatorProcess`;
 * real ``courier worker`` subprocesses, :class:`WorkerProcess`: started, SIGKILLed or
   SIGTERMed, their exit status and their log (a file per worker) kept for the assertions;
-* producers as an operator runs them (``courier campaign start --json`` ...), :func:`courier`.
+* a ``courier`` server command (api, flower, metrics) until its health path answers,
+  :func:`serving`;
+* producers as an operator runs them (``courier campaign start --json`` ...), :func:`courier`,
+  and as a backend service does, :func:`submit_resends`.
 
-Figures recorded with :func:`record` are printed at the end of the session (the
-``pytest_terminal_summary`` hook in this folder's conftest) and written as JSON to
-``$COURIER_RESILIENCE_FIGURES`` when that is set.
+Everything started is ended through :func:`worker.contrib.processes.stop_process`.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 
-from worker.campaign.store import CampaignStore
+from tests.support.polling import wait_until
 from worker.contrib.emulator import EmulatorHandle
+from worker.contrib.processes import stop_process
 from worker.contrib.redisserver import free_port
 
-__all__ = [
-    "FIGURES",
-    "CampaignWatch",
-    "EmulatorProcess",
-    "Figure",
-    "WorkerProcess",
-    "courier",
-    "courier_command",
-    "longest_gap",
-    "record",
-    "run",
-    "tasks_received",
-    "recovery_seconds",
-    "wait_until",
-]
-
 ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 
 def courier_command() -> list[str]:
@@ -63,113 +43,6 @@ def courier_command() -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-m", "worker.cli"]
-
-
-def wait_until(
-    check: Callable[[], T | None],
-    *,
-    timeout_seconds: float,
-    what: str,
-    interval_seconds: float = 0.1,
-) -> T:
-    """Poll ``check()`` until it returns something truthy; returns that value.
-
-    Raises:
-        AssertionError: still falsy after ``timeout_seconds`` (the message names ``what``).
-    """
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_seconds:g} s waiting for {what}")
-        time.sleep(interval_seconds)
-
-
-# --- figures ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One measured figure of a scenario, with the issue's target when there is one."""
-
-    scenario: str
-    name: str
-    value: float | int | str
-    target: str = ""
-    met: bool | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "scenario": self.scenario,
-            "name": self.name,
-            "value": self.value,
-            "target": self.target,
-            "met": self.met,
-        }
-
-
-@dataclass
-class _Figures:
-    rows: list[Figure] = field(default_factory=list)
-
-    def table(self) -> list[str]:
-        """The figures as aligned text lines, grouped by scenario in recording order."""
-        lines: list[str] = []
-        scenario = None
-        for row in self.rows:
-            if row.scenario != scenario:
-                scenario = row.scenario
-                lines.append(f"{scenario}")
-            value = f"{row.value:.1f}" if isinstance(row.value, float) else str(row.value)
-            verdict = {True: "met", False: "MISSED", None: ""}[row.met]
-            target = f"target {row.target}" if row.target else ""
-            lines.append(f"  {row.name:<52} {value:>8}  {target:<28} {verdict}".rstrip())
-        return lines
-
-
-FIGURES = _Figures()
-"""The figures of this session (one process: pytest runs the scenarios in turn)."""
-
-
-def record(
-    scenario: str,
-    name: str,
-    value: float | int | str,
-    *,
-    target: str = "",
-    met: bool | None = None,
-) -> None:
-    """Keep one figure for the end-of-session table (``met`` None: no target)."""
-    FIGURES.rows.append(Figure(scenario, name, value, target, met))
-
-
-def recovery_seconds(
-    times: Iterable[float],
-    *,
-    fault_at: float,
-    full_rate: float,
-    window_seconds: float = 2.0,
-    fraction: float = 0.8,
-) -> float | None:
-    """Seconds from ``fault_at`` until calls run at ``fraction`` of ``full_rate`` again.
-
-    ``times`` are the epoch seconds at which calls arrived (the emulator's delivery log).
-    The rate is counted over a sliding ``window_seconds``; the answer is the end of the
-    first window after the fault that reaches the rate, minus ``fault_at``. None when the
-    rate never comes back within the recorded calls.
-    """
-    after = sorted(t for t in times if t >= fault_at)
-    needed = max(1, int(full_rate * fraction * window_seconds))
-    for index in range(len(after) - needed + 1):
-        if after[index + needed - 1] - after[index] <= window_seconds:
-            return max(0.0, after[index + needed - 1] - fault_at)
-    return None
-
-
-# --- processes ---------------------------------------------------------------------------
 
 
 def run(
@@ -237,7 +110,7 @@ class EmulatorProcess:
         """SIGTERM, then SIGKILL after 10 s."""
         process, self._process = self._process, None
         if process is not None:
-            _end(process)
+            stop_process(process)
 
 
 class WorkerProcess:
@@ -351,18 +224,7 @@ class WorkerProcess:
     def stop(self) -> None:
         """End the worker if it still runs (SIGTERM, then SIGKILL after 20 s)."""
         if self.process is not None:
-            _end(self.process, grace_seconds=20)
-
-
-def _end(process: subprocess.Popen[bytes], *, grace_seconds: float = 10) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=grace_seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+            stop_process(self.process, grace_seconds=20)
 
 
 def unacked_messages(client: redis.Redis) -> int:
@@ -407,84 +269,44 @@ def start_campaign(env: dict[str, str], path: Path, client_id: str, *options: st
     return campaign_id
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One look at a campaign: when, its status document, and who held which member."""
-
-    at: float
-    status: dict[str, Any]
-    owners: dict[str, str]
-
-
-class CampaignWatch:
-    """Samples a campaign's status and lease owners every ``interval_seconds`` in a thread.
-
-    Redis errors while sampling (a restart under test) are skipped, not raised.
-    """
-
-    def __init__(self, client: redis.Redis, campaign_id: str, *, interval_seconds: float = 0.2):
-        self.store = CampaignStore(client, campaign_id)
-        self.samples: list[Sample] = []
-        self._interval = interval_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="campaign-watch", daemon=True)
-
-    def __enter__(self) -> CampaignWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                status = self.store.status()
-                raw = self.store.redis.hgetall(self.store.keys.owners)
-            except redis.RedisError:
-                self._stop.wait(self._interval)
-                continue
-            owners = {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
-            self.samples.append(Sample(time.time(), status, owners))
-            self._stop.wait(self._interval)
-
-    def latest(self) -> dict[str, Any]:
-        """The latest status document (read now)."""
-        status: dict[str, Any] = self.store.status()
-        return status
-
-    def wait_done(self, *, timeout_seconds: float) -> dict[str, Any]:
-        """Wait for the campaign to be ``done``; returns its final status document."""
-
-        def done() -> dict[str, Any] | None:
-            try:
-                status = self.latest()
-            except redis.RedisError:
-                return None
-            return status if status["state"] == "done" else None
-
-        return wait_until(done, timeout_seconds=timeout_seconds, what="the campaign to finish")
-
-    def done_at(self) -> float:
-        """When the campaign was first seen ``done`` (the last sample's time if never)."""
-        at = self.first(lambda s: s.status["state"] == "done", after=0)
-        return at if at is not None else self.samples[-1].at
-
-    def first(self, check: Callable[[Sample], bool], *, after: float) -> float | None:
-        """The time of the first sample after ``after`` for which ``check`` holds."""
-        for sample in self.samples:
-            if sample.at >= after and check(sample):
-                return sample.at
-        return None
-
-
-def longest_gap(times: Iterable[float], *, start: float, end: float) -> float:
-    """The longest stretch in [start, end] with no call (``times``: epoch seconds)."""
-    points = [start, *sorted(t for t in times if start <= t <= end), end]
-    return max(b - a for a, b in itertools.pairwise(points))
-
-
 def tasks_received(log: str) -> set[str]:
     """Task ids a worker's INFO log says it received (``Task name[id] received``)."""
     return set(re.findall(r"Task [\w.]+\[([0-9a-f-]+)\] received", log))
+
+
+@contextmanager
+def serving(
+    args: list[str], *, env: dict[str, str], log_path: Path, health_path: str, port: int
+) -> Iterator[str]:
+    """Run ``courier ARGS`` (a server on ``port``) until the block ends; yields its URL
+    once ``health_path`` answers 200. Its output goes to ``log_path``."""
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*courier_command(), *args], env=env, cwd=log_path.parent, stdout=log, stderr=log
+        )
+
+    def healthy() -> bool:
+        assert process.poll() is None, log_path.read_text(encoding="utf-8", errors="replace")
+        try:
+            with urllib.request.urlopen(f"{url}{health_path}", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    try:
+        wait_until(healthy, timeout_seconds=60, what=f"courier {args[0]} on {url}")
+        yield url
+    finally:
+        stop_process(process, grace_seconds=30)
+
+
+@contextmanager
+def serving_api(env: dict[str, str], *, log_path: Path, port: int | None = None) -> Iterator[str]:
+    """A real ``courier api`` on ``port`` (default: a free one) until the block ends; yields
+    its URL once ``/healthz`` answers 200."""
+    port = free_port() if port is None else port
+    with serving(
+        ["api", "--port", str(port)], env=env, log_path=log_path, health_path="/healthz", port=port
+    ) as url:
+        yield url
