@@ -22,6 +22,7 @@ from typing import IO, Any, cast
 import pytest
 import redis
 
+from tests.support.synthetic import SEAL_KEY
 from worker.contrib.emulator import EmulatorHandle
 from worker.contrib.redisserver import PrivateRedis
 
@@ -128,18 +129,23 @@ def test_a_signal_during_campaign_start_cancels_the_campaign_being_created(
     client.close()
 
 
-def test_a_signal_during_resend_wait_prints_the_job_and_leaves_it_to_the_workers(
-    server: PrivateRedis, emulator: EmulatorHandle
-) -> None:
-    env = _env(server, emulator)
-    waiting = _spawn(
-        env, "resend", "--client-id", CLIENT_ID, "--username", "alice", "--wait", "--json"
-    )
-    client = redis.Redis.from_url(server.url)
+def _interrupt_the_wait(env: dict[str, str], client: redis.Redis, *args: str) -> str:
+    """Run ``courier <args> --wait --json``, SIGINT it once its job is submitted; the job id.
+
+    Asserts exit 130, one JSON document marked ``interrupted`` and the job still queued
+    (no worker here) both in that document and for ``courier status`` afterwards.
+    """
+    waiting = _spawn(env, *args, "--wait", "--json")
     try:
         _wait_until(
-            lambda: any(client.scan_iter(match="courier:job:*", count=100)), 60, "job submitted"
+            lambda: (
+                waiting.poll() is not None
+                or any(client.scan_iter(match="courier:job:*", count=100))
+            ),
+            60,
+            "job submitted",
         )
+        assert waiting.poll() is None, waiting.communicate()
         time.sleep(0.5)  # inside the wait
         waiting.send_signal(signal.SIGINT)
         out, err = waiting.communicate(timeout=30)
@@ -152,19 +158,58 @@ def test_a_signal_during_resend_wait_prints_the_job_and_leaves_it_to_the_workers
     assert document["state"] == "queued"  # no worker here: it waits for one
     later = _one_json(_courier(env, "status", document["id"], "--json").stdout)
     assert later["state"] == "queued"  # the job goes on
-    before = len(list(client.scan_iter(match="courier:job:*", count=100)))
+    return str(document["id"])
+
+
+def test_a_signal_during_resend_wait_prints_the_job_and_leaves_it_to_the_workers(
+    server: PrivateRedis, emulator: EmulatorHandle
+) -> None:
+    env = _env(server, emulator)
+    client = redis.Redis.from_url(server.url)
+    first = _interrupt_the_wait(
+        env, client, "resend", "--client-id", CLIENT_ID, "--username", "alice"
+    )
     text = _spawn(env, "resend", "--client-id", CLIENT_ID, "--username", "bob", "--wait")
     _wait_until(
-        lambda: len(list(client.scan_iter(match="courier:job:*", count=100))) > before,
+        lambda: len(list(client.scan_iter(match="courier:job:*", count=100))) > 1,
         60,
         "the second job submitted",
     )
     time.sleep(0.5)
     text.send_signal(signal.SIGTERM)
-    out, err = text.communicate(timeout=30)
+    _, err = text.communicate(timeout=30)
     assert text.returncode == 130
-    assert "goes on; follow it with: courier status" in " ".join(err.split())
+    said = " ".join(err.split())
+    second = next(
+        key.decode().rsplit(":", 1)[-1]
+        for key in client.scan_iter(match="courier:job:*", count=100)
+        if key.decode().rsplit(":", 1)[-1] != first
+    )
+    assert f"job {second} is queued and goes on; follow it with: courier status {second}" in said
     client.close()
+
+
+def test_a_signal_during_verify_attribute_wait_prints_the_job_and_leaves_it_to_the_workers(
+    server: PrivateRedis, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    pool = emulator.make_pool("intent-verify")
+    pool.add_user("carol", confirmed=True)
+    token_file = tmp_path / "token"
+    token_file.write_text(pool.access_token("carol"), encoding="utf-8")
+    env = _env(server, emulator, COURIER_SEAL_KEY=SEAL_KEY)
+    client = redis.Redis.from_url(server.url)
+    try:
+        _interrupt_the_wait(
+            env,
+            client,
+            "verify-attribute",
+            "--attribute-name",
+            "email",
+            "--access-token-file",
+            str(token_file),
+        )
+    finally:
+        client.close()
 
 
 def test_unknown_job_and_campaign_ids_exit_2_alike(

@@ -60,6 +60,21 @@ def _finish_json(process: subprocess.Popen[str]) -> tuple[int, dict[str, object]
     return process.returncode, document, err
 
 
+def _episode_lines(log: str) -> tuple[Counter[str], Counter[str]]:
+    """Per logger, the lines saying Redis is full and those saying it answers again."""
+    began, ended = Counter[str](), Counter[str]()
+    for line in log.splitlines():
+        match = _LOG_LINE.match(line)
+        if match is None:
+            continue
+        _, logger, message = match.groups()
+        if "Redis is full (maxmemory)" in message:
+            began[logger] += 1
+        elif "answers again" in message:
+            ended[logger] += 1
+    return began, ended
+
+
 def test_a_full_redis_pauses_the_worker_and_refuses_producers_with_exit_3(
     synthetic_emulator: EmulatorHandle,
     tmp_path: Path,
@@ -117,6 +132,14 @@ def test_a_full_redis_pauses_the_worker_and_refuses_producers_with_exit_3(
                 timeout_seconds=30,
                 what="a new job after the episode",
             )
+            # Each path says "answers again" at its next use of Redis: the watchdog at its
+            # next period (2 s), the heartbeat at its next renewal. Give them that long.
+            settled_by = time.monotonic() + 15
+            while True:
+                began, ended = _episode_lines(worker.log())
+                if ended == began or time.monotonic() > settled_by:
+                    break
+                time.sleep(0.2)
             exited = not worker.alive
             log = worker.log()
     calls = Counter(d["username"] for d in synthetic_emulator.deliveries())
@@ -163,17 +186,11 @@ def test_a_full_redis_pauses_the_worker_and_refuses_producers_with_exit_3(
     assert log.count("Redis is unreachable (Redis is full (maxmemory)") <= 3, log[-3000:]
     # One WARNING per path (watchdog, heartbeat, work waiting with patiently, the
     # consumer) when the episode starts and one when it ends, never one per retry.
-    began, ended = Counter[str](), Counter[str]()
     for line in log.splitlines():
         match = _LOG_LINE.match(line)
-        if match is None:
-            continue
-        level, logger, message = match.groups()
-        assert level in ("INFO", "WARNING", "DEBUG"), line  # no ERROR, no CRITICAL
-        if "Redis is full (maxmemory)" in message:
-            began[logger] += 1
-        elif "answers again" in message:
-            ended[logger] += 1
+        if match is not None:
+            assert match.group(1) in ("INFO", "WARNING", "DEBUG"), line  # no ERROR, no CRITICAL
+    began, ended = _episode_lines(log)
     record(
         SCENARIO,
         "worker WARNING lines for the episode (begin / end)",
