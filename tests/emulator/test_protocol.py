@@ -81,7 +81,46 @@ def test_missing_required_members(emulator: EmulatorHandle) -> None:
     document = response.json()
     assert document["__type"] == "InvalidParameterException"
     assert document["message"].startswith("2 validation errors detected")
-    assert "Value null at 'username' failed to satisfy constraint" in document["message"]
+    # Username is sensitive in the model: Cognito leaves out even "null" (as recorded for
+    # the sensitive accessToken, worker/contrib/emulator/validation.py names the source).
+    assert "Value at 'username' failed to satisfy constraint" in document["message"]
+    assert "Value null at 'username'" not in document["message"]
+
+
+@pytest.mark.parametrize("token", ["", "n/a"], ids=["empty", "outside-the-pattern"])
+def test_an_access_token_outside_the_pattern_is_refused_before_any_token_check(
+    emulator: EmulatorHandle, token: str
+) -> None:
+    # Recorded from a real pool (worker/contrib/emulator/validation.py names the source):
+    # the model's pattern answers first, without the value (the member is sensitive).
+    response = _post(
+        emulator,
+        json.dumps(
+            {"AccessToken": token, "UserAttributes": [{"Name": "name", "Value": "x"}]}
+        ).encode(),
+        {"X-Amz-Target": TARGET + "UpdateUserAttributes", "Content-Type": JSON_11},
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "__type": "InvalidParameterException",
+        "message": "1 validation error detected: Value at 'accessToken' failed to satisfy "
+        "constraint: Member must satisfy regular expression pattern: [A-Za-z0-9-_=.]+",
+    }
+
+
+def test_a_missing_access_token_leaves_out_null_as_for_every_sensitive_member(
+    emulator: EmulatorHandle,
+) -> None:
+    response = _post(
+        emulator,
+        json.dumps({"AttributeName": "email"}).encode(),
+        {"X-Amz-Target": TARGET + "GetUserAttributeVerificationCode", "Content-Type": JSON_11},
+    )
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "1 validation error detected: Value at 'accessToken' failed to satisfy constraint: "
+        "Member must not be null"
+    )
 
 
 def test_wrong_type_is_a_serialization_exception(emulator: EmulatorHandle) -> None:

@@ -2,8 +2,15 @@
 
 Cognito answers a broken constraint (missing member, length, range, pattern, enum) with
 ``InvalidParameterException`` and a message such as ``1 validation error detected: Value
-null at 'username' failed to satisfy constraint: Member must not be null``, leaving out the
-value of sensitive members. A member of the wrong JSON type cannot be deserialized at all
+null at 'userPoolId' failed to satisfy constraint: Member must not be null``, leaving out the
+value of sensitive members (even the word ``null``). The pattern is checked on empty strings
+too. Recorded from a real pool's UpdateUserAttributes (iampanupat/CS499-AlphanahBackend,
+``src/test/java/com/alphanah/alphanahbackend/old/AccountServiceUnitTest.java``): an empty
+AccessToken answers ``1 validation error detected: Value at 'accessToken' failed to satisfy
+constraint: Member must satisfy regular expression pattern: [A-Za-z0-9-_=.]+`` (before any
+token check), a null one ``Value at 'accessToken' ... Member must not be null``, and an empty
+attribute name both the length and the pattern message (``2 validation errors detected``).
+A member of the wrong JSON type cannot be deserialized at all
 and answers ``SerializationException``. The model's Java patterns use ``\\p{..}`` classes
 that :mod:`re` lacks; :func:`_python_pattern` rewrites them.
 """
@@ -74,7 +81,7 @@ class _Member:
         prefix = f"{shown} at '{self.wire}' failed to satisfy constraint: Member must"
         if self.kind == "string":
             yield from self._bounds(prefix, "length", len(value))
-            if self.pattern is not None and value and not self.pattern.fullmatch(value):
+            if self.pattern is not None and not self.pattern.fullmatch(value):
                 yield f"{prefix} satisfy regular expression pattern: {self.pattern_text}"
             if self.enum is not None and value not in self.enum:
                 yield f"{prefix} satisfy enum value set: [{', '.join(self.enum)}]"
@@ -122,8 +129,9 @@ class OperationValidator:
             messages.extend(member.problems(value))
         for member in self._required:
             if params.get(member.name) is None:
+                shown = "Value" if member.sensitive else "Value null"
                 messages.append(
-                    f"Value null at '{member.wire}' failed to satisfy constraint: "
+                    f"{shown} at '{member.wire}' failed to satisfy constraint: "
                     "Member must not be null"
                 )
         if messages:
