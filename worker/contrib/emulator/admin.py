@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
+from worker.contrib.emulator.codebook import SIGNUP
 from worker.contrib.emulator.common import (
     check_password,
     existing_user_message,
@@ -174,12 +175,19 @@ def admin_create_user(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def admin_confirm_sign_up(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Confirm an UNCONFIRMED user."""
+    """Confirm an UNCONFIRMED user; its outstanding sign-up code is forgotten.
+
+    The confirmation the code was sent for has happened (API reference,
+    AdminConfirmSignUp: "Confirms user sign-up as an administrator. ... No confirmation
+    code is required."), so a later ConfirmSignUp answers as for any CONFIRMED user:
+    NotAuthorizedException "User cannot be confirmed. Current status is CONFIRMED".
+    """
     pool = find_pool(emu, params["UserPoolId"])
     user = _existing_user(pool, params["Username"], for_update=True)
     if user.status == "CONFIRMED":
         raise not_authorized("User cannot be confirmed. Current status is CONFIRMED")
     user.status = "CONFIRMED"
+    emu.codebook.forget(pool.id, user.username, SIGNUP)
     user.touch()
     return {}
 

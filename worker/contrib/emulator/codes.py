@@ -18,6 +18,7 @@ from worker.contrib.emulator.errors import (
     invalid_parameter,
     not_authorized,
 )
+from worker.contrib.emulator.limits import cap_key
 from worker.contrib.emulator.tokens import TokenError
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ def _capped_delivery(
             when the account's daily e-mail quota is spent (see :func:`deliver`; such a
             call does not count against the user's cap).
     """
-    key = (pool.id, user.username, operation)
+    key = cap_key(pool.id, user.username, operation)
     if not emu.caps.allows(key):
         raise _limit_exceeded()
     details = deliver(

@@ -184,17 +184,20 @@ class Emulator:
         return config
 
     def reset(self, *, pools: bool = False) -> None:
-        """Clear deliveries, stats, caps (the daily e-mail count too), scripts and buckets.
+        """Clear deliveries, stats, caps (the daily e-mail count too), outstanding codes,
+        scripts and buckets.
 
-        ``pools`` also re-seeds the directory and queues the start-up scripts again.
+        Outstanding codes go with the deliveries that told them: a code no delivery shows
+        any more is not redeemable either. ``pools`` also re-seeds the directory and
+        queues the start-up scripts again.
         """
         self.recorder.reset()
         self.caps.clear()
+        self.codebook.clear()
         self._emails_today.clear()
         self.injector.clear_scripts()
         self._build_buckets()
         if pools:
-            self.codebook.clear()
             self.challenges.clear()
             fresh = build_directory(self.config)
             fresh.succeed(self.directory)  # ids created after the reset do not repeat

@@ -117,7 +117,8 @@ class EmulatorHandle:
         return result
 
     def reset(self, *, pools: bool = False) -> None:
-        """Clear deliveries, stats, per-user caps and scripts; ``pools`` re-seeds the pools."""
+        """Clear deliveries, stats, per-user caps, outstanding codes and scripts; ``pools``
+        re-seeds the pools."""
         self._call("POST", "/_emulator/reset", {"pools": pools})
 
     def configure(self, **changes: Any) -> None:

@@ -8,6 +8,17 @@ attribute, a code is sent to the new value, redeemable with VerifyUserAttribute 
 reference, UpdateUserAttributes: "If you update email or phone_number, Amazon Cognito
 sends a verification code"; AdminUpdateUserAttributes: an administrator may set
 ``email_verified`` in the same call).
+
+Such a code is an attribute verification code and counts against the user's hourly cap
+of GetUserAttributeVerificationCode (:data:`.limits.CAP_OPERATION`), recorded as a resend
+records its own. Past the cap the change is still made but no code is sent (the answer's
+``CodeDeliveryDetailsList`` leaves it out): botocore's model lists no
+LimitExceededException for either update operation, unlike ResendConfirmationCode and
+GetUserAttributeVerificationCode; how Cognito counts is not published (a Cognito engineer,
+amazon-archives/amazon-cognito-identity-js#548: "we do not share externally the exact
+limits involved"), so which count an update spends is the emulator's choice: the code's
+kind. Attributes whose schema says ``Mutable`` false, and ``sub``, are refused before
+anything changes (:func:`.schema.check_mutable`).
 """
 
 from __future__ import annotations
@@ -22,7 +33,8 @@ from worker.contrib.emulator.common import (
     user_document,
 )
 from worker.contrib.emulator.errors import ServiceError, invalid_parameter, not_authorized
-from worker.contrib.emulator.schema import check_user_attributes
+from worker.contrib.emulator.limits import cap_key
+from worker.contrib.emulator.schema import check_mutable, check_user_attributes
 from worker.contrib.emulator.tokens import TokenError
 
 if TYPE_CHECKING:
@@ -79,9 +91,12 @@ def get_user(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def admin_delete_user(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Delete a user; its outstanding codes stop being accepted (UserNotFoundException)."""
+    """Delete a user and forget its outstanding codes: a user made later under the same
+    name redeems only the codes sent to it (API reference, AdminDeleteUser: "Deletes a
+    user profile in your user pool")."""
     pool, user = _admin_user(emu, params)
     pool.remove_user(user)
+    emu.codebook.forget(pool.id, user.username)
     return {}
 
 
@@ -104,21 +119,27 @@ def admin_enable_user(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
 def _update(
     emu: Context, operation: str, pool: Pool, user: User, params: dict[str, Any], *, admin: bool
 ) -> list[dict[str, str]]:
-    """Apply ``UserAttributes`` to ``user``; the CodeDeliveryDetails of the codes sent."""
+    """Apply ``UserAttributes`` to ``user``; the CodeDeliveryDetails of the codes sent.
+
+    Every check (``*_verified`` by a user, immutable attributes, the schema) comes before
+    the first change. A code is sent only while the user's hourly cap allows it.
+    """
     changes = parse_attributes(params["UserAttributes"])
     if not admin and {"email_verified", "phone_number_verified"} & set(changes):
         raise not_authorized("A client attempted to write unauthorized attribute")
+    check_mutable(pool.schema, changes)
     check_user_attributes(pool.schema, changes, sign_up=False)
     changed = [
         name for name in _MEDIUM if name in changes and changes[name] != user.attributes.get(name)
     ]
     user.attributes.update(changes)
+    key = cap_key(pool.id, user.username, operation)
     sent: list[dict[str, str]] = []
     for name in changed:
         if changes.get(f"{name}_verified", "").lower() == "true":
             continue
         user.attributes[f"{name}_verified"] = "false"
-        if name in pool.auto_verified_attributes:
+        if name in pool.auto_verified_attributes and emu.caps.allows(key):
             details = deliver(
                 emu,
                 operation=operation,
@@ -129,6 +150,7 @@ def _update(
                 attribute=name,
                 destination=user.attributes[name],
             )
+            emu.caps.record(key)
             sent.append(details)
     pool.reindex(user)
     user.touch()

@@ -3,7 +3,8 @@
 :class:`TokenBucket` refills ``rate`` tokens per second up to ``capacity`` (the burst);
 a call that finds no token is throttled (``TooManyRequestsException``). :class:`HourlyCap`
 allows ``limit`` successful calls per user and operation in any rolling hour; the next one
-answers ``LimitExceededException``.
+answers ``LimitExceededException``. Codes sent by (Admin)UpdateUserAttributes count as
+GetUserAttributeVerificationCode's (:data:`CAP_OPERATION`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,26 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["CATEGORY_BY_OPERATION", "HourlyCap", "TokenBucket"]
+__all__ = ["CAP_OPERATION", "CATEGORY_BY_OPERATION", "HourlyCap", "TokenBucket", "cap_key"]
 
 CATEGORY_BY_OPERATION: dict[str, str] = {
     "ResendConfirmationCode": "UserResourceRead",
     "GetUserAttributeVerificationCode": "UserResourceRead",
     "ListUsers": "UserList",
 }
+
+CAP_OPERATION: dict[str, str] = {
+    "UpdateUserAttributes": "GetUserAttributeVerificationCode",
+    "AdminUpdateUserAttributes": "GetUserAttributeVerificationCode",
+}
+"""Operations whose codes count against another operation's hourly cap: a code that an
+update of ``email``/``phone_number`` sends is an attribute verification code, the one
+GetUserAttributeVerificationCode sends, and spends the same count."""
+
+
+def cap_key(pool_id: str, username: str, operation: str) -> tuple[str, str, str]:
+    """The :class:`HourlyCap` key a code sent to ``username`` by ``operation`` counts under."""
+    return (pool_id, username, CAP_OPERATION.get(operation, operation))
 
 
 class TokenBucket:

@@ -18,6 +18,12 @@ same lifetime to attribute codes.
 Wrong attempts: after :data:`.codebook.WRONG_ATTEMPT_LIMIT` wrong codes for one purpose, further
 calls answer LimitExceededException with Cognito's "Attempt limit exceeded" message until
 a new code is sent (the number 5 is the emulator's; Cognito does not publish it).
+
+Forgetting: AdminConfirmSignUp forgets the user's sign-up code (the user is CONFIRMED, so
+ConfirmSignUp answers NotAuthorizedException "User cannot be confirmed. Current status is
+CONFIRMED" anyway); AdminDeleteUser forgets every code of the user, so a new user of the
+same name never redeems its predecessor's code (API reference, AdminDeleteUser: it
+deletes the user); a reset of the emulator forgets every code with the deliveries.
 """
 
 from __future__ import annotations
@@ -42,9 +48,17 @@ def confirm_sign_up(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     ``phone_number``) becomes verified. ``ForceAliasCreation`` is accepted and has no
     effect: the emulator does not model alias attributes (only UsernameAttributes).
 
+    Only an UNCONFIRMED user can be confirmed; any other status (CONFIRMED,
+    FORCE_CHANGE_PASSWORD, RESET_REQUIRED, ...) answers NotAuthorizedException "User
+    cannot be confirmed. Current status is <STATUS>", whatever the code. API reference,
+    ConfirmSignUp: "Local users who signed up in your user pool are the only type of user
+    who can confirm sign-up with a code. ... users created with the AdminCreateUser API
+    operation ... do not receive a confirmation code"; the wording is Cognito's answer as
+    applications match it, for CONFIRMED and for FORCE_CHANGE_PASSWORD users.
+
     Raises:
-        ServiceError: NotAuthorizedException for a bad SecretHash or a CONFIRMED user;
-            UserNotFoundException for a missing user; the errors of
+        ServiceError: NotAuthorizedException for a bad SecretHash or a user that is not
+            UNCONFIRMED; UserNotFoundException for a missing user; the errors of
             :meth:`.codebook.CodeBook.redeem`.
     """
     client = find_client(emu, params["ClientId"])
@@ -54,8 +68,8 @@ def confirm_sign_up(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     user = pool.user_for_update(username)
     if user is None:
         raise ServiceError("UserNotFoundException", "Username/client id combination not found.")
-    if user.status == "CONFIRMED":
-        raise not_authorized("User cannot be confirmed. Current status is CONFIRMED")
+    if user.status != "UNCONFIRMED":
+        raise not_authorized(f"User cannot be confirmed. Current status is {user.status}")
     emu.codebook.redeem((pool.id, user.username, SIGNUP), params["ConfirmationCode"])
     user.status = "CONFIRMED"
     for attribute in ("phone_number", "email"):

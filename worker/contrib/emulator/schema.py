@@ -29,12 +29,14 @@ schema." (aws-amplify/amplify-flutter#509) or, on SignUp, "<name>: the attribute
 required" (furaiev/amazon-cognito-identity-dart-2#89). AdminCreateUser may leave required
 attributes out (developer guide, quoted in amazon-archives/amazon-cognito-identity-js#567).
 Values outside a declared length or range, and non-numbers for Number attributes, are
-refused with the emulator's own wording after the same prefix.
+refused with the emulator's own wording after the same prefix. Updates
+((Admin)UpdateUserAttributes) may not write an attribute whose ``Mutable`` is false, nor
+``sub`` (:func:`check_mutable`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,7 @@ __all__ = [
     "STANDARD",
     "SchemaAttribute",
     "build_schema",
+    "check_mutable",
     "check_user_attributes",
     "schema_document",
 ]
@@ -303,3 +306,24 @@ def check_user_attributes(
         raise invalid_parameter(
             "Attributes did not conform to the schema: " + "".join(p + "\n" for p in problems)
         )
+
+
+def check_mutable(schema: Mapping[str, SchemaAttribute], names: Iterable[str]) -> None:
+    """Raise unless every attribute in ``names`` may be changed on an existing user.
+
+    An attribute the schema marks ``Mutable`` false is written at creation and never
+    after, and ``sub`` (Cognito generates it) never (API reference, SchemaAttributeType,
+    Mutable: "Specifies whether the value of the attribute can be changed. ... If an
+    attribute is immutable, Amazon Cognito throws an error when it attempts to update the
+    attribute."). The write is refused whatever the value, before anything changes; the
+    wording is Cognito's answer (aws-amplify/aws-sdk-ios#2203: InvalidParameterException
+    "Cannot modify the non-mutable attribute email_verified").
+
+    Raises:
+        ServiceError: InvalidParameterException "Cannot modify the non-mutable attribute
+            <name>" naming the first such attribute.
+    """
+    for name in names:
+        attribute = schema.get(name)
+        if name == "sub" or (attribute is not None and not attribute.mutable):
+            raise invalid_parameter(f"Cannot modify the non-mutable attribute {name}")
