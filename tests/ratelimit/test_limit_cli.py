@@ -183,3 +183,11 @@ def test_show_says_when_the_observed_quota_is_below_the_budget(
     table = runner.invoke(limit_app, ["show"], env={"COLUMNS": "200"})
     assert table.exit_code == 0
     assert "below budget" in table.stdout
+
+
+def test_a_region_given_a_budget_is_shown_before_any_permit(runner: CliRunner) -> None:
+    [state] = _json(runner, "set", "7", "--region", "ap-northeast-3")["limits"]
+    assert (state["region"], state["budget_per_second"]) == ("ap-northeast-3", 7.0)
+    shown = {(s["region"], s["category"]): s for s in _json(runner, "show")["limits"]}
+    assert shown[("ap-northeast-3", "UserResourceRead")]["budget_per_second"] == 7.0
+    assert ("ap-northeast-3", "UserList") in shown
