@@ -17,6 +17,7 @@ from worker.campaign.formats import FileFormat
 from worker.campaign.ingest import new_campaign_id
 from worker.campaign.model import DEFAULT_CHUNK_SIZE
 from worker.campaign.sources import DEFAULT_POOL_FILTER
+from worker.cli.helptext import SummaryGroup
 from worker.cli.interrupt import EXIT_INTERRUPTED, interruptible, shielded
 from worker.cli.output import console, emit, err_console, fail
 from worker.cli.watch import follow
@@ -34,6 +35,8 @@ campaign_app = typer.Typer(
     name="campaign",
     help="Bulk resend campaigns: a fresh confirmation code to every listed user.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # help strings are plain text (worker.cli.helptext)
+    cls=SummaryGroup,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]

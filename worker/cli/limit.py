@@ -31,6 +31,7 @@ from rich.table import Table
 from worker.broker.clients import redis_client
 from worker.broker.door import CONNECTION_ERRORS, unavailable
 from worker.cli.context import command_settings
+from worker.cli.helptext import SummaryGroup
 from worker.cli.output import EXIT_BROKER_UNAVAILABLE
 from worker.errors import ConfigurationError
 from worker.identity.clients import check_region
@@ -52,6 +53,8 @@ __all__ = ["limit_app"]
 limit_app = typer.Typer(
     help="See and steer the global rate limiter (budgets, adaptive rate, throttles).",
     no_args_is_help=True,
+    rich_markup_mode=None,  # help strings are plain text (worker.cli.helptext)
+    cls=SummaryGroup,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
