@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import typer
 from typer.testing import CliRunner
 
-from tests.support.backends import REDIS_URL
-from tests.support.processes import courier
+from tests.support.backends import REDIS_URL, make_config
+from tests.support.processes import courier, read_json
 from worker.cli import app
+from worker.contrib.redisserver import PrivateRedis
+from worker.ratelimit import Category, Priority, RedisRateLimiter
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -93,3 +97,52 @@ def test_no_help_text_holds_rst_backticks(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert "``" not in result.output
+
+
+def test_limit_show_at_80_columns_is_a_table_per_category_that_cuts_nothing(
+    real_redis: redis.Redis,
+) -> None:
+    limiter = RedisRateLimiter(
+        real_redis, make_config(30.0, cooldown_seconds=0.05), region="ap-southeast-2"
+    )
+    limiter.report_throttle(Category.USER_RESOURCE_READ)  # as in test_limit_cli: a quota seen
+    for _ in range(4):
+        limiter.acquire(Category.USER_RESOURCE_READ, priority=Priority.BULK, timeout_seconds=1)
+    for _ in range(3):
+        limiter.report_throttle(Category.USER_RESOURCE_READ)
+    result = courier("limit", "show", env=_env(COURIER_COGNITO_REGION="eu-central-1"))
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout
+    assert all(len(line) <= 80 for line in shown.splitlines()), shown
+    assert "…" not in shown, shown
+    titles = [line.strip() for line in shown.splitlines() if "calls/s per Region" in line]
+    assert [title.split(":", 1)[0] for title in titles] == ["UserResourceRead", "UserList"]
+    for region in ("ap-southeast-2", "eu-central-1"):
+        assert shown.count(region) == 2, shown  # one row in each table, whole
+    words = shown.split()
+    assert "(never)" in words  # throttles: how many, and when the last one was
+    assert "(below" in words
+    assert "budget)" in words
+
+
+def test_campaign_list_at_80_columns_keeps_ids_and_states_whole(tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("alice\nbob\n", encoding="utf-8")
+    name = "a rather long campaign name that wants the whole width of the terminal"
+    with PrivateRedis() as server:  # nobody consumes its queues: the campaigns stay running
+        env = _env(COURIER_REDIS_URL=server.url)
+        ids = []
+        for each in (name, "spring"):
+            start = ["campaign", "start", "--client-id", "web", "--file", str(users)]
+            ids.append(read_json(courier(*start, "--name", each, "--json", env=env).stdout)["id"])
+        listed = courier("campaign", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert all(len(line) <= 80 for line in listed.stdout.splitlines()), listed.stdout
+    words = listed.stdout.split()
+    for campaign_id in ids:
+        assert campaign_id in words, listed.stdout
+    assert words.count("running") == 2, listed.stdout
+    for header in ("id", "name", "state", "progress", "rate", "created"):
+        assert header in words, listed.stdout  # headers wrap at spaces, never mid-word
+    assert "succeeded," in words
+    assert set(name.split()) <= set(words), listed.stdout  # the name wraps at its spaces

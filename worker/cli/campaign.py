@@ -269,22 +269,24 @@ def list_(as_json: JsonOption = False) -> None:
     if as_json:
         emit({"campaigns": documents}, as_json=True)
         return
-    table = Table(title="campaigns")
-    # the id is never cut: the other columns narrow or wrap first
+    # 80 columns hold it: ids and states are never cut (the other columns narrow and wrap
+    # first); no outer border; created_at to the minute, wrapping between date and time.
+    table = Table(title="campaigns", show_edge=False, pad_edge=False)
     width = max((len(doc["id"]) for doc in documents), default=2)
     table.add_column("id", no_wrap=True, min_width=width, overflow="ignore")
-    for column in ("name", "state", "total", "succeeded", "failed", "rate", "created_at"):
+    table.add_column("name", overflow="fold")
+    table.add_column("state", no_wrap=True)
+    for column in ("progress", "rate", "created"):
         table.add_column(column, overflow="fold")
     for doc in documents:
+        counts = doc["counts"]
         table.add_row(
             doc["id"],
             doc["name"],
             doc["state"],
-            str(doc["total"]),
-            str(doc["counts"]["succeeded"]),
-            str(doc["counts"]["failed"]),
-            f"{doc['rate']:.1f}",
-            str(doc["created_at"]),
+            f"{counts['succeeded']} succeeded, {counts['failed']} failed, of {doc['total']}",
+            f"{doc['rate']:.1f}/s",
+            str(doc["created_at"]).replace("T", " ")[:16],
         )
     console.print(table)
 

@@ -185,7 +185,9 @@ def _run(action: Callable[[], list[LimitState]], json_output: bool) -> None:
     if json_output:
         typer.echo(json.dumps({"limits": [_as_json(state) for state in states]}))
     else:
-        Console().print(_table(states))
+        console = Console()
+        for table in _tables(states):
+            console.print(table)
 
 
 def _category(value: str) -> Category:
@@ -265,35 +267,40 @@ class _CheckedLimiters:
             ) from None
 
 
-def _table(states: list[LimitState]) -> Table:
-    table = Table(title="Cognito rate limits (calls/s per Region, all workers together)")
-    columns = (
-        "budget",
-        "rate now",
-        "floor",
-        "bulk share",
-        "bulk rate",
-        "throttles",
-        "last",
-        "quota seen",
+def _tables(states: list[LimitState]) -> list[Table]:
+    """One table per category (in the order of ``states``), a row per Region.
+
+    Every column but the Region's folds a value it cannot fit (80 columns hold a table),
+    so nothing is cut short with an ellipsis.
+    """
+    by_category: dict[Category, list[LimitState]] = {}
+    for state in states:
+        by_category.setdefault(state.category, []).append(state)
+    return [_table(category, rows) for category, rows in by_category.items()]
+
+
+def _table(category: Category, states: list[LimitState]) -> Table:
+    table = Table(
+        title=f"{category.value}: calls/s per Region, all workers together",
+        show_edge=False,
+        pad_edge=False,
     )
-    table.add_column("region")
-    table.add_column("category")
-    for column in columns:
-        table.add_column(column, justify="right")
+    table.add_column("region", no_wrap=True)
+    for column in ("budget", "rate\nnow", "floor", "bulk\nshare", "bulk\nrate"):
+        table.add_column(column, justify="right", overflow="fold")
+    table.add_column("throttles", overflow="fold")
+    table.add_column("quota\nseen", overflow="fold")
     now = time.time()
     for s in states:
-        last = "never" if s.last_throttle_at is None else _ago(now - s.last_throttle_at)
+        last = "never" if s.last_throttle_at is None else f"last {_ago(now - s.last_throttle_at)}"
         table.add_row(
             s.region or "(every Region)",
-            s.category.value,
             f"{s.budget_per_second:g}",
             f"{s.rate_per_second:.2f}",
             f"{s.floor_per_second:g}",
             f"{s.bulk_share:.0%}",
             f"{s.bulk_rate_per_second:.2f}",
-            str(s.throttles),
-            last,
+            f"{s.throttles} ({last})",
             _quota_seen(s),
         )
     return table
