@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
+import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +17,11 @@ import typer
 from typer.testing import CliRunner
 
 from tests.support.backends import REDIS_URL, make_config
-from tests.support.processes import courier, read_json
+from tests.support.polling import wait_until
+from tests.support.processes import ROOT, courier, courier_command, read_json
 from worker.cli import app
-from worker.contrib.redisserver import PrivateRedis
+from worker.contrib.processes import stop_process
+from worker.contrib.redisserver import PrivateRedis, free_port
 from worker.ratelimit import Category, Priority, RedisRateLimiter
 
 
@@ -146,3 +152,89 @@ def test_campaign_list_at_80_columns_keeps_ids_and_states_whole(tmp_path: Path) 
         assert header in words, listed.stdout  # headers wrap at spaces, never mid-word
     assert "succeeded," in words
     assert set(name.split()) <= set(words), listed.stdout  # the name wraps at its spaces
+
+
+def _readme_block(after: str, page: str = "README.md") -> str:
+    text = (ROOT / page).read_text(encoding="utf-8")
+    start = text.index(after)
+    opening = text.index("```", start)
+    return text[text.index("\n", opening) + 1 : text.index("```\n", opening + 3)]
+
+
+def test_the_readme_status_example_holds_the_documents_members() -> None:
+    shown = json.loads(_readme_block("Every job has a status document"))
+    front = json.loads(_readme_block("A `202` answer:", "docs/api.md"))
+    with PrivateRedis() as server:  # nobody consumes its queues: the job stays queued
+        result = courier(
+            "resend", "--client-id", "web", "--username", "alice", "--json",
+            env=_env(COURIER_REDIS_URL=server.url),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = read_json(result.stdout)
+    assert list(shown) == list(document)
+    assert list(front) == list(document)  # the HTTP front's is the same document
+    assert document["principal"] is None  # the CLI's jobs have none, as the README says
+
+
+def test_the_readme_emulator_section_runs_as_written(tmp_path: Path) -> None:
+    """Each line of "Trying it against the emulator" in order: the emulator on a free port
+    instead of 9229, a private Redis instead of the one at localhost:6379."""
+    lines = [shlex.split(line, comments=True) for line in
+             _readme_block("## Trying it against the emulator").splitlines()]  # fmt: skip
+    port = str(free_port())
+    env = _env(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    started: list[subprocess.Popen[bytes]] = []
+    seen: list[str] = []
+    job_id = ""
+    with PrivateRedis() as server:
+        try:
+            for line in (words for words in lines if words):
+                words = [word.replace("9229", port) for word in line]
+                if words[0] == "export":
+                    name, value = words[1].split("=", 1)
+                    env[name] = server.url if name == "COURIER_REDIS_URL" else value
+                    assert name != "COURIER_REDIS_URL" or value.startswith("redis://")
+                elif words[:2] in (["courier", "emulator"], ["courier", "worker"]):
+                    command = [*courier_command(), *words[1:]]
+                    with (tmp_path / f"{words[1]}.log").open("ab") as log:
+                        started.append(
+                            subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=ROOT)
+                        )
+                    _wait_for(words[1], tmp_path / f"{words[1]}.log", port)
+                elif words[0] == "courier":
+                    args = [job_id if word == "JOB_ID" else word for word in words[1:]]
+                    result = courier(*args, env=env, timeout_seconds=120)
+                    assert result.returncode == 0, (words, result.stdout, result.stderr)
+                    document = read_json(result.stdout)
+                    assert document["state"] == "succeeded", document
+                    assert document["delivery"]["DeliveryMedium"] == "EMAIL", document
+                    job_id = document["id"]
+                elif words[0] == "curl":
+                    with urllib.request.urlopen(words[1], timeout=10) as answer:
+                        deliveries = json.load(answer)["deliveries"]
+                    assert [d["username"] for d in deliveries] == ["user0000001"], deliveries
+                    assert deliveries[0]["code"]
+                else:
+                    pytest.fail(f"no step for {words}: add one to this test")
+                seen.append(words[0] if words[0] != "courier" else words[1])
+        finally:
+            for process in reversed(started):
+                stop_process(process)
+    assert seen == ["emulator", "export", "export", "worker", "resend", "status", "curl"]
+
+
+def _wait_for(what: str, log: Path, port: str) -> None:
+    if what == "emulator":
+        url = f"http://127.0.0.1:{port}/_emulator/health"
+        wait_until(lambda: _answers(url), timeout_seconds=60, what="the emulator")
+    else:
+        wait_until(lambda: " ready." in log.read_text(errors="replace"), timeout_seconds=60,
+                   what=f"courier worker ({log})")  # fmt: skip
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
