@@ -238,3 +238,19 @@ def _answers(url: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_a_redis_url_without_a_scheme_says_how_to_write_it() -> None:
+    env = _env(COURIER_REDIS_URL="127.0.0.1:6390")  # refused before any connection
+    result = courier("status", "0f6f0c4e", "--json", env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    error = read_json(result.stdout)["error"]
+    assert error["type"] == "ConfigurationError"
+    assert error["message"].startswith(
+        "invalid configuration: COURIER_REDIS_URL has no scheme: write redis://host:port/db"
+    )
+    assert "Value error" not in error["message"]
+    assert error["message"].count("COURIER_REDIS_URL") == 1
+    shown = courier("status", "0f6f0c4e", env=env)
+    assert shown.returncode == 2
+    assert "COURIER_REDIS_URL has no scheme" in _words(shown.stderr)
