@@ -254,3 +254,23 @@ def test_a_redis_url_without_a_scheme_says_how_to_write_it() -> None:
     shown = courier("status", "0f6f0c4e", env=env)
     assert shown.returncode == 2
     assert "COURIER_REDIS_URL has no scheme" in _words(shown.stderr)
+
+
+def test_a_dry_run_says_plainly_that_nothing_was_stored_or_sent(tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("alice\nbob\n", encoding="utf-8")
+    start = ["campaign", "start", "--client-id", "web", "--file", str(users), "--dry-run"]
+    with PrivateRedis() as server:
+        env = _env(COURIER_REDIS_URL=server.url)
+        shown = courier(*start, env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert "dry run: nothing was stored and nothing was sent" in _words(shown.stdout)
+        assert "without --dry-run to start it" in _words(shown.stdout)
+        as_json = courier(*start, "--json", env=env)
+        assert as_json.returncode == 0, as_json.stderr
+        assert read_json(as_json.stdout)["dry_run"] is True  # one JSON document, no more
+        stored = redis.Redis.from_url(server.url)
+        try:
+            assert stored.keys("courier:campaign*") == []
+        finally:
+            stored.close()

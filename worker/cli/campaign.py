@@ -192,8 +192,15 @@ def _cancel_interrupted(campaign_id: str | None, *, as_json: bool) -> None:
 
 def _print_start(document: dict[str, Any]) -> None:
     shown = {k: v for k, v in document.items() if k not in ("rejects", "warnings")}
+    dry_run = bool(document.get("dry_run"))
     if document:
-        emit(shown, as_json=False, title="dry run" if document.get("dry_run") else "campaign")
+        emit(shown, as_json=False, title="dry run" if dry_run else "campaign")
+    if dry_run:
+        console.print(
+            "dry run: nothing was stored and nothing was sent (no campaign was created); "
+            "run the same command without --dry-run to start it.",
+            highlight=False,
+        )
     for warning in document.get("warnings", []):
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     rejects = document.get("rejects", [])
