@@ -274,3 +274,21 @@ def test_a_dry_run_says_plainly_that_nothing_was_stored_or_sent(tmp_path: Path) 
             assert stored.keys("courier:campaign*") == []
         finally:
             stored.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "kind"),
+    [
+        (["limit", "set", "0"], "InvalidRate"),
+        (["limit", "show", "--region", "Europe"], "InvalidRegion"),
+        (["limit", "reset", "--category", "nope"], "InvalidCategory"),
+    ],
+)
+def test_limit_errors_have_the_shape_of_every_command(args: list[str], kind: str) -> None:
+    result = courier(*args, "--json", env=_env())
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    document = read_json(result.stdout)
+    assert list(document) == ["error"]
+    assert list(document["error"]) == ["type", "message"]
+    assert document["error"]["type"] == kind
+    assert result.stderr == ""  # with --json the document says it all

@@ -103,7 +103,8 @@ def test_bad_input_is_named_and_exits_2(
     runner: CliRunner, args: list[str], code: str, names: str
 ) -> None:
     document = _json(runner, *args, exit_code=2)
-    assert document["error"]["code"] == code
+    assert set(document["error"]) == {"type", "message"}  # the shape of every command
+    assert document["error"]["type"] == code
     assert names in document["error"]["message"]
     result = runner.invoke(limit_app, args)
     assert result.exit_code == 2
@@ -130,6 +131,7 @@ def test_unreachable_redis_exits_3_without_the_password(
 ) -> None:
     monkeypatch.setenv("COURIER_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
     document = _json(runner, "show", exit_code=3)
+    assert set(document["error"]) == {"type", "message"}
     assert document["error"]["type"] == "BrokerUnavailable"
     assert "redis://:***@127.0.0.1:1/0" in document["error"]["message"]
     assert "127.0.0.1:1" in document["error"]["message"]

@@ -9,8 +9,9 @@ overrides a category's budget from the next permit, in one Region (``--region``)
 every Region without an override of its own; ``reset`` returns to the configured budget
 and forgets the adaptive state (one Region, or all of them).
 With ``--json`` each command prints exactly one JSON document on stdout:
-``{"limits": [<state>, ...]}``, or ``{"error": {"type", "code", "message"}}`` when it fails
-(Redis unreachable: type ``BrokerUnavailable``, exit status 3).
+``{"limits": [<state>, ...]}``, or ``{"error": {"type", "message"}}`` when it fails, as
+every command does (:func:`worker.cli.output.report`; Redis unreachable: type
+``BrokerUnavailable``, exit status 3).
 Exit codes: 0 done, 2 bad input or configuration, 3 Redis unreachable (BrokerUnavailable).
 """
 
@@ -32,7 +33,7 @@ from worker.broker.clients import redis_client
 from worker.broker.door import CONNECTION_ERRORS, unavailable
 from worker.cli.context import command_settings
 from worker.cli.helptext import SummaryGroup
-from worker.cli.output import EXIT_BROKER_UNAVAILABLE
+from worker.cli.output import EXIT_BROKER_UNAVAILABLE, report
 from worker.errors import ConfigurationError
 from worker.identity.clients import check_region
 from worker.observe.redact import mask_url
@@ -92,11 +93,13 @@ EXIT_BAD_INPUT = 2
 
 
 class _Failure(Exception):
-    """A command failed in a way the user should read about; carries the exit code."""
+    """A command failed in a way the user should read about: the error's ``type`` in the
+    ``--json`` document (``InvalidRate``, ``BrokerUnavailable``, ...), its message and the
+    exit code."""
 
-    def __init__(self, code: str, message: str, exit_code: int) -> None:
+    def __init__(self, kind: str, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.code = code
+        self.kind = kind
         self.message = message
         self.exit_code = exit_code
 
@@ -176,11 +179,7 @@ def _run(action: Callable[[], list[LimitState]], json_output: bool) -> None:
     try:
         states = action()
     except _Failure as failure:
-        if json_output:
-            # "type" is the CLI contract (DESIGN.md); "code" kept for earlier readers.
-            error = {"type": failure.code, "code": failure.code, "message": failure.message}
-            typer.echo(json.dumps({"error": error}))
-        _stderr().print(f"[red]error:[/] {failure.message}")
+        report(failure.message, as_json=json_output, kind=failure.kind)
         raise typer.Exit(failure.exit_code) from None
     if json_output:
         typer.echo(json.dumps({"limits": [_as_json(state) for state in states]}))
