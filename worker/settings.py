@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from worker.errors import ConfigurationError
@@ -396,5 +397,14 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]) or "settings"
             variable = f"COURIER_{name.upper()}" if name != "settings" else "settings"
-            problems.append(f"{variable}: {error['msg']}")
+            problems.append(_problem(variable, error))
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def _problem(variable: str, error: ErrorDetails) -> str:
+    """One variable's problem, naming it once: a validator's own message as it wrote it
+    (without pydantic's "Value error, " prefix), after the variable's name unless the
+    message starts with it."""
+    raised = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
+    message = str(raised) if raised is not None else str(error["msg"])
+    return message if message.startswith(variable) else f"{variable}: {message}"

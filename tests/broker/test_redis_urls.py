@@ -72,12 +72,30 @@ def test_sentinels_tls_options(tmp_path: Path) -> None:
         ("sentinel://s1/co urier", "service name must be"),
         ("sentinel://s1/courier?ssl_cert_reqs=none", "takes no query options"),
         ("memcached://s1:11211", "is not one of redis://"),
+        # a host and port mistaken: what is wrong, and an example to copy
+        ("127.0.0.1:6390", "COURIER_REDIS_URL has no scheme: write redis://host:port/db"),
+        ("localhost", "COURIER_REDIS_URL has no scheme: write redis://host:port/db"),
+        ("redis:/localhost:6390/0", "the scheme needs two slashes: write redis://host:port/db"),
+        ("redis://localhost:redis/0", "the port after the host is not a number"),
+        ("redis://localhost:/0", "the port after the host is not a number"),
+        ("redis://localhost:99999/0", "the port is not from 1 to 65535"),
+        ("rediss://cache:6390:6391/0", "more than one ':' after the host"),
+        ("redis://::1:6390/0", "an IPv6 address goes in brackets"),
+        ("redis://local host:6390/0", "the host is not a host name or an IP address"),
     ],
 )
 def test_refusals_name_the_part(url: str, message: str) -> None:
     with pytest.raises(ValueError, match="COURIER_REDIS_URL") as caught:
         parse_redis_url(url)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["127.0.0.1:6390", "redis:/h:6390/0", "redis://h:x/0", "redis://h:0/0", "redis://h h"]
+)
+def test_a_host_and_port_mistake_comes_with_an_example(url: str) -> None:
+    with pytest.raises(ValueError, match=r"\(for example redis://127\.0\.0\.1:6379/0\)"):
+        parse_redis_url(url)
 
 
 @pytest.mark.parametrize(
@@ -120,3 +138,35 @@ def test_settings_carry_the_sentinel_password() -> None:
     assert sentinel is not None
     assert sentinel.password == "own"
     assert "own" not in repr(settings.redis_target)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://cache:6390?db=2",
+        "rediss://:pw@cache:6390?ssl_cert_reqs=none",
+        "redis://[::1]:6390/0",
+    ],
+)
+def test_a_query_after_the_port_and_bracketed_v6_are_fine(url: str) -> None:
+    parse_redis_url(url)
+
+
+def test_a_password_where_the_port_goes_is_not_quoted() -> None:
+    with pytest.raises(ValueError, match="the port after the host is not a number") as caught:
+        parse_redis_url("redis://default:Sekr3tPW/0")  # the "@host" forgotten
+    assert "Sekr" not in str(caught.value)
+
+
+def test_settings_name_the_variable_once_without_pydantics_prefix() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(redis_url="127.0.0.1:6390")
+    message = str(caught.value)
+    assert message.startswith(
+        "invalid configuration: COURIER_REDIS_URL has no scheme: write redis://host:port/db"
+    )
+    assert "Value error" not in message
+    assert message.count("COURIER_REDIS_URL") == 1
+    with pytest.raises(ConfigurationError) as other:  # a message without the name gets it
+        load_settings(rate_limit=-5)
+    assert "COURIER_RATE_LIMIT: " in str(other.value)

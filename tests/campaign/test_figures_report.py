@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +149,23 @@ def test_report_is_spreadsheet_safe_and_exact_names_recoverable(
     rejected = by_name[""]
     assert (rejected["state"], rejected["line"]) == ("rejected", str(len(names) + 1))
     assert rejected["error_message"].startswith("control character VT (U+000B")
+
+
+def test_report_times_carry_the_millisecond(
+    celery_worker: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    began = time.time()
+    doc = start_campaign(CLIENT_ID, data="\n".join(usernames(1, 8)).encode(), file_format="text")
+    final = wait_for(campaign_status, doc["id"], timeout=60)
+    assert final["counts"]["succeeded"] == 8
+    out = tmp_path / "report.csv"
+    write_campaign_report(doc["id"], out)
+    report = out.read_text(encoding="utf-8")
+    stamps = [row["time"] for row in csv.DictReader(io.StringIO(report, newline=""))]
+    assert len(stamps) == 8
+    for stamp in stamps:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp), stamp
+        at = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        assert began - 0.001 <= at <= time.time(), (stamp, began)
+    # whole seconds show ".000": eight rows that all land on one are 1 in 10**24
+    assert any(not stamp.endswith(".000Z") for stamp in stamps), stamps

@@ -103,7 +103,8 @@ def test_bad_input_is_named_and_exits_2(
     runner: CliRunner, args: list[str], code: str, names: str
 ) -> None:
     document = _json(runner, *args, exit_code=2)
-    assert document["error"]["code"] == code
+    assert set(document["error"]) == {"type", "message"}  # the shape of every command
+    assert document["error"]["type"] == code
     assert names in document["error"]["message"]
     result = runner.invoke(limit_app, args)
     assert result.exit_code == 2
@@ -130,6 +131,7 @@ def test_unreachable_redis_exits_3_without_the_password(
 ) -> None:
     monkeypatch.setenv("COURIER_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
     document = _json(runner, "show", exit_code=3)
+    assert set(document["error"]) == {"type", "message"}
     assert document["error"]["type"] == "BrokerUnavailable"
     assert "redis://:***@127.0.0.1:1/0" in document["error"]["message"]
     assert "127.0.0.1:1" in document["error"]["message"]
@@ -183,3 +185,11 @@ def test_show_says_when_the_observed_quota_is_below_the_budget(
     table = runner.invoke(limit_app, ["show"], env={"COLUMNS": "200"})
     assert table.exit_code == 0
     assert "below budget" in table.stdout
+
+
+def test_a_region_given_a_budget_is_shown_before_any_permit(runner: CliRunner) -> None:
+    [state] = _json(runner, "set", "7", "--region", "ap-northeast-3")["limits"]
+    assert (state["region"], state["budget_per_second"]) == ("ap-northeast-3", 7.0)
+    shown = {(s["region"], s["category"]): s for s in _json(runner, "show")["limits"]}
+    assert shown[("ap-northeast-3", "UserResourceRead")]["budget_per_second"] == 7.0
+    assert ("ap-northeast-3", "UserList") in shown

@@ -1,8 +1,9 @@
 """The front's listener and the files the project writes.
 
-- No redirects at all: an unknown path (``/jobs/abc/`` with ``Host: evil.example`` used to
-  answer ``307 Location: http://evil.example/jobs/abc`` before the token check) is a 404,
-  with or without a token.
+- No redirect built from the request: an unknown path (``/jobs/abc/`` with ``Host:
+  evil.example`` used to answer ``307 Location: http://evil.example/jobs/abc`` before the
+  token check) is a 404, with or without a token. The one redirect, ``/ui`` to the fixed
+  path ``/ui/`` (308), is tested in tests/ui/test_ui_redirect.py.
 - ``Content-Length`` with ``Transfer-Encoding`` (RFC 9112 section 6.1) is refused with 400
   and the connection closed.
 - Campaign reports are written 0600 through a temporary file and a rename: a symlink at

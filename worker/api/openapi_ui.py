@@ -117,6 +117,25 @@ def _page(operation_id: str, summary: str, parameters: list[Any]) -> dict[str, A
     }
 
 
+def _to_campaigns() -> dict[str, Any]:
+    redirect = {
+        "308": {
+            "description": "To the campaigns page.",
+            "headers": {"Location": {"schema": {"const": "/ui/"}}},
+        }
+    }
+    return {
+        method: {
+            "operationId": f"uiRedirect{method.title()}",
+            "summary": "/ui without its slash: to /ui/",
+            "tags": _TAGS,
+            "security": [],
+            "responses": redirect,
+        }
+        for method in ("get", "head")
+    }
+
+
 def _asset(operation_id: str, summary: str, names: dict[str, str]) -> dict[str, Any]:
     content = {media: {"schema": {"type": "string"}} for media in sorted(set(names.values()))}
     name = {"in": "path", "name": "name", "required": True, "schema": {"enum": sorted(names)}}
@@ -180,6 +199,7 @@ def _login() -> dict[str, Any]:
 def add_ui_operations(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with the UI's operations, schema and cookie scheme added."""
     paths = document["paths"]
+    paths["/ui"] = _to_campaigns()
     paths["/ui/"] = _page("uiCampaigns", "The campaigns the principal may read (HTML)", [])
     paths["/ui/campaigns/{campaign_id}"] = _page("uiCampaign", "One campaign, live (HTML)", [_ID])
     paths["/ui/login"] = _login()

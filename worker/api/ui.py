@@ -7,7 +7,8 @@ for without either redirects (303) to the login form; the JSON routes answer 401
 
 Routes (documented in docs/api.md and :mod:`worker.api.openapi_ui`):
 
-- ``GET /ui/`` - the campaigns the principal may read (its own; all with ``read-all``).
+- ``GET /ui/`` - the campaigns the principal may read (its own; all with ``read-all``);
+  ``GET`` and ``HEAD /ui`` answer 308 to ``/ui/`` (no auth: the redirect shows nothing).
 - ``GET /ui/campaigns/{id}`` - one campaign; its script polls the next route each second.
 - ``GET /ui/campaigns/{id}/live`` - JSON ``{"campaign": <campaign status document>,
   "rate_series": [{"at", "calls"}], "errors": [{"state", "code", "count"}],
@@ -239,6 +240,12 @@ def _install_pages(app: FastAPI, gate: _Gate, tallies: _Tallies) -> None:
         errors = await run_in_threadpool(tallies.get, store)
         rejects = await run_in_threadpool(store.rejects)
         return document, errors, rejects[:MAX_REJECTS_SHOWN]
+
+    # Starlette's own slash redirect is off (worker.api.app); this one names no host.
+    @app.api_route("/ui", methods=["GET", "HEAD"])
+    async def to_campaigns(request: Request) -> Response:
+        request.state.action = "UiRedirect"
+        return RedirectResponse("/ui/", status_code=308)
 
     @app.get("/ui/")
     async def campaigns(request: Request) -> Response:

@@ -16,10 +16,13 @@ Accepted forms (DESIGN.md, "Environment"):
   sentinel's port defaults to 26379.
 
 :func:`parse_redis_url` turns the text into a :class:`RedisTarget` or raises ValueError
-naming what is wrong. A message never holds the URL's user information: when the text
-cannot be split into its parts at all (most often a password with an unencoded ``/``,
-``#``, ``?`` or ``@``), it says only "COURIER_REDIS_URL is not a valid URL (percent-encode
-reserved characters in the password)".
+naming what is wrong and how to write it: no scheme at all ("COURIER_REDIS_URL has no
+scheme: write redis://host:port/db ..." for ``127.0.0.1:6379``), a scheme without its two
+slashes, a port that is no number from 1 to 65535 or a second ``:`` after the host. A
+message never holds the URL's user information (nor its host or port, where a misplaced
+password may stand): when the text cannot be split into its parts at all (most often a
+password with an unencoded ``/``, ``#``, ``?`` or ``@``), it says only "COURIER_REDIS_URL
+is not a valid URL (percent-encode reserved characters in the password)".
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ NOT_A_URL = (
 )
 """The message for text that cannot be split into a URL's parts; it names nothing of it."""
 
+_EXAMPLE = "redis://127.0.0.1:6379/0"
 _SCHEMES = ("redis", "rediss", "unix", "sentinel", "sentinels")
 _SENTINEL_SCHEMES = ("sentinel", "sentinels")
 _HOST = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::(?P<port>\d+))?$")
@@ -137,7 +141,7 @@ def parse_redis_url(url: str, *, sentinel_password: str | None = None) -> RedisT
     text = url.strip()
     scheme, sep, rest = text.partition("://")
     if not sep:
-        raise ValueError(NOT_A_URL)
+        raise ValueError(_no_scheme(text))
     scheme = scheme.lower()
     if scheme not in _SCHEMES:
         raise ValueError(
@@ -150,6 +154,8 @@ def parse_redis_url(url: str, *, sentinel_password: str | None = None) -> RedisT
         raise ValueError(NOT_A_URL)
     if scheme in _SENTINEL_SCHEMES:
         return _parse_sentinel(text, scheme, sentinel_password)
+    if scheme != "unix":
+        _check_host_port(authority)
     try:
         options = parse_url(text)  # type: ignore[no-untyped-call]
     except ValueError:
@@ -163,6 +169,51 @@ def parse_redis_url(url: str, *, sentinel_password: str | None = None) -> RedisT
         username=options.get("username"),
         password=options.get("password"),
         tls=tls,
+    )
+
+
+def _no_scheme(text: str) -> str:
+    """The message for text without ``://``: most often ``host:port`` with no scheme.
+
+    It quotes nothing of the text (``user:password`` looks like ``host:port``)."""
+    if any(text.lower().startswith(f"{scheme}:") for scheme in _SCHEMES):
+        return (
+            "COURIER_REDIS_URL: the scheme needs two slashes: write redis://host:port/db "
+            f"(for example {_EXAMPLE})"
+        )
+    return (
+        f"COURIER_REDIS_URL has no scheme: write redis://host:port/db (for example {_EXAMPLE}), "
+        "rediss:// for TLS, unix:///path/to/socket, or "
+        "sentinel://host:port[,host:port...]/<service_name>"
+    )
+
+
+def _check_host_port(authority: str) -> None:
+    """Refuse a ``redis://`` or ``rediss://`` host and port that redis-py would misread or
+    refuse later. The message quotes neither (a misplaced password may stand there)."""
+    host_port = authority.rpartition("@")[2].split("?", 1)[0]
+    if not host_port:
+        return  # redis-py's default: localhost:6379
+    match = _HOST.match(host_port)
+    if match is not None:
+        port = match.group("port")
+        if port is not None and not 0 < int(port) < 65536:
+            raise ValueError(
+                "COURIER_REDIS_URL: the port is not from 1 to 65535: write "
+                f"redis://host:port/db (for example {_EXAMPLE})"
+            )
+        return
+    if host_port.startswith("[") or host_port.count(":") > 1:
+        problem = (
+            "more than one ':' after the host (one port only; an IPv6 address goes in "
+            "brackets: redis://[::1]:6379/0)"
+        )
+    elif ":" in host_port and not host_port.rpartition(":")[2].isdigit():
+        problem = "the port after the host is not a number"
+    else:
+        problem = "the host is not a host name or an IP address"
+    raise ValueError(
+        f"COURIER_REDIS_URL: {problem}: write redis://host:port/db (for example {_EXAMPLE})"
     )
 
 

@@ -7,7 +7,9 @@ attempts, redeliveries, time, line, ambiguous``.
   can be told from other ``InvalidParameterException``), or the project's for what it
   decided before calling.
 * ``destination`` is as Cognito masked it (``a***@e***``); ``time`` is when the row last
-  settled (ISO 8601 UTC), empty for rows that never reached a worker (queued, cancelled).
+  settled (ISO 8601 UTC to the millisecond, ``2026-12-03T06:21:14.123Z``; rows recorded
+  before milliseconds were stored show ``.000``), empty for rows that never reached a
+  worker (queued, cancelled).
 * ``redeliveries`` is how many times the row was sent again because the worker holding it
   stopped mid-send; ``attempts`` counts the calls of the holder that settled it plus one
   per redelivery (the call the stopped holder had on its way; one too many when it

@@ -386,7 +386,7 @@ def _record(
             delivery.get("DeliveryMedium", ""),
             delivery.get("Destination", ""),
             str(outcome.attempts),
-            str(int(now)),
+            f"{now:.3f}",  # the report shows the millisecond (worker.campaign.report)
             (outcome.error_message or "")[:500],
             str(outcome.ambiguous),
         )

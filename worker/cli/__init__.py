@@ -19,6 +19,7 @@ from worker.cli.api import api
 from worker.cli.campaign import campaign_app
 from worker.cli.emulator import emulator
 from worker.cli.flower import flower
+from worker.cli.helptext import SummaryGroup
 from worker.cli.interrupt import EXIT_INTERRUPTED
 from worker.cli.limit import limit_app
 from worker.cli.output import EXIT_BROKER_UNAVAILABLE, report
@@ -34,6 +35,8 @@ app = typer.Typer(
     help="Deliver Amazon Cognito confirmation and attribute-verification codes asynchronously.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help strings are plain text (worker.cli.helptext)
+    cls=SummaryGroup,
     add_completion=False,
 )
 jobs.register(app)

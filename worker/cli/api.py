@@ -41,9 +41,9 @@ def api(
     """Serve the HTTP front (/?Action=..., /jobs, /campaigns, /ui/, /openapi.json, /healthz).
 
     Refuses to start without a bearer token (COURIER_API_TOKENS: full access;
-    COURIER_API_TOKENS_FILE: named, scoped, stored as SHA-256) unless ``--dev`` is given, or
+    COURIER_API_TOKENS_FILE: named, scoped, stored as SHA-256) unless --dev is given, or
     with a malformed tokens file, and without a
-    valid COURIER_SEAL_KEY unless ``--without-token-operations`` (or ``--dev``) is given;
+    valid COURIER_SEAL_KEY unless --without-token-operations (or --dev) is given;
     it refuses a Redis that does not answer (exit 3) or may evict keys (exit 2; see
     COURIER_REDIS_ALLOW_EVICTION).
     A request head must arrive within COURIER_API_HEADER_TIMEOUT_SECONDS (10) and a body

@@ -17,6 +17,7 @@ from worker.campaign.formats import FileFormat
 from worker.campaign.ingest import new_campaign_id
 from worker.campaign.model import DEFAULT_CHUNK_SIZE
 from worker.campaign.sources import DEFAULT_POOL_FILTER
+from worker.cli.helptext import SummaryGroup
 from worker.cli.interrupt import EXIT_INTERRUPTED, interruptible, shielded
 from worker.cli.output import console, emit, err_console, fail
 from worker.cli.watch import follow
@@ -34,6 +35,8 @@ campaign_app = typer.Typer(
     name="campaign",
     help="Bulk resend campaigns: a fresh confirmation code to every listed user.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # help strings are plain text (worker.cli.helptext)
+    cls=SummaryGroup,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -189,8 +192,15 @@ def _cancel_interrupted(campaign_id: str | None, *, as_json: bool) -> None:
 
 def _print_start(document: dict[str, Any]) -> None:
     shown = {k: v for k, v in document.items() if k not in ("rejects", "warnings")}
+    dry_run = bool(document.get("dry_run"))
     if document:
-        emit(shown, as_json=False, title="dry run" if document.get("dry_run") else "campaign")
+        emit(shown, as_json=False, title="dry run" if dry_run else "campaign")
+    if dry_run:
+        console.print(
+            "dry run: nothing was stored and nothing was sent (no campaign was created); "
+            "run the same command without --dry-run to start it.",
+            highlight=False,
+        )
     for warning in document.get("warnings", []):
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     rejects = document.get("rejects", [])
@@ -266,22 +276,24 @@ def list_(as_json: JsonOption = False) -> None:
     if as_json:
         emit({"campaigns": documents}, as_json=True)
         return
-    table = Table(title="campaigns")
-    # the id is never cut: the other columns narrow or wrap first
+    # 80 columns hold it: ids and states are never cut (the other columns narrow and wrap
+    # first); no outer border; created_at to the minute, wrapping between date and time.
+    table = Table(title="campaigns", show_edge=False, pad_edge=False)
     width = max((len(doc["id"]) for doc in documents), default=2)
     table.add_column("id", no_wrap=True, min_width=width, overflow="ignore")
-    for column in ("name", "state", "total", "succeeded", "failed", "rate", "created_at"):
+    table.add_column("name", overflow="fold")
+    table.add_column("state", no_wrap=True)
+    for column in ("progress", "rate", "created"):
         table.add_column(column, overflow="fold")
     for doc in documents:
+        counts = doc["counts"]
         table.add_row(
             doc["id"],
             doc["name"],
             doc["state"],
-            str(doc["total"]),
-            str(doc["counts"]["succeeded"]),
-            str(doc["counts"]["failed"]),
-            f"{doc['rate']:.1f}",
-            str(doc["created_at"]),
+            f"{counts['succeeded']} succeeded, {counts['failed']} failed, of {doc['total']}",
+            f"{doc['rate']:.1f}/s",
+            str(doc["created_at"]).replace("T", " ")[:16],
         )
     console.print(table)
 

@@ -48,7 +48,7 @@ def flower(
     """Run Flower: basic auth (COURIER_FLOWER_BASIC_AUTH) on every page, API and /metrics,
     read-only (control and task-writing routes removed), persistent, a day of history.
 
-    Refuses to start without COURIER_FLOWER_BASIC_AUTH unless ``--dev`` is given.
+    Refuses to start without COURIER_FLOWER_BASIC_AUTH unless --dev is given.
     """
     from worker.cli.context import command_settings  # noqa: PLC0415
     from worker.cli.run import run_celery  # noqa: PLC0415

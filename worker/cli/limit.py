@@ -9,8 +9,9 @@ overrides a category's budget from the next permit, in one Region (``--region``)
 every Region without an override of its own; ``reset`` returns to the configured budget
 and forgets the adaptive state (one Region, or all of them).
 With ``--json`` each command prints exactly one JSON document on stdout:
-``{"limits": [<state>, ...]}``, or ``{"error": {"type", "code", "message"}}`` when it fails
-(Redis unreachable: type ``BrokerUnavailable``, exit status 3).
+``{"limits": [<state>, ...]}``, or ``{"error": {"type", "message"}}`` when it fails, as
+every command does (:func:`worker.cli.output.report`; Redis unreachable: type
+``BrokerUnavailable``, exit status 3).
 Exit codes: 0 done, 2 bad input or configuration, 3 Redis unreachable (BrokerUnavailable).
 """
 
@@ -31,7 +32,8 @@ from rich.table import Table
 from worker.broker.clients import redis_client
 from worker.broker.door import CONNECTION_ERRORS, unavailable
 from worker.cli.context import command_settings
-from worker.cli.output import EXIT_BROKER_UNAVAILABLE
+from worker.cli.helptext import SummaryGroup
+from worker.cli.output import EXIT_BROKER_UNAVAILABLE, report
 from worker.errors import ConfigurationError
 from worker.identity.clients import check_region
 from worker.observe.redact import mask_url
@@ -52,6 +54,8 @@ __all__ = ["limit_app"]
 limit_app = typer.Typer(
     help="See and steer the global rate limiter (budgets, adaptive rate, throttles).",
     no_args_is_help=True,
+    rich_markup_mode=None,  # help strings are plain text (worker.cli.helptext)
+    cls=SummaryGroup,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -89,11 +93,13 @@ EXIT_BAD_INPUT = 2
 
 
 class _Failure(Exception):
-    """A command failed in a way the user should read about; carries the exit code."""
+    """A command failed in a way the user should read about: the error's ``type`` in the
+    ``--json`` document (``InvalidRate``, ``BrokerUnavailable``, ...), its message and the
+    exit code."""
 
-    def __init__(self, code: str, message: str, exit_code: int) -> None:
+    def __init__(self, kind: str, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.code = code
+        self.kind = kind
         self.message = message
         self.exit_code = exit_code
 
@@ -173,16 +179,14 @@ def _run(action: Callable[[], list[LimitState]], json_output: bool) -> None:
     try:
         states = action()
     except _Failure as failure:
-        if json_output:
-            # "type" is the CLI contract (DESIGN.md); "code" kept for earlier readers.
-            error = {"type": failure.code, "code": failure.code, "message": failure.message}
-            typer.echo(json.dumps({"error": error}))
-        _stderr().print(f"[red]error:[/] {failure.message}")
+        report(failure.message, as_json=json_output, kind=failure.kind)
         raise typer.Exit(failure.exit_code) from None
     if json_output:
         typer.echo(json.dumps({"limits": [_as_json(state) for state in states]}))
     else:
-        Console().print(_table(states))
+        console = Console()
+        for table in _tables(states):
+            console.print(table)
 
 
 def _category(value: str) -> Category:
@@ -262,35 +266,40 @@ class _CheckedLimiters:
             ) from None
 
 
-def _table(states: list[LimitState]) -> Table:
-    table = Table(title="Cognito rate limits (calls/s per Region, all workers together)")
-    columns = (
-        "budget",
-        "rate now",
-        "floor",
-        "bulk share",
-        "bulk rate",
-        "throttles",
-        "last",
-        "quota seen",
+def _tables(states: list[LimitState]) -> list[Table]:
+    """One table per category (in the order of ``states``), a row per Region.
+
+    Every column but the Region's folds a value it cannot fit (80 columns hold a table),
+    so nothing is cut short with an ellipsis.
+    """
+    by_category: dict[Category, list[LimitState]] = {}
+    for state in states:
+        by_category.setdefault(state.category, []).append(state)
+    return [_table(category, rows) for category, rows in by_category.items()]
+
+
+def _table(category: Category, states: list[LimitState]) -> Table:
+    table = Table(
+        title=f"{category.value}: calls/s per Region, all workers together",
+        show_edge=False,
+        pad_edge=False,
     )
-    table.add_column("region")
-    table.add_column("category")
-    for column in columns:
-        table.add_column(column, justify="right")
+    table.add_column("region", no_wrap=True)
+    for column in ("budget", "rate\nnow", "floor", "bulk\nshare", "bulk\nrate"):
+        table.add_column(column, justify="right", overflow="fold")
+    table.add_column("throttles", overflow="fold")
+    table.add_column("quota\nseen", overflow="fold")
     now = time.time()
     for s in states:
-        last = "never" if s.last_throttle_at is None else _ago(now - s.last_throttle_at)
+        last = "never" if s.last_throttle_at is None else f"last {_ago(now - s.last_throttle_at)}"
         table.add_row(
             s.region or "(every Region)",
-            s.category.value,
             f"{s.budget_per_second:g}",
             f"{s.rate_per_second:.2f}",
             f"{s.floor_per_second:g}",
             f"{s.bulk_share:.0%}",
             f"{s.bulk_rate_per_second:.2f}",
-            str(s.throttles),
-            last,
+            f"{s.throttles} ({last})",
             _quota_seen(s),
         )
     return table

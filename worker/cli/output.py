@@ -45,10 +45,14 @@ def exit_status(exc: CourierError | str, code: int) -> int:
     return EXIT_BROKER_UNAVAILABLE if isinstance(exc, BrokerUnavailable) else code
 
 
-def report(exc: CourierError | str, *, as_json: bool) -> None:
-    """Print an error: ``{"error": {"type", "message"}}`` on stdout with ``--json``, else stderr."""
+def report(exc: CourierError | str, *, as_json: bool, kind: str | None = None) -> None:
+    """Print an error: ``{"error": {"type", "message"}}`` on stdout with ``--json``, else stderr.
+
+    ``type`` is ``kind`` when given, else the error's class name (``Error`` for a string).
+    """
     message = str(exc)
-    kind = type(exc).__name__ if isinstance(exc, CourierError) else "Error"
+    if kind is None:
+        kind = type(exc).__name__ if isinstance(exc, CourierError) else "Error"
     if as_json:
         sys.stdout.write(json.dumps({"error": {"type": kind, "message": message}}) + "\n")
     else:

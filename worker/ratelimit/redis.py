@@ -28,6 +28,7 @@ and ``adapt`` expire on their own when idle)::
 
     courier:rl:{UserResourceRead}:budget           budget override for every Region
     courier:rl:{UserResourceRead}:regions          set: every Region that asked for a permit
+                                                   or was given a budget of its own
     courier:rl:eu-west-1:{UserResourceRead}:budget            the Region's budget override
     courier:rl:eu-west-1:{UserResourceRead}:adapt             hash: adaptive state
     courier:rl:eu-west-1:{UserResourceRead}:tat               GCRA tat and its period
@@ -300,7 +301,8 @@ class RedisRateLimiter:
             self._redis.script_load(script.script)
 
     def set_budget(self, category: Category, per_second: float) -> None:
-        """Override the configured budget (calls/s) for every client, from the next attempt.
+        """Override the configured budget (calls/s) for every client, from the next attempt;
+        a Region's limiter also adds its Region to the Regions seen (:meth:`regions_key`).
 
         Raises:
             ValueError: when ``per_second`` is outside :data:`~worker.ratelimit.base.BUDGET_RANGE`.
@@ -308,7 +310,13 @@ class RedisRateLimiter:
         """
         category = Category(category)
         value = check_budget(category, per_second)
-        self._redis.set(self._keys(category).budget, repr(value))
+        if self._region is None:
+            self._redis.set(self._keys(category).budget, repr(value))
+            return
+        pipe = self._redis.pipeline(transaction=True)  # one hash slot: the category's
+        pipe.set(self._keys(category).budget, repr(value))
+        pipe.sadd(self.regions_key(category), self._region)
+        pipe.execute()
 
     def reset(self, category: Category) -> None:
         """Drop the budget override, the adaptive state, the throttle count and the GCRAs.
@@ -341,7 +349,8 @@ class RedisRateLimiter:
         return f"{self._prefix}:{{{Category(category).value}}}:budget"
 
     def regions_key(self, category: Category) -> str:
-        """The set of every Region whose limiter took (or asked for) a permit."""
+        """The set of every Region whose limiter took (or asked for) a permit or was given a
+        budget of its own (:meth:`set_budget`)."""
         return f"{self._prefix}:{{{Category(category).value}}}:regions"
 
     def _keys(self, category: Category) -> _Keys:

@@ -6,8 +6,10 @@ Cognito's request-rate quotas are per account *and Region* (Cognito developer gu
 guarantees (budget + 1 in any second, adaptive rate, priority, fresh permits) holding in
 each Region on its own keys (:mod:`worker.ratelimit.redis`).
 
-Every Region that asks for a permit is added (by the acquire script) to the set
-``courier:rl:{Category}:regions``, so ``courier limit show`` and the metrics list the
+Every Region that asks for a permit (added by the acquire script) or is given a budget of
+its own (``courier limit set N --region R``, added by
+:meth:`~worker.ratelimit.redis.RedisRateLimiter.set_budget`) is in the set
+``courier:rl:{Category}:regions``, so ``courier limit show`` and the metrics list these
 Regions seen as well as those configured.
 A budget set without a Region (``courier limit set N``) applies to every Region that has
 no override of its own.
@@ -28,8 +30,9 @@ from worker.ratelimit.shares import parse_shares, share_of
 __all__ = ["REGIONS_KEY", "RegionalLimiters"]
 
 REGIONS_KEY = f"{KEY_PREFIX}:{{{Category.USER_RESOURCE_READ.value}}}:regions"
-"""The set of Regions that asked for a UserResourceRead permit (one such set per category,
-kept by the acquire script itself, so it survives a Redis without persistence)."""
+"""The set of Regions that asked for a UserResourceRead permit or were given a budget of
+their own (one such set per category, kept by the acquire script itself, so it survives a
+Redis without persistence, and by ``set_budget``)."""
 
 
 class RegionalLimiters:
@@ -88,7 +91,8 @@ class RegionalLimiters:
         return limiter
 
     def seen(self) -> list[str]:
-        """Every Region that asked for a permit (of any category); sorted.
+        """Every Region that asked for a permit or was given a budget of its own (of any
+        category); sorted.
 
         Raises:
             redis.RedisError: Redis cannot be reached.

@@ -4,4 +4,6 @@ import typer
 
 from worker.cli.emulator import emulator
 
-typer.run(emulator)
+app = typer.Typer(add_completion=False, rich_markup_mode=None)  # plain help, as `courier`'s
+app.command()(emulator)
+app()
