@@ -95,6 +95,19 @@ def initiate_auth(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     flows = client.explicit_auth_flows
     if flows and not {"ALLOW_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH"} & set(flows):
         raise invalid_parameter("USER_PASSWORD_AUTH flow not enabled for this client")
+    return password_parameters_sign_in(emu, client, auth)
+
+
+def password_parameters_sign_in(
+    emu: Context, client: AppClient, auth: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`password_sign_in` with the flow's ``AuthParameters``: USERNAME and PASSWORD
+    required, SECRET_HASH checked for a client with a secret.
+
+    Raises:
+        ServiceError: InvalidParameterException "Missing required parameter X";
+            NotAuthorizedException for a SecretHash; the errors of :func:`password_sign_in`.
+    """
     for required in ("USERNAME", "PASSWORD"):
         if not auth.get(required):
             raise invalid_parameter(f"Missing required parameter {required}")

@@ -11,15 +11,14 @@ from worker.contrib.emulator.common import (
     delivery_target,
     find_client,
     simulated_delivery,
+    token_user,
 )
 from worker.contrib.emulator.errors import (
     ATTEMPT_LIMIT_MESSAGE,
     ServiceError,
     invalid_parameter,
-    not_authorized,
 )
 from worker.contrib.emulator.limits import cap_key
-from worker.contrib.emulator.tokens import TokenError
 
 if TYPE_CHECKING:
     from worker.contrib.emulator.context import Context
@@ -81,14 +80,7 @@ def resend_confirmation_code(emu: Context, params: dict[str, Any]) -> dict[str, 
 
 def get_user_attribute_verification_code(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Send a verification code for the signed-in user's email or phone_number."""
-    try:
-        claims = emu.tokens.verify_access(params["AccessToken"])
-    except TokenError as exc:
-        raise not_authorized(str(exc)) from None
-    pool = emu.directory.pools.get(claims.pool_id)
-    user = pool.get_user(claims.username) if pool is not None else None
-    if pool is None or user is None:
-        raise ServiceError("UserNotFoundException", "User does not exist.")
+    claims, pool, user = token_user(emu, params["AccessToken"], stored=False)
     name: str = params["AttributeName"]
     if name not in pool.schema:
         raise invalid_parameter(f"Invalid attribute name: {name}")

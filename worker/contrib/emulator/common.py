@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from worker.contrib.emulator.codebook import purpose_of
 from worker.contrib.emulator.errors import ServiceError, invalid_parameter, not_authorized
 from worker.contrib.emulator.state import AppClient, Pool, User
+from worker.contrib.emulator.tokens import AccessClaims, TokenError
 
 if TYPE_CHECKING:
     from worker.contrib.emulator.context import Context
@@ -29,6 +30,7 @@ __all__ = [
     "parse_attributes",
     "secret_hash",
     "simulated_delivery",
+    "token_user",
     "user_document",
 ]
 
@@ -58,6 +60,30 @@ def find_pool(emu: Context, pool_id: str) -> Pool:
     if pool is None:
         raise ServiceError("ResourceNotFoundException", f"User pool {pool_id} does not exist.")
     return pool
+
+
+def token_user(emu: Context, token: str, *, stored: bool) -> tuple[AccessClaims, Pool, User]:
+    """The claims of an AccessToken whose signature and claims check out, and the pool and
+    user it names.
+
+    ``stored``: the user is stored so that changes to it persist
+    (:meth:`Pool.user_for_update`); otherwise a synthetic user is only generated.
+
+    Raises:
+        ServiceError: NotAuthorizedException for a token that does not verify;
+            UserNotFoundException when its pool or user is gone.
+    """
+    try:
+        claims = emu.tokens.verify_access(token)
+    except TokenError as exc:
+        raise not_authorized(str(exc)) from None
+    pool = emu.directory.pools.get(claims.pool_id)
+    user = None
+    if pool is not None:
+        user = pool.user_for_update(claims.username) if stored else pool.get_user(claims.username)
+    if pool is None or user is None:
+        raise ServiceError("UserNotFoundException", "User does not exist.")
+    return claims, pool, user
 
 
 def check_secret_hash(

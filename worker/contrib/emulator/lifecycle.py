@@ -30,12 +30,12 @@ from worker.contrib.emulator.common import (
     find_client,
     find_pool,
     parse_attributes,
+    token_user,
     user_document,
 )
 from worker.contrib.emulator.errors import ServiceError, invalid_parameter, not_authorized
 from worker.contrib.emulator.limits import cap_key
 from worker.contrib.emulator.schema import check_mutable, check_user_attributes
-from worker.contrib.emulator.tokens import TokenError
 
 if TYPE_CHECKING:
     from worker.contrib.emulator.context import Context
@@ -65,14 +65,8 @@ def _admin_user(emu: Context, params: dict[str, Any]) -> tuple[Pool, User]:
 
 
 def _token_user(emu: Context, token: str) -> tuple[Pool, User]:
-    try:
-        claims = emu.tokens.verify_access(token)
-    except TokenError as exc:
-        raise not_authorized(str(exc)) from None
-    pool = emu.directory.pools.get(claims.pool_id)
-    user = pool.user_for_update(claims.username) if pool is not None else None
-    if pool is None or user is None:
-        raise ServiceError("UserNotFoundException", "User does not exist.")
+    """:func:`.common.token_user` (stored), refusing a disabled user's token."""
+    _, pool, user = token_user(emu, token, stored=True)
     if not user.enabled:
         raise not_authorized("User is disabled.")
     return pool, user

@@ -31,9 +31,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from worker.contrib.emulator.codebook import SIGNUP
-from worker.contrib.emulator.common import check_secret_hash, find_client
+from worker.contrib.emulator.common import check_secret_hash, find_client, token_user
 from worker.contrib.emulator.errors import ServiceError, invalid_parameter, not_authorized
-from worker.contrib.emulator.tokens import TokenError
 
 if TYPE_CHECKING:
     from worker.contrib.emulator.context import Context
@@ -88,14 +87,7 @@ def verify_user_attribute(emu: Context, params: dict[str, Any]) -> dict[str, Any
             InvalidParameterException for an attribute that cannot be verified; the
             errors of :meth:`.codebook.CodeBook.redeem`.
     """
-    try:
-        claims = emu.tokens.verify_access(params["AccessToken"])
-    except TokenError as exc:
-        raise not_authorized(str(exc)) from None
-    pool = emu.directory.pools.get(claims.pool_id)
-    user = pool.user_for_update(claims.username) if pool is not None else None
-    if pool is None or user is None:
-        raise ServiceError("UserNotFoundException", "User does not exist.")
+    _, pool, user = token_user(emu, params["AccessToken"], stored=True)
     name: str = params["AttributeName"]
     if name not in ("email", "phone_number"):
         raise invalid_parameter(f"Attribute {name} cannot be verified.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from worker.contrib.emulator.auth import password_sign_in, signed_in
+from worker.contrib.emulator.auth import password_parameters_sign_in, signed_in
 from worker.contrib.emulator.common import (
     check_password,
     check_secret_hash,
@@ -33,7 +33,7 @@ def admin_initiate_auth(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ServiceError: ResourceNotFoundException for an unknown pool or client;
             InvalidParameterException for another flow, a client of another pool or a
-            missing parameter; the errors of :func:`.auth.password_sign_in`.
+            missing parameter; the errors of :func:`.auth.password_parameters_sign_in`.
     """
     pool = find_pool(emu, params["UserPoolId"])
     client = find_client(emu, params["ClientId"])
@@ -44,13 +44,7 @@ def admin_initiate_auth(emu: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise invalid_parameter(
             f"The emulator supports only {' and '.join(_ADMIN_FLOWS)} here, not {flow}."
         )
-    auth = params.get("AuthParameters") or {}
-    for required in ("USERNAME", "PASSWORD"):
-        if not auth.get(required):
-            raise invalid_parameter(f"Missing required parameter {required}")
-    username = str(auth["USERNAME"])
-    check_secret_hash(client, username, auth.get("SECRET_HASH"), auth_parameter=True)
-    return password_sign_in(emu, client, username, str(auth["PASSWORD"]))
+    return password_parameters_sign_in(emu, client, params.get("AuthParameters") or {})
 
 
 def _answer(emu: Context, client_id: str, params: dict[str, Any]) -> dict[str, Any]:
