@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support.acl import add_managed_acl_user
 from tests.support.certs import make_tls_files
 from worker.broker.clients import redis_client
 from worker.broker.door import check_eviction_policy, read_policy
@@ -167,16 +168,7 @@ def test_a_database_out_of_range_says_so(plain_redis: PrivateRedis) -> None:
 def _acl_server(policy: str = "noeviction") -> PrivateRedis:
     server = PrivateRedis(maxmemory_policy=policy)
     server.start()
-    admin = redis.Redis.from_url(server.url)
-    admin.acl_setuser(
-        "app",
-        enabled=True,
-        passwords=[f"+{PASSWORD}"],
-        keys=["*"],
-        channels=["*"],
-        categories=["+@all", "-@dangerous"],
-    )
-    admin.close()
+    add_managed_acl_user(server.url, "app", PASSWORD)
     return server
 
 

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
+from tests.support.acl import add_managed_acl_user
 from tests.support.certs import make_tls_files
 from tests.support.figures import record
 from tests.support.processes import EmulatorProcess, WorkerProcess, courier
@@ -130,16 +130,7 @@ def test_an_acl_user_without_config_and_info_runs_a_worker_once_declared(
     worker_env: Callable[..., dict[str, str]],
     logs_dir: Path,
 ) -> None:
-    admin = redis.Redis.from_url(aof_redis.url)
-    admin.acl_setuser(
-        "app",
-        enabled=True,
-        passwords=[f"+{PASSWORD}"],
-        keys=["*"],
-        channels=["*"],
-        categories=["+@all", "-@dangerous"],
-    )
-    admin.close()
+    add_managed_acl_user(aof_redis.url, "app", PASSWORD)
     emulator = start_emulator("--users", "50")
     url = f"redis://app:{PASSWORD}@127.0.0.1:{aof_redis.port}/0"
     env = {**worker_env(emulator.endpoint_url), "COURIER_REDIS_URL": url}
