@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.client import Pipeline
 from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError
 from redis.retry import Retry
@@ -61,6 +62,8 @@ __all__ = [
     "PrimarySentinelConnection",
     "PrimarySentinelSSLConnection",
     "PrimaryUnixConnection",
+    "ScriptSafePipeline",
+    "ScriptSafeRedis",
     "WRITE_PROBE_KEY",
     "accepts_writes",
     "client_for",
@@ -214,6 +217,56 @@ class PrimarySentinelSSLConnection(_PrimaryOnly, _BoundedHandshake, SentinelMana
     """A Sentinel-managed TLS connection (``sentinels://``) reporting outages the same way."""
 
 
+class ScriptSafePipeline(Pipeline):
+    """redis-py's pipeline whose Lua scripts are made sure of on the connection that runs
+    it, at every attempt.
+
+    redis-py (8.1) checks a pipeline's scripts (SCRIPT EXISTS, then SCRIPT LOAD of the
+    missing ones) once, before its retry loop. When the connection is then lost and the
+    retry reconnects to another server - a failover: the script cache is per server and
+    not replicated - the pipeline's EVALSHA answers NOSCRIPT (``NoScriptError``, a
+    traceback in the worker), and in a MULTI the rest of the transaction has already run.
+    redis-py's own docs say pipelines do no reload on NOSCRIPT (redis/redis-py#4206);
+    ioredis fixed the same by reloading after a reconnect (redis/ioredis#1497). Here the
+    check runs inside the retried call, on the pipeline's own connection, so it is made
+    again on whichever server a reconnect reached: still one SCRIPT EXISTS round trip
+    before the pipeline, as before.
+    """
+
+    def load_scripts(self) -> None:
+        """Nothing before the retry loop: :meth:`_load_scripts_on` runs inside it."""
+
+    def _execute_transaction(self, connection: Any, commands: Any, raise_on_error: Any) -> Any:
+        self._load_scripts_on(connection)
+        return super()._execute_transaction(connection, commands, raise_on_error)
+
+    def _execute_pipeline(self, connection: Any, commands: Any, raise_on_error: Any) -> Any:
+        self._load_scripts_on(connection)
+        return super()._execute_pipeline(connection, commands, raise_on_error)  # type: ignore[no-untyped-call]
+
+    def _load_scripts_on(self, connection: Any) -> None:
+        if not self.scripts:
+            return
+        scripts = list(self.scripts)
+        connection.send_command("SCRIPT", "EXISTS", *(script.sha for script in scripts))
+        present = connection.read_response()
+        for script, there in zip(scripts, present, strict=True):
+            if not there:  # its sha is the SHA1 of its text: the queued EVALSHA stays right
+                connection.send_command("SCRIPT", "LOAD", script.script)
+                connection.read_response()
+
+
+class ScriptSafeRedis(redis.Redis):
+    """redis-py's client whose pipelines are :class:`ScriptSafePipeline` (every client of
+    :func:`client_for`)."""
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
+        """A :class:`ScriptSafePipeline` (same arguments as redis-py's)."""
+        return ScriptSafePipeline(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+
+
 class _OutageRetry(Retry):
     """redis-py's retry of connection errors, except a full Redis (raised at once)."""
 
@@ -304,7 +357,7 @@ def client_for(
     pool = redis.ConnectionPool.from_url(
         target.url, connection_class=connection_class, **common, **(target.tls or {})
     )
-    return redis.Redis(connection_pool=pool)
+    return ScriptSafeRedis(connection_pool=pool)
 
 
 def _sentinel_client(target: RedisTarget, common: dict[str, Any]) -> redis.Redis:
@@ -328,6 +381,6 @@ def _sentinel_client(target: RedisTarget, common: dict[str, Any]) -> redis.Redis
     else:
         data["connection_class"] = PrimarySentinelConnection
     client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        setup.service_name, redis_class=redis.Redis, **data
+        setup.service_name, redis_class=ScriptSafeRedis, **data
     )
     return client
