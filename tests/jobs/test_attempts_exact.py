@@ -1,7 +1,7 @@
 """``attempts`` is exact through a Redis outage: the resumed delivery goes on counting.
 
 A private AOF redis-server is stopped while the job's first call waits for an answer
-that comes too late (the emulator's ``slow:<ms>``), and started again three seconds
+that comes too late (the emulator's ``slow:<ms>``), and started again five seconds
 later: the worker waits for Redis (:func:`worker.liveness.heartbeat.patiently`) and
 delivers again with the progress it had. Two calls reached Cognito, and the document
 says two, one of them unanswered.
@@ -43,12 +43,18 @@ def test_a_redis_outage_between_calls_keeps_the_count(
     make_settings: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # The outage starts when the emulator has the first call and must still be on when
+    # that call times out: the 4 s read timeout leaves the emulator and the stop 4 s to
+    # get there (2 s was too little on a loaded CI machine), and 5 s down outlasts it.
     settings = make_settings(
-        redis_url=aof_redis.url, redis_wait_max_seconds=30.0, retry_max_seconds=30.0
+        redis_url=aof_redis.url,
+        redis_wait_max_seconds=30.0,
+        retry_max_seconds=30.0,
+        read_timeout_seconds=4.0,
     )
     runtime = Runtime.from_settings(settings)
     username = pool.add_user("blip-user")
-    emulator.script(operation=OPERATION, username=username, errors=["slow:3000"])
+    emulator.script(operation=OPERATION, username=username, errors=["slow:6000"])
     statuses = StatusStore(runtime.redis, ttl_seconds=3600)
     statuses.create("blip-job", OPERATION)
 
@@ -56,7 +62,7 @@ def test_a_redis_outage_between_calls_keeps_the_count(
         deadline = time.monotonic() + 30
         while not emulator.stats()["totals"].get(OPERATION) and time.monotonic() < deadline:
             time.sleep(0.02)
-        aof_redis.restart(down_seconds=3.0)  # the first call is out, its answer late
+        aof_redis.restart(down_seconds=5.0)  # the first call is out, its answer late
 
     blip = threading.Thread(target=outage)
     blip.start()
