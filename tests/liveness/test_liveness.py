@@ -44,28 +44,31 @@ def _campaign_with_one_chunk(runtime: Runtime, lease_seconds: float) -> Campaign
     return store
 
 
-def _lease(store: CampaignStore, member: str, token: str) -> Lease:
-    return Lease(f"{store.id} {member}", partial(store.renew, member, token, 1.0))
+def _lease(store: CampaignStore, member: str, token: str, seconds: float) -> Lease:
+    return Lease(f"{store.id} {member}", partial(store.renew, member, token, seconds))
 
 
 def test_a_beating_holder_keeps_its_short_lease_and_a_silent_one_loses_it(
     runtime: Runtime,
 ) -> None:
-    store = _campaign_with_one_chunk(runtime, lease_seconds=1.0)
+    # A 2 s lease beaten every 0.2 s: ten beats to a lease, so a holder starved for a
+    # second on a loaded machine still keeps it (a 1 s lease lost it once in a batch run).
+    lease_seconds = 2.0
+    store = _campaign_with_one_chunk(runtime, lease_seconds=lease_seconds)
     dispatcher = _Recorder()
     engine.pump(store, dispatcher)
     [(member, token)] = dispatcher.sent
     heartbeat = Heartbeat(runtime.redis, period_seconds=0.2)
     try:
-        with heartbeat.holding(_lease(store, member, token)) as held:
-            time.sleep(2.5)  # two and a half leases: only the heartbeat keeps it
+        with heartbeat.holding(_lease(store, member, token, lease_seconds)) as held:
+            time.sleep(5.0)  # two and a half leases: only the heartbeat keeps it
             engine.pump(store, dispatcher)
             assert dispatcher.sent == [(member, token)], "a live holder's work was taken"
             assert not held.lost
-        # The holder stopped beating: its lease (1 s from its last beat) runs out, and the
+        # The holder stopped beating: its lease (2 s from its last beat) runs out, and the
         # pump hands the work on. Polled, not one fixed sleep: on a loaded machine the last
         # beat can land late (CI saw 1.3 s fall short once).
-        deadline = time.monotonic() + 6
+        deadline = time.monotonic() + 10
         while len(dispatcher.sent) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
             engine.pump(store, dispatcher)
@@ -74,7 +77,7 @@ def test_a_beating_holder_keeps_its_short_lease_and_a_silent_one_loses_it(
         assert new_member == member
         assert new_token != token
         # the old holder came back (a zombie): it can renew nothing
-        with heartbeat.holding(_lease(store, member, token)) as zombie:
+        with heartbeat.holding(_lease(store, member, token, lease_seconds)) as zombie:
             assert heartbeat.beat() == 0
             assert zombie.lost
         assert runtime.redis.hget(store.keys.owners, member) == new_token.encode()
