@@ -14,7 +14,7 @@ and records the item in the dead-letter key (:mod:`worker.broker.deadletter`) wi
 and a counter; the worker goes on. Everything else (connection errors above all) passes
 through untouched.
 
-Four more guards, for high availability (issue 18):
+Four more guards, for high availability (a failover, a full Redis):
 
 * the channels' connections are :mod:`worker.broker.clients`' ``Primary*`` classes, so a
   primary that became a replica (``READONLY``, ``UNBLOCKED`` on the pending BRPOP) or a
