@@ -40,6 +40,24 @@ def test_a_demoted_primary_is_an_outage_and_the_connection_is_dropped(
     assert client.set("k", "3")  # a fresh connection, on the primary again
 
 
+def test_a_replica_whose_primary_is_gone_is_an_outage(
+    two_servers: tuple[PrivateRedis, PrivateRedis],
+) -> None:
+    """``MASTERDOWN``: the endpoint names a replica that lost its primary and serves nothing."""
+    node, primary = two_servers
+    client = redis_client(load_settings(redis_url=node.url))
+    with node.client() as admin:
+        client.set("k", "1")
+        admin.config_set("replica-serve-stale-data", "no")
+        admin.replicaof(primary.host, primary.port)
+        primary.stop()  # its port is closed now: the replica's link stays down
+        with pytest.raises(RedisFailoverError, match="MASTERDOWN"):
+            client.get("k")
+        admin.replicaof("NO", "ONE")
+        assert client.get("k") == b"1"  # a fresh connection, on a primary again
+    client.close()
+
+
 def test_a_blocked_pop_unblocked_by_the_role_change_is_an_outage(
     two_servers: tuple[PrivateRedis, PrivateRedis],
 ) -> None:
