@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -34,6 +34,7 @@ from worker.identity.clients import (
     read_clients_file,
 )
 from worker.identity.principals import read_api_tokens_file
+from worker.settings_observe import ObserveSettings
 from worker.settings_redis import RedisSettings
 
 __all__ = ["Settings", "load_settings"]
@@ -46,10 +47,11 @@ _FILE_READERS: dict[str, Callable[[Path], object]] = {
 }
 
 
-class Settings(RedisSettings):
+class Settings(RedisSettings, ObserveSettings):
     """Typed view of the environment. Construct through :func:`load_settings`.
 
-    The Redis variables are declared in :class:`worker.settings_redis.RedisSettings`;
+    The Redis variables are declared in :class:`worker.settings_redis.RedisSettings`, the
+    operators' (logs, metrics, Flower) in :class:`worker.settings_observe.ObserveSettings`;
     this is still the one settings object every process reads."""
 
     model_config = SettingsConfigDict(
@@ -240,48 +242,6 @@ class Settings(RedisSettings):
     campaign_ttl_seconds: int = Field(
         default=_ONE_WEEK_SECONDS * 2, ge=60, description="How long campaign data lives."
     )
-
-    # --- what operators see ----------------------------------------------------------------
-    log_format: Literal["text", "json"] = Field(
-        default="text",
-        description="Log lines as text, or one JSON object a line (worker, front and CLI).",
-    )
-    log_usernames: bool = Field(
-        default=False,
-        description=(
-            "Name the user on campaign rows' log lines (failed, deferred, retried); "
-            "off by default: a username is personal data."
-        ),
-    )
-    metrics_port: int | None = Field(
-        default=None,
-        ge=1,
-        le=65535,
-        description="TCP port of a worker's Prometheus /metrics; None: not served.",
-    )
-    metrics_address: str = Field(
-        default="127.0.0.1", description="Address a worker's /metrics binds (0.0.0.0: all)."
-    )
-    flower_basic_auth: SecretStr | None = Field(
-        default=None,
-        description="user:password (comma-separated for several) for `courier flower`.",
-    )
-
-    @field_validator("flower_basic_auth")
-    @classmethod
-    def _check_basic_auth(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        for pair in value.get_secret_value().split(","):
-            user, sep, password = pair.strip().partition(":")
-            if not (user and sep and password):
-                raise ValueError("must be user:password (comma-separated for several)")
-        return value
-
-    @field_validator("metrics_port", mode="before")
-    @classmethod
-    def _empty_port(cls, value: Any) -> Any:
-        return None if value == "" else value
 
     @field_validator("cognito_endpoint_url")
     @classmethod

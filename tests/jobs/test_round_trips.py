@@ -44,4 +44,4 @@ def test_a_job_makes_a_bounded_number_of_round_trips(runtime: Runtime, pool: Any
     assert 1 <= trips.count(PERMIT) <= 2, trips
     assert len(trips) - trips.count(PERMIT) <= MAX_TRIPS_BESIDE_THE_PERMIT, trips
     assert "HGET" not in trips, trips  # the duration comes with the outcome
-    assert trips.count("EVALSHA worker.status._START") == 1, trips
+    assert trips.count("EVALSHA worker.status_scripts.START") == 1, trips

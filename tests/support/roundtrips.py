@@ -4,7 +4,7 @@
 and every pipeline (one ``MULTI ... EXEC`` block, or a batch) goes through once per trip
 to the server, and records the sends made by the calling thread only (a worker's heartbeat
 thread renews leases on its own schedule). Each record is the first command's name
-(``MULTI``, ``HGET``..., ``EVALSHA worker.status._START`` for a script on the job path), so
+(``MULTI``, ``HGET``..., ``EVALSHA worker.status_scripts.START`` for a script on the job path), so
 a failing assertion says which trips were made.
 """
 
@@ -38,7 +38,7 @@ def _first_name(packed: Any, scripts: dict[str, str]) -> str:
 def _script_names() -> dict[str, str]:
     """SHA1 -> module.NAME of the Lua scripts on the job path."""
     names: dict[str, str] = {}
-    for module in ("worker.status", "worker.ratelimit._lua", "worker.guard.redis"):
+    for module in ("worker.status_scripts", "worker.ratelimit._lua", "worker.guard.redis"):
         for name, value in vars(importlib.import_module(module)).items():
             if isinstance(value, str) and "redis.call" in value:
                 names[hashlib.sha1(value.encode()).hexdigest()] = f"{module}.{name}"

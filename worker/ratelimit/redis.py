@@ -22,21 +22,7 @@ hosts' clocks do not matter; docs/ratelimit.md tells the whole algorithm:
   a change applies to the next permit in both directions. Budgets are
   :data:`~worker.ratelimit.base.BUDGET_RANGE`.
 
-Keys, per Region and category (the braces are a Redis Cluster hash tag: one slot per
-category; a limiter made without a Region leaves ``eu-west-1:`` out; all but the budgets
-and ``adapt`` expire on their own when idle)::
-
-    courier:rl:{UserResourceRead}:budget           budget override for every Region
-    courier:rl:{UserResourceRead}:regions          set: every Region that asked for a permit
-                                                   or was given a budget of its own
-    courier:rl:eu-west-1:{UserResourceRead}:budget            the Region's budget override
-    courier:rl:eu-west-1:{UserResourceRead}:adapt             hash: adaptive state
-    courier:rl:eu-west-1:{UserResourceRead}:tat               GCRA tat and its period
-    courier:rl:eu-west-1:{UserResourceRead}:bulk_tat          bulk GCRA tat and its period
-    courier:rl:eu-west-1:{UserResourceRead}:waiting           zset: interactive token -> until
-    courier:rl:eu-west-1:{UserResourceRead}:campaigns         zset: campaign id -> last request
-    courier:rl:eu-west-1:{UserResourceRead}:campaign_weights  hash: campaign id -> weight
-    courier:rl:eu-west-1:{UserResourceRead}:campaign:<id>:tat the campaign's GCRA
+Its keys are :mod:`worker.ratelimit.keys`'.
 """
 
 from __future__ import annotations
@@ -63,24 +49,20 @@ from worker.ratelimit.base import (
     check_timeout,
 )
 from worker.ratelimit.freshness import note_granting_attempt
+from worker.ratelimit.keys import (
+    KEY_PREFIX,
+    LimiterKeys,
+    campaign_tat_key,
+    every_region_budget_key,
+    limiter_keys,
+    regions_key,
+)
 from worker.ratelimit.shares import CAMPAIGN_BURST_TOLERANCE, CampaignShare, parse_shares
 
-__all__ = ["KEY_PREFIX", "RedisRateLimiter"]
-
-KEY_PREFIX = "courier:rl"
+__all__ = ["RedisRateLimiter"]
 
 INTERACTIVE_MARKER_SLACK_SECONDS = 0.02
 """How long past its expected return an interactive caller's marker still holds bulk back."""
-
-
-class _Keys(NamedTuple):
-    budget: str
-    adapt: str
-    tat: str
-    bulk_tat: str
-    waiting: str
-    campaigns: str
-    campaign_weights: str
 
 
 class _Answer(NamedTuple):
@@ -327,7 +309,7 @@ class RedisRateLimiter:
         keys = self._keys(Category(category))
         members = cast("list[bytes | str]", self._redis.zrange(keys.campaigns, 0, -1))
         ids = (m.decode() if isinstance(m, bytes) else m for m in members)
-        self._redis.delete(*keys, *(self._campaign_key(keys, i) for i in ids))
+        self._redis.delete(*keys, *(campaign_tat_key(keys, i) for i in ids))
 
     def set_default_budget(self, category: Category, per_second: float | None) -> None:
         """Override the budget of every Region that has no override of its own (None:
@@ -346,22 +328,15 @@ class RedisRateLimiter:
 
     def every_region_budget_key(self, category: Category) -> str:
         """The key of the budget override for every Region (the first scheme's key)."""
-        return f"{self._prefix}:{{{Category(category).value}}}:budget"
+        return every_region_budget_key(self._prefix, category)
 
     def regions_key(self, category: Category) -> str:
         """The set of every Region whose limiter took (or asked for) a permit or was given a
         budget of its own (:meth:`set_budget`)."""
-        return f"{self._prefix}:{{{Category(category).value}}}:regions"
+        return regions_key(self._prefix, category)
 
-    def _keys(self, category: Category) -> _Keys:
-        region = f"{self._region}:" if self._region is not None else ""
-        base = f"{self._prefix}:{region}{{{category.value}}}:"
-        return _Keys(*(base + name for name in _Keys._fields))
-
-    @staticmethod
-    def _campaign_key(keys: _Keys, campaign_id: str) -> str:
-        """The GCRA of one campaign's share (in the category's hash slot)."""
-        return keys.tat.removesuffix("tat") + f"campaign:{campaign_id}:tat"
+    def _keys(self, category: Category) -> LimiterKeys:
+        return limiter_keys(self._prefix, self._region, category)
 
     def _attempt(
         self,
@@ -385,7 +360,7 @@ class RedisRateLimiter:
             script_keys += [
                 keys.campaigns,
                 keys.campaign_weights,
-                self._campaign_key(keys, campaign.campaign_id),
+                campaign_tat_key(keys, campaign.campaign_id),
             ]
         granted, wait, now = self._acquire_script(
             keys=script_keys,

@@ -24,7 +24,8 @@ from typing import Any
 from redis import Redis
 
 from worker.ratelimit.base import Category, GrantObserver, LimiterConfig
-from worker.ratelimit.redis import KEY_PREFIX, RedisRateLimiter
+from worker.ratelimit.keys import KEY_PREFIX
+from worker.ratelimit.redis import RedisRateLimiter
 from worker.ratelimit.shares import parse_shares, share_of
 
 __all__ = ["REGIONS_KEY", "RegionalLimiters"]
