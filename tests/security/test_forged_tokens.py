@@ -27,13 +27,15 @@ from tasks import submit_attribute_verification, wait
 from tests.support.security import TOKENS, Stack
 from worker.contrib.emulator import EmulatorHandle
 from worker.contrib.emulator.pools import UserPool
-from worker.errors import NotAuthorizedError, TokenKeysUnavailableError
+from worker.delivery import VerifyRequest
+from worker.errors import JobFailedError, NotAuthorizedError, TokenKeysUnavailableError
 from worker.guard.base import GUARD_KEY_PREFIX
 from worker.identity.clients import ClientRegistry
 from worker.identity.tokens import REFRESH_COOLDOWN_SECONDS, TokenVerifier
+from worker.jobs import run_job
 from worker.ratelimit.regional import REGIONS_KEY
 from worker.runtime import Runtime, set_runtime
-from worker.status import job_key
+from worker.status import StatusStore, job_key
 
 VERIFY = "GetUserAttributeVerificationCode"
 _KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -251,3 +253,31 @@ def test_forged_kids_cannot_make_the_verifier_fetch_in_a_loop(
     for _ in range(20):
         verifier.verify(real)  # the cached set serves real tokens
     assert counting_proxy.fetches == 1
+
+
+def test_a_forged_token_past_the_door_is_refused_by_the_worker_before_anything_is_spent(
+    runtime: Runtime, pool: UserPool, emulator: EmulatorHandle
+) -> None:
+    """A job that never met the door (a message written straight to the queue) is still
+    verified in the worker: ``failed NotAuthorizedException``, no call, no slot, no Region."""
+    victim = pool.add_user(f"queue-victim-{uuid.uuid4().hex[:8]}", confirmed=True)
+    forged = forgeries(pool, emulator, victim)
+    statuses = StatusStore(runtime.redis, ttl_seconds=3600)
+    guards = sum(1 for _ in runtime.redis.scan_iter(match=GUARD_KEY_PREFIX + "*", count=1000))
+    regions = runtime.redis.smembers(REGIONS_KEY)
+    for kind in ("unsigned", "alg none", "wrong key", "forged iss", "other pool", "expired"):
+        job_id = f"forged-{uuid.uuid4().hex}"
+        statuses.create(job_id, VERIFY)
+        with pytest.raises(JobFailedError, match="NotAuthorizedException"):
+            run_job(runtime, job_id, VerifyRequest(forged[kind], "email"))
+        document = statuses.get(job_id)
+        assert document["error"]["code"] == "NotAuthorizedException", (kind, document)
+        assert document["attempts"] == 0, (kind, document)
+        assert forged[kind] not in json.dumps(document)
+    assert emulator.stats()["totals"].get(VERIFY, 0) == 0  # nothing reached Cognito
+    after = sum(1 for _ in runtime.redis.scan_iter(match=GUARD_KEY_PREFIX + "*", count=1000))
+    assert after == guards  # no guard slot taken
+    assert runtime.redis.smembers(REGIONS_KEY) == regions  # no Region created
+    real = VerifyRequest(_sign_in(pool, victim)["AccessToken"], "email")
+    statuses.create("real-after-forgeries", VERIFY)
+    assert run_job(runtime, "real-after-forgeries", real) == "succeeded"
