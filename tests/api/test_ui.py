@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ from tasks.campaigns import campaign_status
 from tests.support.campaigns import FIELDS, SIZE
 from tests.support.synthetic import usernames
 from worker.api import create_app
+from worker.api.session import MAX_SESSIONS_PER_PRINCIPAL, SESSIONS_KEY, SessionStore
 from worker.campaign.store import CampaignStore
+from worker.identity.principals import Principal
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -270,18 +273,56 @@ def test_a_cross_site_login_is_refused(ui: TestClient, campaign_id: str) -> None
     assert same.status_code == 303
 
 
-def test_one_principal_cannot_push_out_another_principals_sessions() -> None:
+def test_one_principal_cannot_push_out_another_principals_sessions(runtime: Runtime) -> None:
     """A flood of logins with one token forgets only that principal's oldest sessions
     (the outsider probe logged every operator out with 10,000 resend-only logins)."""
-    from worker.api.session import MAX_SESSIONS_PER_PRINCIPAL, SessionStore
-    from worker.identity.principals import Principal
-
-    store = SessionStore()
-    operator = Principal("ops", "0" * 64, None, frozenset({"campaigns"}))
-    attacker = Principal("tenant-a", "1" * 64, None, frozenset({"resend"}))
+    operator = Principal(f"ops-{uuid.uuid4().hex[:6]}", "0" * 64, None, frozenset({"campaigns"}))
+    attacker = Principal(f"tenant-{uuid.uuid4().hex[:6]}", "1" * 64, None, frozenset({"resend"}))
+    known = {p.name: p for p in (operator, attacker)}
+    store = SessionStore(lambda: runtime.redis, known.get)
     kept, _ = store.open(operator)
     first, _ = store.open(attacker)
     for _ in range(MAX_SESSIONS_PER_PRINCIPAL + 50):
         store.open(attacker)
     assert store.find(kept) is not None
     assert store.find(first) is None  # its own oldest went
+    held = runtime.redis.zcard(f"courier:{{ui}}:principal:{attacker.name}")
+    assert held == MAX_SESSIONS_PER_PRINCIPAL
+    digests = runtime.redis.hkeys(SESSIONS_KEY)
+    assert hashlib.sha256(kept.encode()).hexdigest().encode() in digests
+    assert kept.encode() not in digests  # Redis holds the id's digest, never the id
+
+
+def test_a_session_ends_on_time_and_with_its_principal(runtime: Runtime) -> None:
+    operator = Principal(f"ops-{uuid.uuid4().hex[:6]}", "0" * 64, None, frozenset({"campaigns"}))
+    known = {operator.name: operator}
+    short = SessionStore(lambda: runtime.redis, known.get, lifetime_seconds=0.5)
+    session_id, session = short.open(operator)
+    assert short.find(session_id) == session
+    time.sleep(0.7)
+    assert short.find(session_id) is None  # ended on Redis's clock
+    store = SessionStore(lambda: runtime.redis, known.get)
+    session_id, _ = store.open(operator)
+    del known[operator.name]  # the token left the configuration
+    assert store.find(session_id) is None
+    assert store.find("x" * 5000) is None  # no oversized cookie is hashed or looked up
+
+
+def test_every_replica_of_the_front_knows_a_login_and_a_logout(
+    ui_settings: Settings, runtime: Runtime, campaign_id: str
+) -> None:
+    """Two front processes behind one Service (deploy/k8s/api.yaml has 2 replicas): a
+    browser logged in on one is logged in on the other; a logout on either ends it."""
+    with (
+        TestClient(create_app(ui_settings), follow_redirects=False) as first,
+        TestClient(create_app(ui_settings), follow_redirects=False) as second,
+    ):
+        csrf = _login(first, TOKEN)
+        second.cookies.set("courier_session", first.cookies["courier_session"], path="/ui")
+        page = second.get(f"/ui/campaigns/{campaign_id}")
+        assert page.status_code == 200, page.text
+        assert f'<meta name="csrf-token" content="{csrf}">' in page.text  # same token
+        paused = second.post(f"/ui/campaigns/{campaign_id}/pause", headers={"X-CSRF-Token": csrf})
+        assert paused.status_code == 200, paused.text
+        assert second.post("/ui/logout", headers={"X-CSRF-Token": csrf}).status_code == 303
+        assert first.get("/ui/").status_code == 303  # to the login page: the session ended

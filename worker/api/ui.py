@@ -140,28 +140,32 @@ class _Gate:
 
     def __init__(self, settings: Settings, check_bearer: Callable[[Request], None]) -> None:
         self.principals = load_principals(settings)
-        self.sessions = SessionStore()
+        self.sessions = SessionStore(lambda: get_runtime().redis, self.principals.named)
         self.check_bearer = check_bearer
 
-    def who(self, request: Request) -> Principal | None:
-        """The caller's principal (401 for a bad bearer header), or None: not logged in."""
+    async def who(self, request: Request) -> Principal | None:
+        """The caller's principal (401 for a bad bearer header), or None: not logged in.
+
+        Raises:
+            redis.RedisError: the sessions cannot be read (the front answers 503).
+        """
         if "authorization" in request.headers:
             self.check_bearer(request)
             return principal_of(request)
-        session = self.sessions.find(request.cookies.get(COOKIE))
+        session = await run_in_threadpool(self.sessions.find, request.cookies.get(COOKIE))
         if session is None:
             return None
         request.state.principal = session.principal
         request.state.session = session
         return session.principal
 
-    def json_caller(self, request: Request, *, posting: bool = False) -> Principal:
+    async def json_caller(self, request: Request, *, posting: bool = False) -> Principal:
         """The caller's principal; a session's POST must carry its CSRF token.
 
         Raises:
             ApiError: 401 not logged in; 403 InvalidCsrfToken.
         """
-        principal = self.who(request)
+        principal = await self.who(request)
         if principal is None:
             raise ApiError(
                 401, "MissingAuthenticationToken", "log in at /ui/login or send a bearer token"
@@ -215,7 +219,7 @@ def _install_login(app: FastAPI, gate: _Gate, *, body_timeout_seconds: float) ->
         principal = gate.principals.find(token) if token else None
         if principal is None:
             return _html(login_page(error="That token is not one this front accepts."), 401)
-        session_id, _ = gate.sessions.open(principal)
+        session_id, _ = await run_in_threadpool(gate.sessions.open, principal)
         response = RedirectResponse("/ui/", status_code=303, headers=PAGE_HEADERS)
         gate.sessions.set_cookie(request, response, session_id)
         return response
@@ -223,8 +227,8 @@ def _install_login(app: FastAPI, gate: _Gate, *, body_timeout_seconds: float) ->
     @app.post("/ui/logout")
     async def logout(request: Request) -> Response:
         request.state.action = "UiLogout"
-        gate.json_caller(request, posting=True)
-        gate.sessions.close(request.cookies.get(COOKIE))
+        await gate.json_caller(request, posting=True)
+        await run_in_threadpool(gate.sessions.close, request.cookies.get(COOKIE))
         response = RedirectResponse("/ui/login", status_code=303, headers=PAGE_HEADERS)
         response.delete_cookie(COOKIE, path="/ui", httponly=True, samesite="strict")
         return response
@@ -252,7 +256,7 @@ def _install_pages(app: FastAPI, gate: _Gate, tallies: _Tallies) -> None:
         from tasks.campaigns import list_campaigns  # noqa: PLC0415
 
         request.state.action = "UiCampaigns"
-        principal = gate.who(request)
+        principal = await gate.who(request)
         if principal is None:
             return RedirectResponse("/ui/login", status_code=303)
         documents = await run_in_threadpool(list_campaigns)
@@ -262,7 +266,7 @@ def _install_pages(app: FastAPI, gate: _Gate, tallies: _Tallies) -> None:
     @app.get("/ui/campaigns/{campaign_id}")
     async def campaign(request: Request, campaign_id: str) -> Response:
         request.state.action = "UiCampaign"
-        principal = gate.who(request)
+        principal = await gate.who(request)
         if principal is None:
             return RedirectResponse("/ui/login", status_code=303)
         document, errors, rejects = await read(request, campaign_id)
@@ -274,7 +278,7 @@ def _install_pages(app: FastAPI, gate: _Gate, tallies: _Tallies) -> None:
     @app.get("/ui/campaigns/{campaign_id}/live")
     async def live(request: Request, campaign_id: str) -> JSONResponse:
         request.state.action = "UiLive"
-        gate.json_caller(request)
+        await gate.json_caller(request)
         document, errors, rejects = await read(request, campaign_id)
         shown = [{"line": line, "reason": reason} for line, reason in rejects]
         series = await run_in_threadpool(rate_series, _store(campaign_id))
@@ -290,7 +294,7 @@ def _install_controls(app: FastAPI, gate: _Gate) -> None:
         request.state.action = "UiControl"
         if control not in _CONTROLS:
             raise ApiError(404, "NotFound", "no such control: pause, resume or cancel")
-        gate.json_caller(request, posting=True)
+        await gate.json_caller(request, posting=True)
         require(request, "campaigns")
         _store(campaign_id)
         document = await run_in_threadpool(api.campaign_status, campaign_id)

@@ -115,6 +115,10 @@ class Principals:
     def __len__(self) -> int:
         return len(self._all)
 
+    def named(self, name: str) -> Principal | None:
+        """The principal called ``name``, or None (for browser sessions: worker.api.session)."""
+        return next((p for p in self._all if p.name == name), None)
+
     def find(self, token: str) -> Principal | None:
         """The principal holding ``token``, or None (every entry is compared)."""
         given = _sha256(token).encode("ascii")
