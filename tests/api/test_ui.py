@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from pydantic import SecretStr
 
 from tasks.campaigns import campaign_status
 from tests.support.campaigns import FIELDS, SIZE
 from tests.support.synthetic import usernames
 from worker.api import create_app
-from worker.api.session import MAX_SESSIONS_PER_PRINCIPAL, SESSIONS_KEY, SessionStore
+from worker.api.session import MAX_SESSIONS_PER_PRINCIPAL, SESSION_KEY_PREFIX, SessionStore
 from worker.campaign.store import CampaignStore
+from worker.contrib.redisserver import PrivateRedis
 from worker.identity.principals import Principal
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -288,9 +290,12 @@ def test_one_principal_cannot_push_out_another_principals_sessions(runtime: Runt
     assert store.find(first) is None  # its own oldest went
     held = runtime.redis.zcard(f"courier:{{ui}}:principal:{attacker.name}")
     assert held == MAX_SESSIONS_PER_PRINCIPAL
-    digests = runtime.redis.hkeys(SESSIONS_KEY)
-    assert hashlib.sha256(kept.encode()).hexdigest().encode() in digests
-    assert kept.encode() not in digests  # Redis holds the id's digest, never the id
+    digest = hashlib.sha256(kept.encode()).hexdigest()
+    stored = runtime.redis.get(SESSION_KEY_PREFIX + digest)
+    assert stored is not None
+    assert kept.encode() not in stored  # Redis holds the id's digest, never the id
+    assert 0 < runtime.redis.pttl(SESSION_KEY_PREFIX + digest) <= 8 * 3600 * 1000
+    assert not list(runtime.redis.scan_iter(match=f"*{kept}*"))
 
 
 def test_a_session_ends_on_time_and_with_its_principal(runtime: Runtime) -> None:
@@ -303,9 +308,33 @@ def test_a_session_ends_on_time_and_with_its_principal(runtime: Runtime) -> None
     assert short.find(session_id) is None  # ended on Redis's clock
     store = SessionStore(lambda: runtime.redis, known.get)
     session_id, _ = store.open(operator)
+    # the token rotated, the name kept (a leaked token replaced): its sessions end
+    known[operator.name] = Principal(operator.name, "2" * 64, None, operator.scopes)
+    assert store.find(session_id) is None
+    known[operator.name] = operator
+    assert store.find(session_id) is not None
     del known[operator.name]  # the token left the configuration
     assert store.find(session_id) is None
     assert store.find("x" * 5000) is None  # no oversized cookie is hashed or looked up
+
+
+def test_a_logout_gets_through_a_full_redis(runtime: Runtime) -> None:
+    """Plain deletions, no MULTI: a full Redis (noeviction) still ends a session."""
+    operator = Principal(f"ops-{uuid.uuid4().hex[:6]}", "0" * 64, None, frozenset({"campaigns"}))
+    with PrivateRedis() as server:  # noeviction
+        client = server.client()
+        store = SessionStore(lambda: client, {operator.name: operator}.get)
+        session_id, _ = store.open(operator)
+        client.set("ballast", "x" * 100_000)
+        client.config_set("maxmemory", "1")
+        try:
+            with pytest.raises(redis.ResponseError, match="maxmemory"):  # full: writes refused
+                client.set("more", "x")
+            store.close(session_id)
+            assert store.find(session_id) is None
+        finally:
+            client.config_set("maxmemory", "0")
+            client.close()
 
 
 def test_every_replica_of_the_front_knows_a_login_and_a_logout(
@@ -326,3 +355,21 @@ def test_every_replica_of_the_front_knows_a_login_and_a_logout(
         assert paused.status_code == 200, paused.text
         assert second.post("/ui/logout", headers={"X-CSRF-Token": csrf}).status_code == 303
         assert first.get("/ui/").status_code == 303  # to the login page: the session ended
+
+
+def test_a_proxys_basic_header_leaves_the_session_cookie_in_charge(
+    ui: TestClient, campaign_id: str
+) -> None:
+    """A proxy in front (Basic auth, oauth2-proxy) adds its own Authorization header: the
+    page still goes by the cookie, and a POST still needs the CSRF token (a browser does
+    resend Basic credentials by itself)."""
+    basic = {"Authorization": "Basic b3BzOnNlY3JldA=="}
+    csrf = _login(ui, TOKEN)
+    assert ui.get(f"/ui/campaigns/{campaign_id}", headers=basic).status_code == 200
+    refused = ui.post(f"/ui/campaigns/{campaign_id}/pause", headers=basic)
+    assert refused.status_code == 403
+    assert refused.json()["__type"] == "InvalidCsrfToken"
+    paused = ui.post(f"/ui/campaigns/{campaign_id}/pause", headers={**basic, "X-CSRF-Token": csrf})
+    assert paused.status_code == 200, paused.text
+    ui.cookies.clear()
+    assert ui.get("/ui/", headers=basic).status_code == 303  # no cookie: the login page

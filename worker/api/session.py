@@ -7,14 +7,16 @@ it checks an ``Authorization`` header (:mod:`worker.api.auth`) and answers with 
 - the cookie holds an opaque random id (32 bytes, URL-safe base64), never the token;
 - the sessions live in Redis, so every replica of the front knows them (a login on one
   answers on the others; ``POST /ui/logout`` on any ends it everywhere). Redis holds only
-  the SHA-256 of each cookie's id, its principal's *name* and when it ends (Redis time)::
+  the SHA-256 of each cookie's id, its principal's *name* and a fingerprint of the token
+  that logged in (a SHA-256 of the token's SHA-256), each session under its own key that
+  Redis expires on its own clock::
 
-      courier:{ui}:sessions              hash: sha256(id) -> "<expires_at> <principal>"
-      courier:{ui}:principal:<name>      zset: sha256(id) -> expires_at (that principal's)
+      courier:{ui}:session:<sha256(id)>   string: "<fingerprint> <principal>", PX lifetime
+      courier:{ui}:principal:<name>       zset: sha256(id) -> end (that principal's sessions)
 
-  Both expire :data:`SESSION_SECONDS` after the last login. The principal is looked up by
-  name in this front's own registry at every request, so a token removed from
-  COURIER_API_TOKENS(_FILE) ends its sessions at the front's next restart;
+  At every request the principal is looked up by name in this front's own registry and
+  must still hold the token that logged in: a token rotated or removed from
+  COURIER_API_TOKENS(_FILE) ends its sessions once the front runs with the new list;
 - ``HttpOnly``, ``SameSite=Strict``, ``Path=/ui``, ``Max-Age`` :data:`SESSION_SECONDS`,
   and ``Secure`` when the request came over TLS (``https``);
 - each session has a CSRF token, an HMAC-SHA256 of the cookie's id (so it is stored
@@ -37,7 +39,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import redis
 from fastapi import Request, Response
@@ -50,7 +52,7 @@ __all__ = [
     "COOKIE",
     "CSRF_HEADER",
     "MAX_SESSIONS_PER_PRINCIPAL",
-    "SESSIONS_KEY",
+    "SESSION_KEY_PREFIX",
     "SESSION_SECONDS",
     "Session",
     "SessionStore",
@@ -65,43 +67,28 @@ MAX_SESSIONS_PER_PRINCIPAL: Final = 32
 """Sessions one principal keeps at most; a new login past it forgets that principal's
 oldest. A principal can so never push another's sessions out (10,000 logins with one
 resend-only token logged every operator out before this cap)."""
-SESSIONS_KEY: Final = "courier:{ui}:sessions"
+SESSION_KEY_PREFIX: Final = "courier:{ui}:session:"
 _PRINCIPAL_KEY: Final = "courier:{ui}:principal:"
 
-# KEYS sessions hash, the principal's zset. ARGV digest, principal name, lifetime, cap.
-# Forgets the principal's ended sessions and, past the cap, its oldest; records this one.
+# KEYS the principal's zset, the new session's key. ARGV digest, value, lifetime (s), cap,
+# session key prefix. Forgets the principal's ended sessions and, past the cap, its oldest
+# (their keys are in the same hash slot, {ui}); records this one.
 _OPEN = (
     NOW
     + """
 local t = now()
-local ends = t + tonumber(ARGV[3])
-for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t)) do
-  redis.call('HDEL', KEYS[1], old)
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', t)
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4]) + 1
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t)
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4]) + 1
 if over > 0 then
-  for i, old in ipairs(redis.call('ZPOPMIN', KEYS[2], over)) do
-    if i % 2 == 1 then redis.call('HDEL', KEYS[1], old) end
+  for i, old in ipairs(redis.call('ZPOPMIN', KEYS[1], over)) do
+    if i % 2 == 1 then redis.call('DEL', ARGV[5] .. old) end
   end
 end
-redis.call('ZADD', KEYS[2], ends, ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], string.format('%.6f', ends) .. ' ' .. ARGV[2])
-redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3])))
-redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[3])))
+local lifetime = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], t + lifetime, ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', math.ceil(lifetime * 1000))
+redis.call('EXPIRE', KEYS[1], math.ceil(lifetime))
 return 1
-"""
-)
-
-# KEYS sessions hash. ARGV digest. The principal's name while the session lasts, or false.
-_FIND = (
-    NOW
-    + """
-local found = redis.call('HGET', KEYS[1], ARGV[1])
-if not found then return false end
-local space = string.find(found, ' ', 1, true)
-if not space or tonumber(string.sub(found, 1, space - 1)) <= now() then return false end
-return string.sub(found, space + 1)
 """
 )
 
@@ -121,6 +108,11 @@ class Session:
 
 def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def _fingerprint(principal: Principal) -> str:
+    """Which token logged in: a SHA-256 of its SHA-256 (the registry's), 32 hex digits."""
+    return hashlib.sha256(f"courier-ui-session {principal.sha256}".encode()).hexdigest()[:32]
 
 
 def _csrf(session_id: str) -> str:
@@ -155,36 +147,55 @@ class SessionStore:
     def open(self, principal: Principal) -> tuple[str, Session]:
         """A new session for ``principal``: ``(cookie value, session)``."""
         session_id = secrets.token_urlsafe(32)
-        self._run(
-            _OPEN,
-            [SESSIONS_KEY, _PRINCIPAL_KEY + principal.name],
-            [_digest(session_id), principal.name, repr(self._lifetime), MAX_SESSIONS_PER_PRINCIPAL],
+        digest, client = _digest(session_id), self._client()
+        client.register_script(_OPEN)(
+            keys=[_PRINCIPAL_KEY + principal.name, SESSION_KEY_PREFIX + digest],
+            args=[
+                digest,
+                f"{_fingerprint(principal)} {principal.name}",
+                repr(self._lifetime),
+                MAX_SESSIONS_PER_PRINCIPAL,
+                SESSION_KEY_PREFIX,
+            ],
+            client=client,
         )
         return session_id, Session(principal, _csrf(session_id))
 
     def find(self, session_id: str | None) -> Session | None:
-        """The live session of cookie value ``session_id``, or None."""
-        if not session_id or len(session_id) > 128:  # ours are 43 characters
+        """The live session of cookie value ``session_id``, or None (none, ended, or its
+        principal no longer holds the token that logged in)."""
+        found = self._lookup(session_id)
+        if found is None:
             return None
-        name = self._run(_FIND, [SESSIONS_KEY], [_digest(session_id)])
-        if not name:
+        fingerprint, name = found
+        principal = self._principal_named(name)
+        if principal is None or not hmac.compare_digest(_fingerprint(principal), fingerprint):
             return None
-        principal = self._principal_named(name.decode() if isinstance(name, bytes) else name)
-        return None if principal is None else Session(principal, _csrf(session_id))
+        assert session_id is not None
+        return Session(principal, _csrf(session_id))
 
     def close(self, session_id: str | None) -> None:
-        """Forget the session of ``session_id`` (nothing if there is none)."""
-        if not session_id or len(session_id) > 128:
+        """Forget the session of ``session_id`` (nothing if there is none). Plain
+        deletions, no MULTI: a full Redis (noeviction) still lets a logout through."""
+        found = self._lookup(session_id)
+        if found is None or session_id is None:
             return
-        digest, client = _digest(session_id), self._client()
-        found = client.hget(SESSIONS_KEY, digest)
-        if found is None:
-            return
-        text = found.decode() if isinstance(found, bytes) else str(found)
-        pipe = client.pipeline()
-        pipe.hdel(SESSIONS_KEY, digest)
-        pipe.zrem(_PRINCIPAL_KEY + text.partition(" ")[2], digest)
+        digest = _digest(session_id)
+        pipe = self._client().pipeline(transaction=False)
+        pipe.delete(SESSION_KEY_PREFIX + digest)
+        pipe.zrem(_PRINCIPAL_KEY + found[1], digest)
         pipe.execute()
+
+    def _lookup(self, session_id: str | None) -> tuple[str, str] | None:
+        """``(fingerprint, principal name)`` of a live session, or None."""
+        if not session_id or len(session_id) > 128:  # ours are 43 characters
+            return None
+        value = self._client().get(SESSION_KEY_PREFIX + _digest(session_id))
+        if value is None:
+            return None
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        fingerprint, _, name = text.partition(" ")
+        return (fingerprint, name) if name else None
 
     def set_cookie(self, request: Request, response: Response, session_id: str) -> None:
         """Put the session cookie on ``response`` (Secure when ``request`` came over TLS)."""
@@ -197,10 +208,6 @@ class SessionStore:
             samesite="strict",
             secure=request.url.scheme == "https",
         )
-
-    def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        client = self._client()
-        return client.register_script(script)(keys=keys, args=args, client=client)
 
 
 def check_csrf(request: Request, session: Session) -> None:

@@ -149,7 +149,8 @@ class _Gate:
         Raises:
             redis.RedisError: the sessions cannot be read (the front answers 503).
         """
-        if "authorization" in request.headers:
+        scheme, _, _ = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":  # another scheme (a proxy's Basic) leaves the cookie
             self.check_bearer(request)
             return principal_of(request)
         session = await run_in_threadpool(self.sessions.find, request.cookies.get(COOKIE))
