@@ -185,21 +185,31 @@ def test_the_front_logs_json_with_action_and_job_id_and_cuts_pasted_tokens(
     assert all(len(line["message"]) < 200 for line in access)
 
 
+def _job_line(job_id: str, kind: str, kwargs: str) -> dict[str, str]:
+    """The ``data`` of Celery's line about one job task (its kwargs as their repr)."""
+    names = {
+        "verify": "courier.get_user_attribute_verification_code",
+        "resend": "courier.resend_confirmation_code",
+    }
+    return {"id": job_id, "name": names[kind], "args": "()", "kwargs": kwargs}
+
+
 def test_celery_task_lines_name_the_campaign_and_the_job() -> None:
+    from worker.app import app
+
+    app.set_current()  # as in a worker: the project's app, its task modules imported
+    app.loader.import_default_modules()
     log = logging.getLogger("celery.worker.strategy")
 
     def emit() -> None:
         chunk = {"id": "t-1", "name": "courier.campaign_chunk", "args": "('camp-3', 'm:0')"}
         log.info("Task received", extra={"data": {**chunk, "kwargs": "{}"}})
-        job = {
-            "id": "job-5",
-            "name": "courier.get_user_attribute_verification_code",
-            "args": "()",
-            "kwargs": "{'job_id': 'job-5', 'sealed_access_token': '<sealed>'}",
-        }
-        log.info("Task received", extra={"data": job})
+        verify = "{'job_id': 'job-5', 'sealed_access_token': '<sealed>'}"
+        log.info("Task received", extra={"data": _job_line("job-5", "verify", verify)})
         odd = {"id": "t-2", "name": "courier.campaign_chunk", "args": "<not a literal>"}
         log.info("Task received", extra={"data": odd})
+        resend = "{'job_id': 'job-6', 'client_id': 'c1', 'username': 'alice.personal'}"
+        log.info("Task received", extra={"data": _job_line("job-6", "resend", resend)})
 
     lines = [line for line in _json_lines(emit) if line["logger"] == "celery.worker.strategy"]
     assert lines[0]["campaign_id"] == "camp-3"
@@ -207,6 +217,10 @@ def test_celery_task_lines_name_the_campaign_and_the_job() -> None:
     assert lines[1]["job_id"] == "job-5"
     assert "campaign_id" not in lines[2]
     assert all("data" not in line for line in lines)
+    # a username is personal data: on Celery's lines only with COURIER_LOG_USERNAMES (never)
+    assert lines[3]["job_id"] == "job-6"
+    assert "username" not in lines[3]
+    assert all("alice.personal" not in json.dumps(line) for line in lines)
 
 
 def test_a_real_worker_names_the_campaign_on_its_lines(stack: Stack, tmp_path: Path) -> None:

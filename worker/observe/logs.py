@@ -61,6 +61,9 @@ _campaign_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _row: contextvars.ContextVar[int | None] = contextvars.ContextVar("row", default=None)
 _username: contextvars.ContextVar[str | None] = contextvars.ContextVar("username", default=None)
 _CONTEXT_KEYS = ("job_id", "campaign_id", "row", "username")
+_TASK_ID_KEYS = ("job_id", "campaign_id")
+"""What Celery's own lines about a task take from its arguments: ids only, never a
+username (that only where COURIER_LOG_USERNAMES allows it, :mod:`worker.observe.rows`)."""
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _HANDLER_NAME = "courier"
 
@@ -316,7 +319,7 @@ def _id_parameters(function: Any) -> tuple[str, ...]:
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):
         return ()
-    return tuple(name for name in _CONTEXT_KEYS if name in parameters)
+    return tuple(name for name in _TASK_ID_KEYS if name in parameters)
 
 
 def _task_line_ids(data: Mapping[str, Any]) -> dict[str, str]:
