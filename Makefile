@@ -45,7 +45,7 @@ check: lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest
 
-# Fault scenarios on real processes (~5-10 min); figures printed at the end and kept in
+# Fault scenarios on real processes (~11-15 min); figures printed at the end and kept in
 # .pytest_cache/resilience-figures.json.
 test-resilience: $(STAMP)
 	COURIER_RESILIENCE_FIGURES=$${COURIER_RESILIENCE_FIGURES:-.pytest_cache/resilience-figures.json} \

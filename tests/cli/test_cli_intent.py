@@ -265,7 +265,9 @@ def test_controls_that_mean_nothing_and_contradictory_options_exit_2(
         "--filter", 'email ^= "a"', "--json",
     )  # fmt: skip
     assert both.returncode == 2
-    assert "--filter" in _one_json(both.stdout)["error"]["message"]
+    refused = _one_json(both.stdout)["error"]
+    assert "--filter" in refused["message"]
+    assert refused["type"] == "UsageError"  # as for a command line that does not parse
     assert not _campaign_ids(redis.Redis.from_url(server.url))  # nothing was created
     start = ["campaign", "start", "--client-id", CLIENT_ID, "--file", str(users), "--json"]
     campaign_id = _one_json(_courier(env, *start).stdout)["id"]

@@ -62,8 +62,9 @@ def login_page(*, error: str | None = None) -> str:
         '<input type="password" id="token" name="token" autocomplete="current-password" '
         "required> "
         '<button type="submit" id="login">Log in</button></form>'
-        "<p>The token is one of COURIER_API_TOKENS or COURIER_API_TOKENS_FILE; the page "
-        "keeps a session cookie, never the token.</p>"
+        "<p>The token is one of COURIER_API_TOKENS or COURIER_API_TOKENS_FILE (under "
+        "<code>courier api --dev</code>: the one it printed at start); the page keeps a "
+        "session cookie, never the token.</p>"
     )
     return _page("Log in", form)
 

@@ -120,17 +120,18 @@ def start(
     from tasks.campaigns import start_campaign  # noqa: PLC0415 - connects the Celery app
 
     if on_user_cap not in ("defer", "skip"):
-        fail("--on-user-cap must be defer or skip", as_json=as_json)
+        fail("--on-user-cap must be defer or skip", as_json=as_json, kind="UsageError")
     if file is None and user_pool_id is None:
-        fail("give --file or --user-pool-id", as_json=as_json)
+        fail("give --file or --user-pool-id", as_json=as_json, kind="UsageError")
     if file is not None and filter_expression is not None:
         fail(
             "--filter selects users of --user-pool-id; with --file the file says who "
             "(give one or the other)",
             as_json=as_json,
+            kind="UsageError",
         )
     if file_format not in (None, "csv", "json", "jsonl", "text"):
-        fail("--format must be csv, json or text", as_json=as_json)
+        fail("--format must be csv, json or text", as_json=as_json, kind="UsageError")
     campaign_id = None if dry_run else new_campaign_id()
     try:
         with interruptible():

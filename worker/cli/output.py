@@ -59,7 +59,10 @@ def report(exc: CourierError | str, *, as_json: bool, kind: str | None = None) -
         err_console.print(f"[bold red]error:[/] {message}", highlight=False)
 
 
-def fail(exc: CourierError | str, *, as_json: bool, code: int = 2) -> NoReturn:
-    """Report an error and exit with ``code`` (3 for BrokerUnavailable, always)."""
-    report(exc, as_json=as_json)
+def fail(
+    exc: CourierError | str, *, as_json: bool, code: int = 2, kind: str | None = None
+) -> NoReturn:
+    """Report an error (``kind`` as in :func:`report`) and exit with ``code`` (3 for
+    BrokerUnavailable, always)."""
+    report(exc, as_json=as_json, kind=kind)
     raise typer.Exit(exit_status(exc, code))
