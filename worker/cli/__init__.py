@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ from worker.cli.flower import flower
 from worker.cli.helptext import SummaryGroup
 from worker.cli.interrupt import EXIT_INTERRUPTED
 from worker.cli.limit import limit_app
-from worker.cli.output import EXIT_BROKER_UNAVAILABLE, report
+from worker.cli.output import EXIT_BROKER_UNAVAILABLE, USAGE_ERROR, report
 from worker.errors import BrokerUnavailable, ConfigurationError
 
 if TYPE_CHECKING:
@@ -80,8 +79,7 @@ def main() -> None:
         raise SystemExit(EXIT_INTERRUPTED) from None
     except ClickException as exc:
         if as_json:
-            error = {"type": "UsageError", "message": exc.format_message()}
-            sys.stdout.write(json.dumps({"error": error}) + "\n")
+            report(exc.format_message(), as_json=True, kind=USAGE_ERROR)
         else:
             exc.show()
         raise SystemExit(exc.exit_code) from None

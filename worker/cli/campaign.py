@@ -19,7 +19,7 @@ from worker.campaign.model import DEFAULT_CHUNK_SIZE
 from worker.campaign.sources import DEFAULT_POOL_FILTER
 from worker.cli.helptext import SummaryGroup
 from worker.cli.interrupt import EXIT_INTERRUPTED, interruptible, shielded
-from worker.cli.output import console, emit, err_console, fail
+from worker.cli.output import USAGE_ERROR, console, emit, err_console, fail
 from worker.cli.watch import follow
 from worker.errors import (
     CampaignLostError,
@@ -120,18 +120,18 @@ def start(
     from tasks.campaigns import start_campaign  # noqa: PLC0415 - connects the Celery app
 
     if on_user_cap not in ("defer", "skip"):
-        fail("--on-user-cap must be defer or skip", as_json=as_json, kind="UsageError")
+        fail("--on-user-cap must be defer or skip", as_json=as_json, kind=USAGE_ERROR)
     if file is None and user_pool_id is None:
-        fail("give --file or --user-pool-id", as_json=as_json, kind="UsageError")
+        fail("give --file or --user-pool-id", as_json=as_json, kind=USAGE_ERROR)
     if file is not None and filter_expression is not None:
         fail(
             "--filter selects users of --user-pool-id; with --file the file says who "
             "(give one or the other)",
             as_json=as_json,
-            kind="UsageError",
+            kind=USAGE_ERROR,
         )
     if file_format not in (None, "csv", "json", "jsonl", "text"):
-        fail("--format must be csv, json or text", as_json=as_json, kind="UsageError")
+        fail("--format must be csv, json or text", as_json=as_json, kind=USAGE_ERROR)
     campaign_id = None if dry_run else new_campaign_id()
     try:
         with interruptible():

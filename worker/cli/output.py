@@ -14,6 +14,7 @@ from worker.errors import BrokerUnavailable, CourierError
 
 __all__ = [
     "EXIT_BROKER_UNAVAILABLE",
+    "USAGE_ERROR",
     "console",
     "emit",
     "exit_status",
@@ -38,6 +39,10 @@ def emit(document: dict[str, Any], *, as_json: bool, title: str | None = None) -
         shown = json.dumps(value) if isinstance(value, dict | list) else str(value)
         table.add_row(key, shown)
     console.print(table)
+
+
+USAGE_ERROR = "UsageError"
+"""The ``type`` of a command line that asks for something it cannot mean (exit 2)."""
 
 
 def exit_status(exc: CourierError | str, code: int) -> int:
