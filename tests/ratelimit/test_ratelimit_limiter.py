@@ -47,6 +47,11 @@ def test_acquire_waits_for_the_next_slot(backend: Backend) -> None:
 def test_threads_stay_within_budget_and_use_it(backend: Backend) -> None:
     grants: list[Grant] = []
     limiter = backend.limiter(make_config(20.0), on_grant=grants.append)
+    # One permit first, outside the count: the backend's first script run (fakeredis
+    # compiles its Lua) once stalled the start by 0.33 s in CI, which is not the steady
+    # rate this measures.
+    limiter.acquire(URR, priority=INTERACTIVE, timeout_seconds=1.0)
+    grants.clear()
     run_threads(6, 1.3, lambda deadline: _saturate(limiter, INTERACTIVE, deadline))
     times = [g.granted_at for g in grants]
     assert max_in_window(times) <= 21
