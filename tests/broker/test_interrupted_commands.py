@@ -9,7 +9,7 @@ handler raises ``KeyboardInterrupt`` as the CLI's does, interrupts real pipeline
 and plain) and single commands on a real Redis at random moments; after each interrupt
 the same client must answer a known transaction exactly.
 
-Without ``_DropsAbandoned`` (worker.broker.clients) this test fails: 208 of 1,500
+Without ``_DropsAbandoned`` (worker.broker.safe_client) this test fails: 208 of 1,500
 interrupts left a reply unread. redis-py's own client is not run here as a control: with
 its defaults (RESP3, hiredis 3.5) such a run died of a segmentation fault inside
 ``hiredis.pack_command`` in 2 of 8 tries, which would take pytest with it.

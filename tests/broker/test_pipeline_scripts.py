@@ -1,4 +1,4 @@
-"""A pipeline's Lua scripts are loaded on the server that runs it (worker.broker.clients).
+"""A pipeline's Lua scripts are loaded on the server that runs it (worker.broker.safe_client).
 
 redis-py checks a pipeline's scripts once, before its retry loop; after a failover the
 retry reconnects to a server whose script cache is empty and the EVALSHA answered

@@ -37,9 +37,9 @@ redis-py retries connection errors (3 times, jittered backoff) before raising th
 :class:`RedisFullError` is raised at once instead: Redis answered, and a full Redis does
 not empty within a retry's backoff.
 
-A command cut short by anything other than Redis (a ``KeyboardInterrupt`` from Ctrl-C or
-SIGTERM under :func:`~worker.cli.interrupt.interruptible`, a ``SystemExit``) drops its
-connection too, see :class:`_DropsAbandoned`.
+Its clients and pipelines are :mod:`worker.broker.safe_client`'s: a pipeline's Lua scripts
+are loaded on the server that runs it, and a command cut short by anything other than
+Redis (a ``KeyboardInterrupt`` from Ctrl-C or SIGTERM) drops its connection.
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ from typing import Any, TypeVar
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.client import Pipeline
 from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 
+from worker.broker.safe_client import ScriptSafeRedis
 from worker.broker.urls import RedisTarget
 from worker.errors import RedisFailoverError, RedisFullError, RedisOutageError
 from worker.settings import Settings
@@ -66,8 +66,6 @@ __all__ = [
     "PrimarySentinelConnection",
     "PrimarySentinelSSLConnection",
     "PrimaryUnixConnection",
-    "ScriptSafePipeline",
-    "ScriptSafeRedis",
     "WRITE_PROBE_KEY",
     "accepts_writes",
     "client_for",
@@ -219,104 +217,6 @@ class PrimarySentinelConnection(_PrimaryOnly, _BoundedHandshake, SentinelManaged
 
 class PrimarySentinelSSLConnection(_PrimaryOnly, _BoundedHandshake, SentinelManagedSSLConnection):
     """A Sentinel-managed TLS connection (``sentinels://``) reporting outages the same way."""
-
-
-class _DropsAbandoned:
-    """Mixin for redis-py clients and pipelines: a command cut short by an exception that
-    is not Redis's own leaves no reply unread on a pooled connection.
-
-    redis-py (8.1) drops a connection when an exception escapes while it waits for a reply
-    (``Connection.read_response`` catches ``BaseException``, redis/redis-py#1128), but not
-    when it arrives between sending a command and that wait, or between a pipeline's
-    replies: the connection then goes back to the pool with the replies still coming, and
-    the next command reads them. A signal handler raising ``KeyboardInterrupt`` lands there:
-    ``courier campaign start`` interrupted by SIGTERM then cancelled its campaign on such a
-    connection and failed with ``ResponseError: Wrong number of response items from
-    pipeline execution`` (a CI run; without this mixin, 208 of 1,500 signals landing in
-    real pipelines did the same, tests/broker/test_interrupted_commands.py). Any exception
-    that is not a :class:`redis.RedisError` (those redis-py handles: a reply read, or the
-    connection already dropped) drops the connection here before it is raised.
-    """
-
-    def _send_command_parse_response(
-        self, conn: Any, command_name: Any, *args: Any, **options: Any
-    ) -> Any:
-        return _dropping_abandoned(
-            conn,
-            lambda: super(_DropsAbandoned, self)._send_command_parse_response(  # type: ignore[misc]
-                conn, command_name, *args, **options
-            ),
-        )
-
-
-def _dropping_abandoned(connection: Any, do: Callable[[], T]) -> T:
-    try:
-        return do()
-    except BaseException as exc:
-        if not isinstance(exc, redis.RedisError):
-            connection.disconnect()
-        raise
-
-
-class ScriptSafePipeline(_DropsAbandoned, Pipeline):
-    """redis-py's pipeline whose Lua scripts are made sure of on the connection that runs
-    it, at every attempt.
-
-    redis-py (8.1) checks a pipeline's scripts (SCRIPT EXISTS, then SCRIPT LOAD of the
-    missing ones) once, before its retry loop. When the connection is then lost and the
-    retry reconnects to another server - a failover: the script cache is per server and
-    not replicated - the pipeline's EVALSHA answers NOSCRIPT (``NoScriptError``, a
-    traceback in the worker), and in a MULTI the rest of the transaction has already run.
-    redis-py's own docs say pipelines do no reload on NOSCRIPT (redis/redis-py#4206);
-    ioredis fixed the same by reloading after a reconnect (redis/ioredis#1497). Here the
-    check runs inside the retried call, on the pipeline's own connection, so it is made
-    again on whichever server a reconnect reached: still one SCRIPT EXISTS round trip
-    before the pipeline, as before.
-    """
-
-    def load_scripts(self) -> None:
-        """Nothing before the retry loop: :meth:`_load_scripts_on` runs inside it."""
-
-    def _execute_transaction(self, connection: Any, commands: Any, raise_on_error: Any) -> Any:
-        def run() -> Any:
-            self._load_scripts_on(connection)
-            return super(ScriptSafePipeline, self)._execute_transaction(
-                connection, commands, raise_on_error
-            )
-
-        return _dropping_abandoned(connection, run)
-
-    def _execute_pipeline(self, connection: Any, commands: Any, raise_on_error: Any) -> Any:
-        def run() -> Any:
-            self._load_scripts_on(connection)
-            return super(ScriptSafePipeline, self)._execute_pipeline(  # type: ignore[no-untyped-call]
-                connection, commands, raise_on_error
-            )
-
-        return _dropping_abandoned(connection, run)
-
-    def _load_scripts_on(self, connection: Any) -> None:
-        if not self.scripts:
-            return
-        scripts = list(self.scripts)
-        connection.send_command("SCRIPT", "EXISTS", *(script.sha for script in scripts))
-        present = connection.read_response()
-        for script, there in zip(scripts, present, strict=True):
-            if not there:  # its sha is the SHA1 of its text: the queued EVALSHA stays right
-                connection.send_command("SCRIPT", "LOAD", script.script)
-                connection.read_response()
-
-
-class ScriptSafeRedis(_DropsAbandoned, redis.Redis):
-    """redis-py's client whose pipelines are :class:`ScriptSafePipeline` and whose
-    interrupted commands drop their connection (:class:`_DropsAbandoned`); every client of
-    :func:`client_for`."""
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
-        """A :class:`ScriptSafePipeline` (same arguments as redis-py's)."""
-        return ScriptSafePipeline(
-            self.connection_pool, self.response_callbacks, transaction, shard_hint
-        )
 
 
 class _OutageRetry(Retry):
