@@ -266,9 +266,13 @@ def test_a_dry_run_says_plainly_that_nothing_was_stored_or_sent(tmp_path: Path) 
         assert shown.returncode == 0, shown.stderr
         assert "dry run: nothing was stored and nothing was sent" in _words(shown.stdout)
         assert "without --dry-run to start it" in _words(shown.stdout)
+        assert "not created (dry run)" in _words(shown.stdout)
+        assert "done" not in _words(shown.stdout)  # the table never says a dry run is done
         as_json = courier(*start, "--json", env=env)
         assert as_json.returncode == 0, as_json.stderr
-        assert read_json(as_json.stdout)["dry_run"] is True  # one JSON document, no more
+        document = read_json(as_json.stdout)  # one JSON document, no more
+        assert document["dry_run"] is True
+        assert document["state"] == "done"  # the contract's enum (DESIGN.md); id is null
         stored = redis.Redis.from_url(server.url)
         try:
             assert stored.keys("courier:campaign*") == []

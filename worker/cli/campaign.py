@@ -194,6 +194,8 @@ def _cancel_interrupted(campaign_id: str | None, *, as_json: bool) -> None:
 def _print_start(document: dict[str, Any]) -> None:
     shown = {k: v for k, v in document.items() if k not in ("rejects", "warnings")}
     dry_run = bool(document.get("dry_run"))
+    if dry_run:  # the document's state is "done" (the contract's enum); nothing was created
+        shown["state"] = "not created (dry run)"
     if document:
         emit(shown, as_json=False, title="dry run" if dry_run else "campaign")
     if dry_run:
