@@ -169,3 +169,31 @@ def test_report_times_carry_the_millisecond(
         assert began - 0.001 <= at <= time.time(), (stamp, began)
     # whole seconds show ".000": eight rows that all land on one are 1 in 10**24
     assert any(not stamp.endswith(".000Z") for stamp in stamps), stamps
+
+
+def test_report_counts_the_calls_that_got_no_answer(
+    celery_worker: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    # slow:3000 answers one second after the tests' 2-s read timeout: the call left and no
+    # answer came, so it may have delivered (the report's ``ambiguous`` column)
+    late, lost, plain = usernames(1, 3)
+    emulator.script(operation="ResendConfirmationCode", username=late, errors=["slow:3000"])
+    emulator.script(operation="ResendConfirmationCode", username=lost, errors=["slow:3000*6"])
+    doc = start_campaign(
+        CLIENT_ID, data="\n".join([late, lost, plain]).encode(), file_format="text"
+    )
+    final = wait_for(campaign_status, doc["id"], timeout=90)
+    assert (final["counts"]["succeeded"], final["counts"]["failed"]) == (2, 1), final
+    out = tmp_path / "report.csv"
+    write_campaign_report(doc["id"], out)
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = {row["username"]: row for row in csv.DictReader(handle)}
+    seen = {
+        name: (row["state"], row["error_code"], row["attempts"], row["ambiguous"])
+        for name, row in rows.items()
+    }
+    assert seen == {
+        late: ("succeeded", "", "2", "1"),
+        lost: ("failed", "CourierDeliveryUnconfirmed", "2", "2"),
+        plain: ("succeeded", "", "1", "0"),
+    }
