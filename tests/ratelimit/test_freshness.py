@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.backends import make_config
+from tests.support.backends import Backend, make_config
 from tests.support.runtime import with_one_limiter
 from worker.cognito import CognitoGateway, make_client
 from worker.contrib.emulator import EmulatorHandle
@@ -192,3 +192,42 @@ def test_deliver_replaces_a_stale_permit_and_counts_one_attempt(
         if d["username"] == username and d["operation"] == "ResendConfirmationCode"
     ]
     assert len(resent) == 1
+
+
+def test_a_permit_of_a_slow_run_time_budget_stays_fresh_for_half_its_period(
+    backend: Backend,
+) -> None:
+    """``courier limit set 0.05`` on a fleet configured for 40/s: a permit is one of a
+    call every 20 s, and a call leaving 30 ms after it (past half the *configured*
+    period, 12.5 ms) must still go on it. Voiding it once left the job waiting for the
+    next permit 20 s away, and failing ``CourierPermitTimeout`` with 0 attempts."""
+    grants: list[Grant] = []
+    limiter = backend.limiter(make_config(40.0), on_grant=grants.append)
+    limiter.set_budget(URR, 0.05)
+
+    def send() -> str:
+        time.sleep(0.03)
+        refuse_stale_send()
+        return "sent"
+
+    assert _send(limiter, send, fresh_for_seconds=fresh_seconds(40.0)) == "sent"
+    assert len(grants) == 1  # the permit it was granted, not a second one
+
+
+def test_a_fast_run_time_budget_keeps_the_configured_deadline(backend: Backend) -> None:
+    """Above the configured budget the deadline stays the configured half period: a call
+    later than it still takes a fresh permit."""
+    grants: list[Grant] = []
+    limiter = backend.limiter(make_config(40.0), on_grant=grants.append)
+    limiter.set_budget(URR, 90.0)
+    left: list[int] = []
+
+    def send() -> str:
+        if len(grants) == 1:
+            time.sleep(0.03)
+        refuse_stale_send()
+        left.append(len(grants))
+        return "sent"
+
+    assert _send(limiter, send, fresh_for_seconds=fresh_seconds(40.0)) == "sent"
+    assert left == [2]

@@ -135,7 +135,8 @@ ACQUIRE = (
 --       the Region ('' for a limiter without one), the campaign id ('' for none), its
 --       weight, the seconds a campaign stays active after its last request, the burst
 --       tolerance of a campaign's GCRA (fraction of its period)
--- returns {1, '0', now} when granted, {0, wait seconds, now} when refused
+-- returns {1, period (seconds, 1 / the rate granted at), now} when granted,
+-- {0, wait seconds, now} when refused
 local now = clock()
 if ARGV[10] ~= '' then redis.call('SADD', KEYS[7], ARGV[10]) end
 local budget = budget_of(KEYS[1], KEYS[6], ARGV[1])
@@ -198,7 +199,7 @@ else
   redis.call('ZREM', KEYS[5], ARGV[6])
 end
 if adapted then tally(KEYS[2], now, 'g') end
-return {1, '0', fmt(now)}
+return {1, fmt(period), fmt(now)}
 """
 )
 

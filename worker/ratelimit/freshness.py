@@ -20,9 +20,15 @@ The deadline is half a period of the configured budget: with the GCRA tolerance 
 quarter period that leaves a quarter period for the network (at 50 calls/s, 10 ms and
 5 ms). Above 100 calls/s (half a period under :data:`MIN_FRESH_SECONDS`) there is no
 deadline: a late call then moves less than 1% of a second's calls, and ordinary scheduling
-noise would void permits for nothing. The clock starts when the granting attempt was sent
-to the limiter (:func:`note_granting_attempt`, called by both backends), so a thread slow
-to wake up on the Redis reply is covered too: measured, that stall reached 110 ms.
+noise would void permits for nothing. The deadline is never shorter than half the period
+the permit was granted at (the backends report it): after ``courier limit set 0.05``, or
+an adaptive rate far below the budget, a permit is one of a call every 20 s, and voiding
+it for a call 13 ms late cost the job its next permit 20 s away (measured: the job failed
+``CourierPermitTimeout`` with 0 attempts, tests/jobs/test_budget_change_jobs.py).
+
+The clock starts when the granting attempt was sent to the limiter
+(:func:`note_granting_attempt`, called by both backends), so a thread slow to wake up on
+the Redis reply is covered too: measured, that stall reached 110 ms.
 """
 
 from __future__ import annotations
@@ -57,16 +63,26 @@ MAX_STALE_PERMITS = 5
 """Stale permits in a row after which the call is sent late rather than not at all."""
 
 _deadline = threading.local()  # .at: this thread's send deadline (monotonic) or None
-_granting = threading.local()  # .started: when this thread's last granted attempt began
+_granting = threading.local()  # .started, .period: this thread's last granted attempt
 
 
-def note_granting_attempt(started: float) -> None:
+def note_granting_attempt(started: float, period_seconds: float | None = None) -> None:
     """Record (a backend, on a grant) when the attempt that won the permit was sent.
 
     ``started`` is :func:`time.monotonic` taken just before the attempt went to the
-    limiter: the permit cannot be older than that.
+    limiter: the permit cannot be older than that. ``period_seconds`` is 1 / the rate the
+    permit was granted at (None: not known).
     """
     _granting.started = started
+    _granting.period = period_seconds
+
+
+def _deadline_seconds(fresh_for_seconds: float | None) -> float | None:
+    """The larger of ``fresh_for_seconds`` and half the last grant's period (None: none)."""
+    period: float | None = getattr(_granting, "period", None)
+    granted = fresh_seconds(1 / period) if period else None
+    bounds = [s for s in (fresh_for_seconds, granted) if s is not None]
+    return max(bounds) if bounds else None
 
 
 def fresh_seconds(budget_per_second: float) -> float | None:
@@ -104,27 +120,31 @@ def send_with_fresh_permit(
     """Take a permit and run ``send`` while it is fresh; a stale one is replaced.
 
     ``send`` must make exactly one request through a client that has
-    :func:`refuse_stale_send` registered for ``before-send``. With ``fresh_for_seconds``
-    None (see :func:`fresh_seconds`) it is one permit and one send, with no deadline.
+    :func:`refuse_stale_send` registered for ``before-send``. The deadline is
+    ``fresh_for_seconds`` (see :func:`fresh_seconds`) or half the period the permit was
+    granted at, whichever is longer; with neither (both None) it is one permit and one
+    send, with no deadline.
     ``campaign`` paces bulk permits at that campaign's share (:class:`CampaignShare`).
 
     Raises:
         PermitTimeoutError: no permit within ``timeout_seconds`` (per permit taken).
         Exception: whatever ``send`` raises, except a stale refusal that is retried.
     """
-    if fresh_for_seconds is not None:
-        for _ in range(MAX_STALE_PERMITS):
-            _granting.started = None
-            limiter.acquire(
-                category, priority=priority, timeout_seconds=timeout_seconds, campaign=campaign
-            )
-            started = getattr(_granting, "started", None) or time.monotonic()
-            _deadline.at = started + fresh_for_seconds
-            try:
-                return send()
-            except StalePermitError as exc:
-                log.debug("%s; taking a fresh permit", exc)
-            finally:
-                _deadline.at = None
+    for _ in range(MAX_STALE_PERMITS):
+        _granting.started = _granting.period = None
+        limiter.acquire(
+            category, priority=priority, timeout_seconds=timeout_seconds, campaign=campaign
+        )
+        started = getattr(_granting, "started", None) or time.monotonic()
+        fresh_for = _deadline_seconds(fresh_for_seconds)
+        if fresh_for is None:
+            return send()
+        _deadline.at = started + fresh_for
+        try:
+            return send()
+        except StalePermitError as exc:
+            log.debug("%s; taking a fresh permit", exc)
+        finally:
+            _deadline.at = None
     limiter.acquire(category, priority=priority, timeout_seconds=timeout_seconds, campaign=campaign)
     return send()  # late rather than never

@@ -69,6 +69,7 @@ class _Answer(NamedTuple):
     granted: bool
     wait_seconds: float
     now: float
+    period_seconds: float | None = None  # a grant's: 1 / the rate it was granted at
 
 
 class RedisRateLimiter:
@@ -154,7 +155,7 @@ class RedisRateLimiter:
             answer = self._attempt(category, priority, token, campaign)
             waited = self._monotonic() - start
             if answer.granted:
-                note_granting_attempt(attempt_started)
+                note_granting_attempt(attempt_started, answer.period_seconds)
                 if self._on_grant is not None:
                     self._on_grant(Grant(category, priority, waited, answer.now))
                 return waited
@@ -381,4 +382,6 @@ class RedisRateLimiter:
                 repr(CAMPAIGN_BURST_TOLERANCE),
             ],
         )
-        return _Answer(bool(int(granted)), max(0.0, float(wait)), float(now))
+        if int(granted):  # a grant's second value is the period it was granted at
+            return _Answer(True, 0.0, float(now), float(wait))
+        return _Answer(False, max(0.0, float(wait)), float(now))

@@ -177,10 +177,10 @@ class StubRateLimiter:
         start = self._clock()
         while True:
             attempt_started = time.monotonic()
-            wait, now = self._attempt(category, priority, token, campaign)
+            wait, now, period = self._attempt(category, priority, token, campaign)
             waited = now - start
             if wait == 0.0:
-                note_granting_attempt(attempt_started)
+                note_granting_attempt(attempt_started, period)
                 if self._on_grant is not None:
                     self._on_grant(Grant(category, priority, waited, now))
                 return waited
@@ -203,7 +203,7 @@ class StubRateLimiter:
         """
         category, priority = Category(category), Priority(priority)
         check_campaign(priority, campaign)
-        wait, now = self._attempt(category, priority, uuid.uuid4().hex, campaign)
+        wait, now, _ = self._attempt(category, priority, uuid.uuid4().hex, campaign)
         if wait == 0.0 and self._on_grant is not None:
             self._on_grant(Grant(category, priority, 0.0, now))
         return wait
@@ -305,8 +305,9 @@ class StubRateLimiter:
         priority: Priority,
         token: str,
         campaign: CampaignShare | None,
-    ) -> tuple[float, float]:
-        """One GCRA decision: (0.0, now) when granted, else (seconds to wait, now)."""
+    ) -> tuple[float, float, float]:
+        """One GCRA decision: (0.0, now, the period granted at) when granted, else
+        (seconds to wait, now, that period)."""
         with self._lock:
             bucket = self._buckets[category]
             now = self._clock()
@@ -332,7 +333,7 @@ class StubRateLimiter:
             if wait > 0:
                 if not bulk:
                     bucket.waiting[token] = now + wait + _MARKER_SLACK_SECONDS
-                return wait, now
+                return wait, now, period
             bucket.tat, bucket.tat_period = tat + period, period
             if bulk:
                 bucket.bulk_tat, bucket.bulk_tat_period = bulk_tat + bulk_period, bulk_period
@@ -343,7 +344,7 @@ class StubRateLimiter:
                 bucket.waiting.pop(token, None)
             if bucket.adapted_at is not None:
                 bucket.tally(now, granted=1)
-            return 0.0, now
+            return 0.0, now, period
 
 
 def _decrease(
