@@ -54,7 +54,7 @@ from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 
-from worker.broker.safe_client import ScriptSafeRedis
+from worker.broker.safe_client import ScriptSafeRedis, SignalSafePacking
 from worker.broker.urls import RedisTarget
 from worker.errors import RedisFailoverError, RedisFullError, RedisOutageError
 from worker.settings import Settings
@@ -139,6 +139,11 @@ class _PrimaryOnly:
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except redis.InvalidResponse:
+            # a stream that does not parse: never reuse it. redis-py drops it itself except
+            # on a Sentinel-managed connection, which reads with disconnect_on_error=False.
+            self.disconnect()  # type: ignore[attr-defined]
+            raise
         except redis.ResponseError as exc:
             outage = outage_for(exc)
             if outage is None:
@@ -186,6 +191,14 @@ class _BoundedHandshake:
                 "Timeout connecting to server (it accepted the connection, then said nothing "
                 f"within {self._bound()})"
             ) from None
+        except BaseException as exc:
+            # A handshake cut short by a signal (KeyboardInterrupt) between HELLO/AUTH/
+            # CLIENT SETINFO/SELECT and their replies: redis-py cleans up only after a
+            # RedisError, and its pool would take this half-set-up connection back as
+            # connected (its replies unread, maybe still on db 0).
+            if not isinstance(exc, redis.RedisError):
+                self.disconnect()  # type: ignore[attr-defined]
+            raise
         finally:
             if self._sock is not None:
                 self._sock.settimeout(self.socket_timeout)
@@ -199,23 +212,29 @@ class ConnectTimeout(redis.TimeoutError):
     timeout: not retried, so a wrong URL answers within that timeout, not four times it."""
 
 
-class PrimaryConnection(_PrimaryOnly, _BoundedHandshake, Connection):
+class PrimaryConnection(_PrimaryOnly, _BoundedHandshake, SignalSafePacking, Connection):
     """A TCP connection (``redis://``) that reports failovers and a full Redis as outages."""
 
 
-class PrimarySSLConnection(_PrimaryOnly, _BoundedHandshake, SSLConnection):
+class PrimarySSLConnection(_PrimaryOnly, _BoundedHandshake, SignalSafePacking, SSLConnection):
     """A TLS connection (``rediss://``) that reports failovers and a full Redis as outages."""
 
 
-class PrimaryUnixConnection(_PrimaryOnly, _BoundedHandshake, UnixDomainSocketConnection):
+class PrimaryUnixConnection(
+    _PrimaryOnly, _BoundedHandshake, SignalSafePacking, UnixDomainSocketConnection
+):
     """A unix-socket connection that reports failovers and a full Redis as outages."""
 
 
-class PrimarySentinelConnection(_PrimaryOnly, _BoundedHandshake, SentinelManagedConnection):
+class PrimarySentinelConnection(
+    _PrimaryOnly, _BoundedHandshake, SignalSafePacking, SentinelManagedConnection
+):
     """A Sentinel-managed connection (``sentinel://``) reporting outages the same way."""
 
 
-class PrimarySentinelSSLConnection(_PrimaryOnly, _BoundedHandshake, SentinelManagedSSLConnection):
+class PrimarySentinelSSLConnection(
+    _PrimaryOnly, _BoundedHandshake, SignalSafePacking, SentinelManagedSSLConnection
+):
     """A Sentinel-managed TLS connection (``sentinels://``) reporting outages the same way."""
 
 

@@ -7,6 +7,8 @@
 * :class:`_DropsAbandoned`: a command cut short by an exception that is not Redis's own
   (a ``KeyboardInterrupt`` from the CLI's SIGINT/SIGTERM handler) drops its connection
   instead of leaving its replies unread on a pooled one.
+* :class:`SignalSafePacking` (a connection mixin): hiredis packs commands, but never an int
+  or a float, which a signal turns into a segmentation fault there.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any, TypeVar
 
 import redis
 from redis.client import Pipeline
+from redis.connection import HiredisRespSerializer
+from redis.utils import HIREDIS_AVAILABLE
 
-__all__ = ["ScriptSafePipeline", "ScriptSafeRedis"]
+__all__ = ["ScriptSafePipeline", "ScriptSafeRedis", "SignalSafePacker", "SignalSafePacking"]
 
 T = TypeVar("T")
 
@@ -47,15 +51,18 @@ class _DropsAbandoned:
             lambda: super(_DropsAbandoned, self)._send_command_parse_response(  # type: ignore[misc]
                 conn, command_name, *args, **options
             ),
+            self,
         )
 
 
-def _dropping_abandoned(connection: Any, do: Callable[[], T]) -> T:
+def _dropping_abandoned(connection: Any, do: Callable[[], T], owner: Any = None) -> T:
     try:
         return do()
     except BaseException as exc:
         if not isinstance(exc, redis.RedisError):
             connection.disconnect()
+            if getattr(owner, "watching", False):
+                owner.watching = False  # the server forgot the WATCH with the connection
         raise
 
 
@@ -77,6 +84,20 @@ class ScriptSafePipeline(_DropsAbandoned, Pipeline):
 
     def load_scripts(self) -> None:
         """Nothing before the retry loop: :meth:`_load_scripts_on` runs inside it."""
+
+    def reset(self) -> None:  # type: ignore[override]  # Pipeline.reset, not RESET
+        """redis-py's reset (UNWATCH if watching, then the connection back to the pool);
+        cut short by anything but a Redis error, the connection is dropped and released."""
+        try:
+            super().reset()
+        except BaseException as exc:
+            connection: Any = self.connection
+            if connection is not None and not isinstance(exc, redis.RedisError):
+                connection.disconnect()
+                self.watching = False
+                self.connection = None
+                self.connection_pool.release(connection)
+            raise
 
     def _execute_transaction(self, connection: Any, commands: Any, raise_on_error: Any) -> Any:
         def run() -> Any:
@@ -118,3 +139,35 @@ class ScriptSafeRedis(_DropsAbandoned, redis.Redis):
         return ScriptSafePipeline(
             self.connection_pool, self.response_callbacks, transaction, shard_hint
         )
+
+
+class SignalSafePacker(HiredisRespSerializer):
+    """redis-py's hiredis command packer, with int and float arguments turned into text in
+    Python first (the same bytes on the wire).
+
+    hiredis-py 3.5.0 (``src/pack.c``, ``pack_command``) takes ``PyObject_Repr`` of an int
+    or a float and uses the result without checking it. CPython's int repr checks for
+    signals (``SIGCHECK`` in ``Objects/longobject.c``), so a signal whose handler raises
+    (the CLI's SIGINT/SIGTERM, :mod:`worker.cli.interrupt`) makes it NULL, and
+    ``pack_command`` reads through it: a segmentation fault. Seen packing ``SELECT 3`` and
+    ``HELLO 3`` (every new connection) under a signal storm, and in a loop of interrupted
+    commands on new connections; ``GET k1`` (text only) never. Here Python's ``repr``
+    raises the ``KeyboardInterrupt`` cleanly instead. tests/broker/test_command_packer.py
+    keeps a control that fails once hiredis checks the result itself.
+    """
+
+    def pack(self, *args: Any) -> list[bytes]:
+        """The RESP bytes of one command (redis-py's ``HiredisRespSerializer.pack``)."""
+        texts = (repr(a) if type(a) is int or isinstance(a, float) else a for a in args)
+        packed: list[bytes] = super().pack(*texts)  # type: ignore[arg-type]  # typed List each
+        return packed
+
+
+class SignalSafePacking:
+    """Mixin for redis-py connections: :class:`SignalSafePacker` where redis-py would use
+    hiredis's packer (its pure-Python one, without hiredis, needs nothing)."""
+
+    def _construct_command_packer(self, packer: Any) -> Any:
+        if packer is None and HIREDIS_AVAILABLE:
+            return SignalSafePacker()
+        return super()._construct_command_packer(packer)  # type: ignore[misc]
