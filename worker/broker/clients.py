@@ -54,7 +54,7 @@ from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 
-from worker.broker.safe_client import ScriptSafeRedis, SignalSafePacking
+from worker.broker.safe_client import ScriptSafeRedis, SignalSafePacking, drop_if_abandoned
 from worker.broker.urls import RedisTarget
 from worker.errors import RedisFailoverError, RedisFullError, RedisOutageError
 from worker.settings import Settings
@@ -196,8 +196,7 @@ class _BoundedHandshake:
             # CLIENT SETINFO/SELECT and their replies: redis-py cleans up only after a
             # RedisError, and its pool would take this half-set-up connection back as
             # connected (its replies unread, maybe still on db 0).
-            if not isinstance(exc, redis.RedisError):
-                self.disconnect()  # type: ignore[attr-defined]
+            drop_if_abandoned(self, exc)
             raise
         finally:
             if self._sock is not None:

@@ -21,7 +21,13 @@ from redis.client import Pipeline
 from redis.connection import HiredisRespSerializer
 from redis.utils import HIREDIS_AVAILABLE
 
-__all__ = ["ScriptSafePipeline", "ScriptSafeRedis", "SignalSafePacker", "SignalSafePacking"]
+__all__ = [
+    "ScriptSafePipeline",
+    "ScriptSafeRedis",
+    "SignalSafePacker",
+    "SignalSafePacking",
+    "drop_if_abandoned",
+]
 
 T = TypeVar("T")
 
@@ -55,14 +61,21 @@ class _DropsAbandoned:
         )
 
 
+def drop_if_abandoned(connection: Any, exc: BaseException) -> bool:
+    """Disconnect ``connection`` when ``exc``, which cut its exchange short, is not Redis's
+    own (a reply may be left unread on it); True when it was dropped."""
+    if isinstance(exc, redis.RedisError):
+        return False
+    connection.disconnect()
+    return True
+
+
 def _dropping_abandoned(connection: Any, do: Callable[[], T], owner: Any = None) -> T:
     try:
         return do()
     except BaseException as exc:
-        if not isinstance(exc, redis.RedisError):
-            connection.disconnect()
-            if getattr(owner, "watching", False):
-                owner.watching = False  # the server forgot the WATCH with the connection
+        if drop_if_abandoned(connection, exc) and getattr(owner, "watching", False):
+            owner.watching = False  # the server forgot the WATCH with the connection
         raise
 
 
@@ -92,8 +105,7 @@ class ScriptSafePipeline(_DropsAbandoned, Pipeline):
             super().reset()
         except BaseException as exc:
             connection: Any = self.connection
-            if connection is not None and not isinstance(exc, redis.RedisError):
-                connection.disconnect()
+            if connection is not None and drop_if_abandoned(connection, exc):
                 self.watching = False
                 self.connection = None
                 self.connection_pool.release(connection)
